@@ -1,0 +1,1025 @@
+//! The fast book.
+//!
+//! Layout (see ARCHITECTURE.md for the reasons):
+//! - every resting order lives in one slab (`orders`), addressed by a `u32` slot and
+//!   reused through a free list; an order links to its neighbours in its level's FIFO
+//!   (`prev`/`next`) and in its account's list (`account_prev`/`account_next`), so
+//!   removing any order is O(1) once its slot is known;
+//! - `by_id` maps an order id to its slot (a hash map, looked up, never iterated);
+//! - every price level lives in a second slab (`levels`) with its total and its FIFO's
+//!   head and tail; each side keeps a `BTreeMap<Price, level slot>` for price order and
+//!   the best level of each side is cached, so matching never searches the tree;
+//! - good-till-block orders are also in a `BTreeSet<(Height, OrderId)>`, so expiry is
+//!   ordered and costs only the orders that expire.
+//!
+//! Nothing that reaches an event or the digest comes from iterating a hash map: events
+//! follow the level FIFOs and the ordered maps; lists that need an order (cancel-all)
+//! are sorted by order id.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use hashbrown::HashMap;
+
+use crate::{
+    AccountId, BookDigest, CancelReason, ClientOrderId, Command, Event, EventSink, Fill, Height,
+    MarketParams, NewOrder, OrderBook, OrderId, OrderRef, Price, Qty, RejectCode, RestingOrder,
+    SelfTradePrevention, Side, TimeInForce, book_digest,
+};
+
+/// The null link in the intrusive lists.
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+struct Slot {
+    order_id: OrderId,
+    account: AccountId,
+    client_order_id: Option<ClientOrderId>,
+    price: Price,
+    qty: Qty,
+    expiry: Option<Height>,
+    level: u32,
+    prev: u32,
+    next: u32,
+    account_prev: u32,
+    account_next: u32,
+    side: Side,
+    post_only: bool,
+    self_trade: SelfTradePrevention,
+}
+
+#[derive(Clone, Debug)]
+struct Level {
+    price: Price,
+    side: Side,
+    qty: Qty,
+    count: u32,
+    head: u32,
+    tail: u32,
+}
+
+/// One account's resting orders in this book: an unordered intrusive list.
+#[derive(Clone, Copy, Debug)]
+struct AccountOrders {
+    head: u32,
+    count: u32,
+    count_by_side: [u32; 2],
+}
+
+/// An order looking for a match: a new order, or an amended one that lost its place.
+#[derive(Clone, Copy, Debug)]
+struct Incoming {
+    order_id: OrderId,
+    account: AccountId,
+    client_order_id: Option<ClientOrderId>,
+    side: Side,
+    price: Price,
+    qty: Qty,
+    time_in_force: TimeInForce,
+    post_only: bool,
+    self_trade: SelfTradePrevention,
+}
+
+impl From<NewOrder> for Incoming {
+    fn from(o: NewOrder) -> Incoming {
+        Incoming {
+            order_id: o.order_id,
+            account: o.account,
+            client_order_id: o.client_order_id,
+            side: o.side,
+            price: o.price,
+            qty: o.qty,
+            time_in_force: o.time_in_force,
+            post_only: o.post_only,
+            self_trade: o.self_trade,
+        }
+    }
+}
+
+/// One market's order book, price-time priority. See the crate docs for the semantics.
+#[derive(Clone, Debug)]
+pub struct Book {
+    params: MarketParams,
+    orders: Vec<Slot>,
+    free_orders: Vec<u32>,
+    levels: Vec<Level>,
+    free_levels: Vec<u32>,
+    /// Level slot by price, per side (index by `Side as usize`).
+    prices: [BTreeMap<Price, u32>; 2],
+    /// Best level slot per side, or `NIL`.
+    best: [u32; 2],
+    by_id: HashMap<OrderId, u32>,
+    by_client: HashMap<(AccountId, ClientOrderId), u32>,
+    accounts: HashMap<AccountId, AccountOrders>,
+    expiries: BTreeSet<(Height, OrderId)>,
+    height: Height,
+    trade_seq: u64,
+}
+
+impl Book {
+    /// An empty book. Panics if `params` fail [`MarketParams::validate`]: parameters are
+    /// checked once, when a market is created.
+    pub fn new(params: MarketParams) -> Book {
+        if let Err(e) = params.validate() {
+            panic!("invalid market parameters {params:?}: {e}");
+        }
+        Book {
+            params,
+            orders: Vec::new(),
+            free_orders: Vec::new(),
+            levels: Vec::new(),
+            free_levels: Vec::new(),
+            prices: [BTreeMap::new(), BTreeMap::new()],
+            best: [NIL, NIL],
+            by_id: HashMap::new(),
+            by_client: HashMap::new(),
+            accounts: HashMap::new(),
+            expiries: BTreeSet::new(),
+            height: Height(0),
+            trade_seq: 0,
+        }
+    }
+
+    pub fn params(&self) -> &MarketParams {
+        &self.params
+    }
+
+    /// Number of resting orders.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The last height given by [`Command::Expire`].
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    /// The sequence number of the last fill (0 before any).
+    pub fn trade_seq(&self) -> u64 {
+        self.trade_seq
+    }
+
+    /// The best resting price on `side`.
+    pub fn best_price(&self, side: Side) -> Option<Price> {
+        let level = self.best[side as usize];
+        (level != NIL).then(|| self.levels[level as usize].price)
+    }
+
+    /// Total resting quantity at `price` on `side` (zero when there is no such level).
+    pub fn level_qty(&self, side: Side, price: Price) -> Qty {
+        self.prices[side as usize]
+            .get(&price)
+            .map_or(Qty::ZERO, |&level| self.levels[level as usize].qty)
+    }
+
+    /// Up to `levels_max` levels of `side` as `(price, total quantity)`, best first.
+    pub fn depth(&self, side: Side, levels_max: usize) -> Vec<(Price, Qty)> {
+        self.side_levels(side)
+            .take(levels_max)
+            .map(|level| {
+                let level = &self.levels[level as usize];
+                (level.price, level.qty)
+            })
+            .collect()
+    }
+
+    /// A live order.
+    pub fn order(&self, order_id: OrderId) -> Option<RestingOrder> {
+        self.by_id.get(&order_id).map(|&slot| self.resting(slot))
+    }
+
+    /// The orders of `side` in priority order: best price first, oldest first.
+    pub fn orders(&self, side: Side) -> impl Iterator<Item = RestingOrder> + '_ {
+        self.side_levels(side).flat_map(move |level| {
+            let mut slot = self.levels[level as usize].head;
+            std::iter::from_fn(move || {
+                (slot != NIL).then(|| {
+                    let order = self.resting(slot);
+                    slot = self.orders[slot as usize].next;
+                    order
+                })
+            })
+        })
+    }
+
+    /// An account's resting orders, in ascending order id.
+    pub fn account_orders(&self, account: AccountId) -> Vec<RestingOrder> {
+        let mut orders: Vec<RestingOrder> = self
+            .account_slots(account)
+            .into_iter()
+            .map(|slot| self.resting(slot))
+            .collect();
+        orders.sort_unstable_by_key(|o| o.order_id);
+        orders
+    }
+
+    /// The book as a ladder, highest price first, one line per level: the bid orders'
+    /// quantities (oldest first), the price, the ask orders' quantities.
+    ///
+    /// ```text
+    ///          bid |    price | ask
+    ///              |      103 | 5
+    ///          4 1 |      100 |
+    /// ```
+    pub fn ladder(&self) -> String {
+        let mut rows: Vec<(Price, String, String)> = Vec::new();
+        for side in [Side::Buy, Side::Sell] {
+            for level in self.side_levels(side) {
+                let level = &self.levels[level as usize];
+                let mut quantities = String::new();
+                let mut slot = level.head;
+                while slot != NIL {
+                    if !quantities.is_empty() {
+                        quantities.push(' ');
+                    }
+                    write!(quantities, "{}", self.orders[slot as usize].qty).expect("String");
+                    slot = self.orders[slot as usize].next;
+                }
+                match side {
+                    Side::Buy => rows.push((level.price, quantities, String::new())),
+                    Side::Sell => rows.push((level.price, String::new(), quantities)),
+                }
+            }
+        }
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+        let mut out = format!("{:>12} | {:>8} | ask\n", "bid", "price");
+        for (price, bid, ask) in rows {
+            let line = format!("{bid:>12} | {:>8} | {ask}", price.0);
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Applies one command. See the crate docs for the checks, their order, and the
+    /// events each command emits.
+    pub fn execute<S: EventSink>(
+        &mut self,
+        command: Command,
+        sink: &mut S,
+    ) -> Result<(), RejectCode> {
+        let result = match command {
+            Command::Place(order) => self.place(order, sink),
+            Command::Cancel { account, order } => self.cancel(account, order, sink),
+            Command::CancelAll { account } => {
+                self.cancel_all(account, sink);
+                Ok(())
+            }
+            Command::Amend {
+                account,
+                order_id,
+                price,
+                qty,
+            } => self.amend(account, order_id, price, qty, sink),
+            Command::Expire { height } => {
+                self.expire(height, sink);
+                Ok(())
+            }
+        };
+        if let Err(code) = result {
+            let (account, order_id) = match command {
+                Command::Place(o) => (Some(o.account), Some(o.order_id)),
+                Command::Cancel {
+                    account,
+                    order: OrderRef::Id(id),
+                } => (Some(account), Some(id)),
+                Command::Cancel {
+                    account,
+                    order: OrderRef::Client(_),
+                } => (Some(account), None),
+                Command::Amend {
+                    account, order_id, ..
+                } => (Some(account), Some(order_id)),
+                Command::CancelAll { account } => (Some(account), None),
+                Command::Expire { .. } => (None, None),
+            };
+            sink.push(Event::Rejected {
+                account,
+                order_id,
+                code,
+            });
+        }
+        result
+    }
+
+    /// sha256 of the book's canonical contents (see [`crate::book_digest`]).
+    pub fn digest(&self) -> BookDigest {
+        book_digest(
+            self.height,
+            self.trade_seq,
+            self.orders(Side::Buy),
+            self.orders(Side::Sell),
+        )
+    }
+
+    // ---- commands ----
+
+    fn place<S: EventSink>(&mut self, order: NewOrder, sink: &mut S) -> Result<(), RejectCode> {
+        self.check_price(order.price)?;
+        if order.qty < self.params.qty_lots_min {
+            return Err(RejectCode::QtyBelowMinimum);
+        }
+        if order.qty > self.params.qty_lots_max {
+            return Err(RejectCode::QtyAboveMaximum);
+        }
+        let rests = order.time_in_force.rests();
+        if order.post_only && !rests {
+            return Err(RejectCode::PostOnlyNotResting);
+        }
+        if let Some(expiry) = order.time_in_force.expiry()
+            && expiry < self.height
+        {
+            return Err(RejectCode::AlreadyExpired);
+        }
+        if self.by_id.contains_key(&order.order_id) {
+            return Err(RejectCode::DuplicateOrderId);
+        }
+        if let Some(client) = order.client_order_id
+            && self.by_client.contains_key(&(order.account, client))
+        {
+            return Err(RejectCode::DuplicateClientOrderId);
+        }
+        if rests {
+            let account_count = self.accounts.get(&order.account).map_or(0, |a| a.count);
+            if account_count >= self.params.orders_per_account_max {
+                return Err(RejectCode::AccountOrderLimit);
+            }
+            if self.by_id.len() >= self.params.orders_per_book_max as usize {
+                return Err(RejectCode::BookOrderLimit);
+            }
+        }
+        if order.post_only && self.would_take(order.side, order.price) {
+            return Err(RejectCode::PostOnlyWouldTake);
+        }
+
+        sink.push(Event::Accepted {
+            order_id: order.order_id,
+            account: order.account,
+            client_order_id: order.client_order_id,
+            side: order.side,
+            price: order.price,
+            qty: order.qty,
+        });
+        let incoming = Incoming::from(order);
+        if order.time_in_force == TimeInForce::FillOrKill && !self.can_fill_completely(&incoming) {
+            sink.push(Event::Cancelled {
+                order_id: order.order_id,
+                account: order.account,
+                side: order.side,
+                price: order.price,
+                qty: order.qty,
+                reason: CancelReason::FillOrKill,
+            });
+            return Ok(());
+        }
+        self.match_and_rest(incoming, sink);
+        Ok(())
+    }
+
+    fn cancel<S: EventSink>(
+        &mut self,
+        account: AccountId,
+        order: OrderRef,
+        sink: &mut S,
+    ) -> Result<(), RejectCode> {
+        let slot = match order {
+            OrderRef::Id(id) => self.owned_slot(account, id)?,
+            OrderRef::Client(client) => *self
+                .by_client
+                .get(&(account, client))
+                .ok_or(RejectCode::UnknownOrder)?,
+        };
+        self.cancel_slot(slot, CancelReason::Requested, sink);
+        Ok(())
+    }
+
+    fn cancel_all<S: EventSink>(&mut self, account: AccountId, sink: &mut S) {
+        let mut slots = self.account_slots(account);
+        slots.sort_unstable_by_key(|&slot| self.orders[slot as usize].order_id);
+        for slot in slots {
+            self.cancel_slot(slot, CancelReason::CancelAll, sink);
+        }
+    }
+
+    fn amend<S: EventSink>(
+        &mut self,
+        account: AccountId,
+        order_id: OrderId,
+        price: Price,
+        qty: Qty,
+        sink: &mut S,
+    ) -> Result<(), RejectCode> {
+        self.check_price(price)?;
+        if qty.0 == 0 {
+            return Err(RejectCode::QtyBelowMinimum);
+        }
+        if qty > self.params.qty_lots_max {
+            return Err(RejectCode::QtyAboveMaximum);
+        }
+        let slot = self.owned_slot(account, order_id)?;
+        let old = self.orders[slot as usize].clone();
+
+        if price == old.price && qty <= old.qty {
+            // Reducing in place keeps the order's place in the queue.
+            let reduce = Qty(old.qty.0 - qty.0);
+            self.orders[slot as usize].qty = qty;
+            self.levels[old.level as usize].qty.0 -= reduce.0;
+            sink.push(Event::Amended {
+                order_id,
+                account,
+                side: old.side,
+                old_price: old.price,
+                old_qty: old.qty,
+                price,
+                qty,
+                priority_kept: true,
+            });
+            return Ok(());
+        }
+        if old.post_only && self.would_take(old.side, price) {
+            return Err(RejectCode::PostOnlyWouldTake);
+        }
+
+        // A new price or a larger quantity: the order goes to the back of the queue, as
+        // a cancel-replace that keeps its id, and may trade on the way.
+        self.remove_slot(slot);
+        sink.push(Event::Amended {
+            order_id,
+            account,
+            side: old.side,
+            old_price: old.price,
+            old_qty: old.qty,
+            price,
+            qty,
+            priority_kept: false,
+        });
+        let time_in_force = match old.expiry {
+            Some(height) => TimeInForce::GoodTillBlock(height),
+            None => TimeInForce::GoodTillCancel,
+        };
+        self.match_and_rest(
+            Incoming {
+                order_id,
+                account,
+                client_order_id: old.client_order_id,
+                side: old.side,
+                price,
+                qty,
+                time_in_force,
+                post_only: old.post_only,
+                self_trade: old.self_trade,
+            },
+            sink,
+        );
+        Ok(())
+    }
+
+    fn expire<S: EventSink>(&mut self, height: Height, sink: &mut S) {
+        assert!(
+            height >= self.height,
+            "Expire heights must not decrease: {height:?} after {:?}",
+            self.height
+        );
+        self.height = height;
+        while let Some(&(expiry, order_id)) = self.expiries.first() {
+            if expiry >= height {
+                break;
+            }
+            let slot = self.by_id[&order_id];
+            let order = self.resting(slot);
+            self.remove_slot(slot);
+            sink.push(Event::Expired {
+                order_id,
+                account: order.account,
+                side: order.side,
+                price: order.price,
+                qty: order.qty,
+            });
+        }
+    }
+
+    // ---- matching ----
+
+    /// Matches `incoming` against the opposite side, then rests or cancels what is left.
+    fn match_and_rest<S: EventSink>(&mut self, incoming: Incoming, sink: &mut S) {
+        let mut left = incoming.qty;
+        let stopped_by_self_trade = self.take(&incoming, &mut left, sink);
+        if left.0 == 0 {
+            return;
+        }
+        let reason = if stopped_by_self_trade {
+            CancelReason::SelfTrade
+        } else if incoming.time_in_force.rests() {
+            self.rest(&incoming, left);
+            sink.push(Event::Rested {
+                order_id: incoming.order_id,
+                account: incoming.account,
+                side: incoming.side,
+                price: incoming.price,
+                qty: left,
+            });
+            return;
+        } else {
+            assert_eq!(
+                incoming.time_in_force,
+                TimeInForce::ImmediateOrCancel,
+                "a fill-or-kill order passed its check but did not fill: {incoming:?}"
+            );
+            CancelReason::ImmediateOrCancel
+        };
+        sink.push(Event::Cancelled {
+            order_id: incoming.order_id,
+            account: incoming.account,
+            side: incoming.side,
+            price: incoming.price,
+            qty: left,
+            reason,
+        });
+    }
+
+    /// Trades `incoming` against the opposite side while it crosses, reducing `left`.
+    /// Returns whether self-trade prevention stopped the incoming order.
+    fn take<S: EventSink>(&mut self, incoming: &Incoming, left: &mut Qty, sink: &mut S) -> bool {
+        let opposite = incoming.side.opposite() as usize;
+        while left.0 > 0 {
+            let level = self.best[opposite];
+            if level == NIL {
+                break;
+            }
+            let level_price = self.levels[level as usize].price;
+            if !incoming.side.crosses(incoming.price, level_price) {
+                break;
+            }
+            let maker_slot = self.levels[level as usize].head;
+            let maker = &mut self.orders[maker_slot as usize];
+            if maker.account == incoming.account {
+                let mode = incoming.self_trade;
+                if mode != SelfTradePrevention::CancelIncoming {
+                    self.cancel_slot(maker_slot, CancelReason::SelfTrade, sink);
+                }
+                if mode == SelfTradePrevention::CancelResting {
+                    continue;
+                }
+                return true;
+            }
+            let qty = Qty(left.0.min(maker.qty.0));
+            maker.qty.0 -= qty.0;
+            left.0 -= qty.0;
+            let maker_qty_remaining = maker.qty;
+            let (maker_order_id, maker_account) = (maker.order_id, maker.account);
+            self.levels[level as usize].qty.0 -= qty.0;
+            self.trade_seq += 1;
+            sink.push(Event::Fill(Fill {
+                seq: self.trade_seq,
+                maker_order_id,
+                maker_account,
+                taker_order_id: incoming.order_id,
+                taker_account: incoming.account,
+                taker_side: incoming.side,
+                price: level_price,
+                qty,
+                maker_qty_remaining,
+                taker_qty_remaining: *left,
+            }));
+            if maker_qty_remaining.0 == 0 {
+                self.remove_slot(maker_slot);
+            }
+        }
+        false
+    }
+
+    /// Whether a fill-or-kill order can fill completely under its self-trade mode.
+    fn can_fill_completely(&self, incoming: &Incoming) -> bool {
+        let opposite = incoming.side.opposite();
+        let own_resting = self
+            .accounts
+            .get(&incoming.account)
+            .map_or(0, |a| a.count_by_side[opposite as usize]);
+        let mut available: u64 = 0;
+        for level in self.side_levels(opposite) {
+            let level = &self.levels[level as usize];
+            if !incoming.side.crosses(incoming.price, level.price) {
+                break;
+            }
+            if own_resting == 0 {
+                available += level.qty.0;
+            } else {
+                let mut slot = level.head;
+                while slot != NIL {
+                    let order = &self.orders[slot as usize];
+                    if order.account != incoming.account {
+                        available += order.qty.0;
+                    } else if incoming.self_trade != SelfTradePrevention::CancelResting {
+                        return available >= incoming.qty.0;
+                    }
+                    if available >= incoming.qty.0 {
+                        return true;
+                    }
+                    slot = order.next;
+                }
+            }
+            if available >= incoming.qty.0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether an order on `side` at `price` would trade on arrival.
+    fn would_take(&self, side: Side, price: Price) -> bool {
+        self.best_price(side.opposite())
+            .is_some_and(|best| side.crosses(price, best))
+    }
+
+    // ---- storage of resting orders ----
+
+    fn check_price(&self, price: Price) -> Result<(), RejectCode> {
+        if price.0 == 0 || price > self.params.price_ticks_max {
+            return Err(RejectCode::PriceOutOfRange);
+        }
+        Ok(())
+    }
+
+    fn owned_slot(&self, account: AccountId, order_id: OrderId) -> Result<u32, RejectCode> {
+        let slot = *self.by_id.get(&order_id).ok_or(RejectCode::UnknownOrder)?;
+        if self.orders[slot as usize].account != account {
+            return Err(RejectCode::NotOrderOwner);
+        }
+        Ok(slot)
+    }
+
+    fn account_slots(&self, account: AccountId) -> Vec<u32> {
+        let Some(entry) = self.accounts.get(&account) else {
+            return Vec::new();
+        };
+        let mut slots = Vec::with_capacity(entry.count as usize);
+        let mut slot = entry.head;
+        while slot != NIL {
+            slots.push(slot);
+            slot = self.orders[slot as usize].account_next;
+        }
+        slots
+    }
+
+    fn resting(&self, slot: u32) -> RestingOrder {
+        let o = &self.orders[slot as usize];
+        RestingOrder {
+            order_id: o.order_id,
+            account: o.account,
+            client_order_id: o.client_order_id,
+            side: o.side,
+            price: o.price,
+            qty: o.qty,
+            expiry: o.expiry,
+            post_only: o.post_only,
+            self_trade: o.self_trade,
+        }
+    }
+
+    /// Level slots of `side`, best first.
+    fn side_levels(&self, side: Side) -> Box<dyn Iterator<Item = u32> + '_> {
+        let levels = self.prices[side as usize].values().copied();
+        match side {
+            Side::Buy => Box::new(levels.rev()),
+            Side::Sell => Box::new(levels),
+        }
+    }
+
+    fn cancel_slot<S: EventSink>(&mut self, slot: u32, reason: CancelReason, sink: &mut S) {
+        let order = self.resting(slot);
+        self.remove_slot(slot);
+        sink.push(Event::Cancelled {
+            order_id: order.order_id,
+            account: order.account,
+            side: order.side,
+            price: order.price,
+            qty: order.qty,
+            reason,
+        });
+    }
+
+    /// Puts `incoming` on the book with `qty` left, at the back of its level.
+    fn rest(&mut self, incoming: &Incoming, qty: Qty) {
+        let side = incoming.side;
+        let level = match self.prices[side as usize].get(&incoming.price) {
+            Some(&level) => level,
+            None => self.new_level(side, incoming.price),
+        };
+        let slot_value = Slot {
+            order_id: incoming.order_id,
+            account: incoming.account,
+            client_order_id: incoming.client_order_id,
+            price: incoming.price,
+            qty,
+            expiry: incoming.time_in_force.expiry(),
+            level,
+            prev: self.levels[level as usize].tail,
+            next: NIL,
+            account_prev: NIL,
+            account_next: NIL,
+            side,
+            post_only: incoming.post_only,
+            self_trade: incoming.self_trade,
+        };
+        let slot = match self.free_orders.pop() {
+            Some(slot) => {
+                self.orders[slot as usize] = slot_value;
+                slot
+            }
+            None => {
+                self.orders.push(slot_value);
+                u32::try_from(self.orders.len() - 1).expect("bounded by orders_per_book_max")
+            }
+        };
+
+        let lvl = &mut self.levels[level as usize];
+        if lvl.tail == NIL {
+            lvl.head = slot;
+        } else {
+            self.orders[lvl.tail as usize].next = slot;
+        }
+        lvl.tail = slot;
+        lvl.count += 1;
+        lvl.qty.0 += qty.0;
+
+        let entry = self
+            .accounts
+            .entry(incoming.account)
+            .or_insert(AccountOrders {
+                head: NIL,
+                count: 0,
+                count_by_side: [0, 0],
+            });
+        if entry.head != NIL {
+            self.orders[entry.head as usize].account_prev = slot;
+        }
+        self.orders[slot as usize].account_next = entry.head;
+        entry.head = slot;
+        entry.count += 1;
+        entry.count_by_side[side as usize] += 1;
+
+        let previous = self.by_id.insert(incoming.order_id, slot);
+        assert!(
+            previous.is_none(),
+            "order id {:?} rested twice",
+            incoming.order_id
+        );
+        if let Some(client) = incoming.client_order_id {
+            let previous = self.by_client.insert((incoming.account, client), slot);
+            assert!(
+                previous.is_none(),
+                "client order id {client:?} rested twice"
+            );
+        }
+        if let Some(expiry) = incoming.time_in_force.expiry() {
+            self.expiries.insert((expiry, incoming.order_id));
+        }
+    }
+
+    /// Removes a resting order from every index and frees its slot.
+    fn remove_slot(&mut self, slot: u32) {
+        let o = self.orders[slot as usize].clone();
+
+        let level = &mut self.levels[o.level as usize];
+        level.qty.0 -= o.qty.0;
+        level.count -= 1;
+        if o.prev == NIL {
+            level.head = o.next;
+        } else {
+            self.orders[o.prev as usize].next = o.next;
+        }
+        if o.next == NIL {
+            level.tail = o.prev;
+        } else {
+            self.orders[o.next as usize].prev = o.prev;
+        }
+        if level.count == 0 {
+            self.remove_level(o.side, o.level);
+        }
+
+        let entry = self
+            .accounts
+            .get_mut(&o.account)
+            .expect("resting order has an account entry");
+        if o.account_prev == NIL {
+            entry.head = o.account_next;
+        } else {
+            self.orders[o.account_prev as usize].account_next = o.account_next;
+        }
+        if o.account_next != NIL {
+            self.orders[o.account_next as usize].account_prev = o.account_prev;
+        }
+        entry.count -= 1;
+        entry.count_by_side[o.side as usize] -= 1;
+        if entry.count == 0 {
+            self.accounts.remove(&o.account);
+        }
+
+        self.by_id.remove(&o.order_id);
+        if let Some(client) = o.client_order_id {
+            self.by_client.remove(&(o.account, client));
+        }
+        if let Some(expiry) = o.expiry {
+            self.expiries.remove(&(expiry, o.order_id));
+        }
+        self.free_orders.push(slot);
+    }
+
+    fn new_level(&mut self, side: Side, price: Price) -> u32 {
+        let value = Level {
+            price,
+            side,
+            qty: Qty::ZERO,
+            count: 0,
+            head: NIL,
+            tail: NIL,
+        };
+        let level = match self.free_levels.pop() {
+            Some(level) => {
+                self.levels[level as usize] = value;
+                level
+            }
+            None => {
+                self.levels.push(value);
+                u32::try_from(self.levels.len() - 1).expect("bounded by orders_per_book_max")
+            }
+        };
+        self.prices[side as usize].insert(price, level);
+        let best = self.best[side as usize];
+        if best == NIL || side.is_better(price, self.levels[best as usize].price) {
+            self.best[side as usize] = level;
+        }
+        level
+    }
+
+    fn remove_level(&mut self, side: Side, level: u32) {
+        let price = self.levels[level as usize].price;
+        self.prices[side as usize].remove(&price);
+        self.free_levels.push(level);
+        if self.best[side as usize] == level {
+            let next_best = match side {
+                Side::Buy => self.prices[side as usize].last_key_value(),
+                Side::Sell => self.prices[side as usize].first_key_value(),
+            };
+            self.best[side as usize] = next_best.map_or(NIL, |(_, &level)| level);
+        }
+    }
+
+    /// Panics if any internal invariant is broken. Tests call it after every command.
+    pub fn check_invariants(&self) {
+        let mut resting = 0usize;
+        let mut per_account: BTreeMap<AccountId, [u32; 2]> = BTreeMap::new();
+        let mut with_client = 0usize;
+        let mut with_expiry = 0usize;
+        for side in [Side::Buy, Side::Sell] {
+            let map = &self.prices[side as usize];
+            let expected_best = match side {
+                Side::Buy => map.last_key_value(),
+                Side::Sell => map.first_key_value(),
+            };
+            assert_eq!(
+                expected_best.map_or(NIL, |(_, &l)| l),
+                self.best[side as usize],
+                "cached best level of {side} is stale"
+            );
+            for (&price, &level_slot) in map {
+                let level = &self.levels[level_slot as usize];
+                assert_eq!(level.price, price, "level keyed under the wrong price");
+                assert_eq!(level.side, side, "level on the wrong side");
+                assert!(level.count > 0, "empty level {price:?} left on the book");
+                let (mut count, mut total, mut prev) = (0u32, 0u64, NIL);
+                let mut slot = level.head;
+                while slot != NIL {
+                    let o = &self.orders[slot as usize];
+                    assert_eq!(o.prev, prev, "broken FIFO link at {:?}", o.order_id);
+                    assert_eq!(
+                        o.level, level_slot,
+                        "order {:?} points at another level",
+                        o.order_id
+                    );
+                    assert_eq!(
+                        (o.price, o.side),
+                        (price, side),
+                        "order {:?} misplaced",
+                        o.order_id
+                    );
+                    assert!(
+                        o.qty.0 > 0,
+                        "order {:?} rests with zero quantity",
+                        o.order_id
+                    );
+                    assert_eq!(self.by_id.get(&o.order_id), Some(&slot), "index disagrees");
+                    if let Some(client) = o.client_order_id {
+                        assert_eq!(self.by_client.get(&(o.account, client)), Some(&slot));
+                        with_client += 1;
+                    }
+                    if let Some(expiry) = o.expiry {
+                        assert!(
+                            expiry >= self.height,
+                            "order {:?} outlived its expiry",
+                            o.order_id
+                        );
+                        assert!(self.expiries.contains(&(expiry, o.order_id)));
+                        with_expiry += 1;
+                    }
+                    per_account.entry(o.account).or_default()[side as usize] += 1;
+                    count += 1;
+                    total += o.qty.0;
+                    prev = slot;
+                    slot = o.next;
+                }
+                assert_eq!(level.tail, prev, "level tail is not the last order");
+                assert_eq!(
+                    (level.count, level.qty.0),
+                    (count, total),
+                    "level totals at {price:?}"
+                );
+                resting += count as usize;
+            }
+        }
+        if let (Some(bid), Some(ask)) = (self.best_price(Side::Buy), self.best_price(Side::Sell)) {
+            assert!(bid < ask, "crossed book: bid {bid:?} >= ask {ask:?}");
+        }
+        assert_eq!(
+            self.by_id.len(),
+            resting,
+            "order index holds orders not on any level"
+        );
+        assert_eq!(
+            self.orders.len() - self.free_orders.len(),
+            resting,
+            "slab leak"
+        );
+        assert_eq!(
+            self.levels.len() - self.free_levels.len(),
+            self.prices[0].len() + self.prices[1].len()
+        );
+        assert_eq!(
+            self.by_client.len(),
+            with_client,
+            "client index holds dead orders"
+        );
+        assert_eq!(
+            self.expiries.len(),
+            with_expiry,
+            "expiry index holds dead orders"
+        );
+        assert!(
+            resting <= self.params.orders_per_book_max as usize,
+            "book over its order limit"
+        );
+        assert_eq!(
+            self.accounts.len(),
+            per_account.len(),
+            "account index holds empty accounts"
+        );
+        for (account, counts) in per_account {
+            let entry = self
+                .accounts
+                .get(&account)
+                .expect("account of a resting order indexed");
+            assert_eq!(
+                entry.count_by_side, counts,
+                "account {account:?} side counts"
+            );
+            assert_eq!(entry.count, counts[0] + counts[1]);
+            assert!(
+                entry.count <= self.params.orders_per_account_max,
+                "account over its limit"
+            );
+            let slots = self.account_slots(account);
+            assert_eq!(slots.len(), entry.count as usize, "account list length");
+            for pair in slots.windows(2) {
+                assert_eq!(self.orders[pair[1] as usize].account_prev, pair[0]);
+            }
+            for slot in slots {
+                assert_eq!(
+                    self.orders[slot as usize].account, account,
+                    "order in another's list"
+                );
+            }
+        }
+    }
+}
+
+impl OrderBook for Book {
+    fn new(params: MarketParams) -> Book {
+        Book::new(params)
+    }
+
+    fn execute<S: EventSink>(&mut self, command: Command, sink: &mut S) -> Result<(), RejectCode> {
+        Book::execute(self, command, sink)
+    }
+
+    fn digest(&self) -> BookDigest {
+        Book::digest(self)
+    }
+
+    fn check_invariants(&self) {
+        Book::check_invariants(self)
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests, one binary (STYLE.md #14). One module per area.
+
+mod lobster;
+mod matching_golden;
+mod matching_model;
+mod matching_rejects;
