@@ -163,6 +163,12 @@ impl Book {
         self.trade_seq
     }
 
+    /// The earliest last block of any good-till-block order on the book: an
+    /// `Expire { height }` with a greater height would remove something.
+    pub fn next_expiry(&self) -> Option<Height> {
+        self.expiries.first().map(|&(height, _)| height)
+    }
+
     /// The best resting price on `side`.
     pub fn best_price(&self, side: Side) -> Option<Price> {
         let level = self.best[side as usize];
@@ -319,22 +325,8 @@ impl Book {
     // ---- commands ----
 
     fn place<S: EventSink>(&mut self, order: NewOrder, sink: &mut S) -> Result<(), RejectCode> {
-        self.check_price(order.price)?;
-        if order.qty < self.params.qty_lots_min {
-            return Err(RejectCode::QtyBelowMinimum);
-        }
-        if order.qty > self.params.qty_lots_max {
-            return Err(RejectCode::QtyAboveMaximum);
-        }
+        self.params.check_new_order(&order, self.height)?;
         let rests = order.time_in_force.rests();
-        if order.post_only && !rests {
-            return Err(RejectCode::PostOnlyNotResting);
-        }
-        if let Some(expiry) = order.time_in_force.expiry()
-            && expiry < self.height
-        {
-            return Err(RejectCode::AlreadyExpired);
-        }
         if self.by_id.contains_key(&order.order_id) {
             return Err(RejectCode::DuplicateOrderId);
         }
@@ -413,13 +405,7 @@ impl Book {
         qty: Qty,
         sink: &mut S,
     ) -> Result<(), RejectCode> {
-        self.check_price(price)?;
-        if qty.0 == 0 {
-            return Err(RejectCode::QtyBelowMinimum);
-        }
-        if qty > self.params.qty_lots_max {
-            return Err(RejectCode::QtyAboveMaximum);
-        }
+        self.params.check_amend(price, qty)?;
         let slot = self.owned_slot(account, order_id)?;
         let old = self.orders[slot as usize].clone();
 
@@ -636,13 +622,6 @@ impl Book {
     }
 
     // ---- storage of resting orders ----
-
-    fn check_price(&self, price: Price) -> Result<(), RejectCode> {
-        if price.0 == 0 || price > self.params.price_ticks_max {
-            return Err(RejectCode::PriceOutOfRange);
-        }
-        Ok(())
-    }
 
     fn owned_slot(&self, account: AccountId, order_id: OrderId) -> Result<u32, RejectCode> {
         let slot = *self.by_id.get(&order_id).ok_or(RejectCode::UnknownOrder)?;

@@ -6,6 +6,10 @@ use crate::{
 
 /// A new order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub struct NewOrder {
     pub order_id: OrderId,
     pub account: AccountId,
@@ -24,6 +28,10 @@ pub struct NewOrder {
 
 /// Which order a cancel names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub enum OrderRef {
     /// By the book's order id.
     Id(OrderId),
@@ -33,6 +41,10 @@ pub enum OrderRef {
 
 /// A command to one book. Commands are applied one at a time, in the order given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub enum Command {
     /// Place a new order.
     Place(NewOrder),

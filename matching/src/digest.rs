@@ -41,6 +41,10 @@ impl core::fmt::Debug for BookDigest {
 
 /// A resting order as seen from outside the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub struct RestingOrder {
     pub order_id: OrderId,
     pub account: AccountId,

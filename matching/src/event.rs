@@ -6,6 +6,11 @@ use crate::{AccountId, ClientOrderId, OrderId, Price, Qty, RejectCode, Side};
 /// Why an order left the book without being filled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
+#[cfg_attr(feature = "borsh", borsh(use_discriminant = true))]
 pub enum CancelReason {
     /// The owner cancelled it.
     Requested = 0,
@@ -21,6 +26,10 @@ pub enum CancelReason {
 
 /// One trade: a taker order met a resting (maker) order, at the maker's price.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub struct Fill {
     /// Per-market trade sequence number: 1 for the book's first fill, then +1 per fill.
     pub seq: u64,
@@ -41,6 +50,10 @@ pub struct Fill {
 
 /// An event from the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub enum Event {
     /// A new order passed every check and will now match.
     Accepted {

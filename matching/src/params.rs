@@ -1,6 +1,6 @@
 //! Per-market parameters and the limits that bound a book's memory and work.
 
-use crate::{Price, Qty, RejectCode};
+use crate::{Height, NewOrder, Price, Qty, RejectCode};
 
 /// Hard ceilings on any market's parameters. Parameters are chosen per market at
 /// genesis; these bound what any market may choose, so that sums cannot overflow and
@@ -25,6 +25,10 @@ pub mod limits {
 
 /// One market's parameters. The book checks every order against them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub struct MarketParams {
     /// Price units (the chain's quote-asset atoms per lot) in one tick. Used only to
     /// convert a price given in units into ticks ([`MarketParams::price_from_units`]).
@@ -104,6 +108,49 @@ impl MarketParams {
             return Err(RejectCode::QtyOffLot);
         }
         Ok(Qty(units / self.lot_size))
+    }
+
+    /// The checks of a new order that need nothing but the order, the parameters and the
+    /// book's height: steps 1–5 of the documented order (crate docs). The book runs them
+    /// first; the chain runs them too, before it reserves funds, so an order that breaks
+    /// two rules gets the same code wherever it is caught.
+    pub fn check_new_order(&self, order: &NewOrder, height: Height) -> Result<(), RejectCode> {
+        self.check_price(order.price)?;
+        if order.qty < self.qty_lots_min {
+            return Err(RejectCode::QtyBelowMinimum);
+        }
+        if order.qty > self.qty_lots_max {
+            return Err(RejectCode::QtyAboveMaximum);
+        }
+        if order.post_only && !order.time_in_force.rests() {
+            return Err(RejectCode::PostOnlyNotResting);
+        }
+        if let Some(expiry) = order.time_in_force.expiry()
+            && expiry < height
+        {
+            return Err(RejectCode::AlreadyExpired);
+        }
+        Ok(())
+    }
+
+    /// The checks of an amend that need nothing but its new price and quantity.
+    pub fn check_amend(&self, price: Price, qty: Qty) -> Result<(), RejectCode> {
+        self.check_price(price)?;
+        if qty.0 == 0 {
+            return Err(RejectCode::QtyBelowMinimum);
+        }
+        if qty > self.qty_lots_max {
+            return Err(RejectCode::QtyAboveMaximum);
+        }
+        Ok(())
+    }
+
+    /// `1..=price_ticks_max`, else [`RejectCode::PriceOutOfRange`].
+    pub fn check_price(&self, price: Price) -> Result<(), RejectCode> {
+        if price.0 == 0 || price > self.price_ticks_max {
+            return Err(RejectCode::PriceOutOfRange);
+        }
+        Ok(())
     }
 
     /// Small, permissive parameters for tests and examples.

@@ -105,6 +105,25 @@ impl RejectCode {
     }
 }
 
+/// Encoded as its stable number (`u16`), not as a variant index, so receipts keep their
+/// meaning if variants are ever reordered in the source.
+#[cfg(feature = "borsh")]
+impl borsh::BorshSerialize for RejectCode {
+    fn serialize<W: borsh::io::Write>(&self, writer: &mut W) -> borsh::io::Result<()> {
+        self.code().serialize(writer)
+    }
+}
+
+#[cfg(feature = "borsh")]
+impl borsh::BorshDeserialize for RejectCode {
+    fn deserialize_reader<R: borsh::io::Read>(reader: &mut R) -> borsh::io::Result<Self> {
+        let code = u16::deserialize_reader(reader)?;
+        RejectCode::from_code(code).ok_or_else(|| {
+            borsh::io::Error::new(borsh::io::ErrorKind::InvalidData, "unknown reject code")
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ macro_rules! integer_newtype {
     ($(#[$meta:meta])* $name:ident($inner:ty)) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "borsh", derive(borsh::BorshSerialize, borsh::BorshDeserialize))]
         pub struct $name(pub $inner);
 
         impl fmt::Debug for $name {
@@ -56,6 +57,11 @@ impl Qty {
 
 /// The side of an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
+#[cfg_attr(feature = "borsh", borsh(use_discriminant = true))]
 pub enum Side {
     /// A bid: buys the base asset.
     Buy = 0,
@@ -103,6 +109,10 @@ impl fmt::Display for Side {
 
 /// How long an order may stay on the book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
 pub enum TimeInForce {
     /// Rests until filled or cancelled.
     GoodTillCancel,
@@ -136,6 +146,11 @@ impl TimeInForce {
 /// What happens when an incoming order would trade with a resting order of the same
 /// account. Self-trades never produce a fill.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "borsh",
+    derive(borsh::BorshSerialize, borsh::BorshDeserialize)
+)]
+#[cfg_attr(feature = "borsh", borsh(use_discriminant = true))]
 pub enum SelfTradePrevention {
     /// Cancel the resting order and keep matching the incoming one. The default, as on
     /// dYdX and Binance: the resting order is the older intent, the incoming one is what
