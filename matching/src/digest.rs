@@ -11,7 +11,7 @@
 //! for side in [Buy, Sell]:
 //!     order records, best price first, oldest first within a price
 //!     count: u64                   how many records this side had
-//! order record (62 bytes):
+//! order record (52 bytes):
 //!     order_id u64, account u64,
 //!     client_order_id: flag u8 (0 none, 1 some) + u64 (0 when none),
 //!     price u64, qty u64,
@@ -86,8 +86,8 @@ pub fn book_digest(
 }
 
 /// The fixed-size canonical record of one resting order.
-pub fn encode_order(order: &RestingOrder) -> [u8; 62] {
-    let mut out = [0u8; 62];
+pub fn encode_order(order: &RestingOrder) -> [u8; 52] {
+    let mut out = [0u8; 52];
     let mut at = 0;
     let mut put = |bytes: &[u8]| {
         out[at..at + bytes.len()].copy_from_slice(bytes);
@@ -103,6 +103,6 @@ pub fn encode_order(order: &RestingOrder) -> [u8; 62] {
     put(&order.expiry.map_or(0, |h| h.0).to_le_bytes());
     put(&[u8::from(order.post_only)]);
     put(&[order.self_trade as u8]);
-    debug_assert_eq!(at, 62);
+    debug_assert_eq!(at, 52);
     out
 }

@@ -64,7 +64,8 @@
 //!    has fewer than `orders_per_book_max`, else `BookOrderLimit` (checked up front,
 //!    even if the order would fill completely);
 //! 9. `post_only`: the order must not cross the best opposite price (a buy at or above
-//!    the best ask, a sell at or below the best bid), else `PostOnlyWouldTake`.
+//!    the best ask, a sell at or below the best bid), else `PostOnlyWouldTake` — whoever
+//!    owns that price: self-trade prevention does not apply to post-only orders.
 //!
 //! Then `Accepted`. A fill-or-kill order first checks that it can fill completely under
 //! its self-trade mode (own resting orders are skipped under `CancelResting`; under
@@ -82,17 +83,20 @@
 //! immediate-or-cancel order emits `Cancelled{ImmediateOrCancel}`; a resting order joins
 //! the back of its level and emits `Rested`.
 //!
-//! **Cancel** (by id or client id) needs a live order (`UnknownOrder`) of the account
-//! (`NotOrderOwner`); it emits `Cancelled{Requested}`. **CancelAll** emits
+//! **Cancel** by id needs a live order (`UnknownOrder`) of the account
+//! (`NotOrderOwner`); by client id, a live order of the account with that client id
+//! (client ids are per account, so another account's is `UnknownOrder`). It emits
+//! `Cancelled{Requested}`. **CancelAll** emits
 //! `Cancelled{CancelAll}` for each of the account's resting orders in ascending order id,
 //! and nothing (not a rejection) when there are none.
 //!
 //! **Amend** `{order_id, price, qty}` sets the order's price and *remaining* quantity
 //! (so resending the same amend is harmless). Checks: price range (`PriceOutOfRange`),
 //! `qty >= 1` (`QtyBelowMinimum`: the minimum order size applies to new orders only),
-//! `qty <= qty_lots_max`, the order is live and the account's. If the price is
-//! unchanged and `qty <= ` the remaining quantity, the order keeps its place:
-//! `Amended{priority_kept: true}`. Otherwise: a post-only order that would cross at the
+//! `qty <= qty_lots_max` (`QtyAboveMaximum`), the order is live (`UnknownOrder`) and the
+//! account's (`NotOrderOwner`). The order limits do not apply: an amended order is still
+//! one order. If the price is unchanged and `qty <= ` the remaining quantity, the order
+//! keeps its place: `Amended{priority_kept: true}` (also when nothing changes). Otherwise: a post-only order that would cross at the
 //! new price is rejected `PostOnlyWouldTake` (order unchanged); else the order leaves
 //! its level, `Amended{priority_kept: false}`, and matches at the new price exactly as
 //! a new order with its original time in force, post-only flag and self-trade mode
@@ -116,7 +120,7 @@ pub mod reference;
 mod reject;
 mod types;
 
-pub use book::Book;
+pub use book::{Book, BookSnapshot, RestoreError};
 pub use command::{Command, NewOrder, OrderRef};
 pub use digest::{BookDigest, RestingOrder, book_digest, encode_order};
 pub use event::{CancelReason, CountingSink, Event, EventSink, Fill};

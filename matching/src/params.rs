@@ -93,7 +93,8 @@ impl MarketParams {
     }
 
     /// Converts a price in the market's units into ticks: it must be a whole number of
-    /// ticks ([`RejectCode::PriceOffTick`]); the range is checked by the book.
+    /// ticks ([`RejectCode::PriceOffTick`]); the range is checked by the book (zero units
+    /// convert to price 0, which the book refuses as `PriceOutOfRange`).
     pub fn price_from_units(&self, units: u64) -> Result<Price, RejectCode> {
         if !units.is_multiple_of(self.tick_size) {
             return Err(RejectCode::PriceOffTick);
@@ -102,7 +103,8 @@ impl MarketParams {
     }
 
     /// Converts a quantity in the market's units into lots: it must be a whole number of
-    /// lots ([`RejectCode::QtyOffLot`]); the size limits are checked by the book.
+    /// lots ([`RejectCode::QtyOffLot`]); the size limits are checked by the book (zero units
+    /// convert to quantity 0, below any minimum).
     pub fn qty_from_units(&self, units: u64) -> Result<Qty, RejectCode> {
         if !units.is_multiple_of(self.lot_size) {
             return Err(RejectCode::QtyOffLot);

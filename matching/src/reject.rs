@@ -3,7 +3,7 @@
 //! or reused. Groups: 1xx validation of the command alone, 3xx checks against the
 //! book's state. (2xx funds and 4xx replay belong to the chain's state machine.)
 //!
-//! Checks run in a fixed order, documented on [`crate::Book::execute`]; the first
+//! Checks run in a fixed order, documented in the crate docs ("Semantics"); the first
 //! failing check names the rejection.
 
 /// Why the book refused a command. A rejected command changes nothing.
