@@ -22,9 +22,9 @@ use std::fmt::Write as _;
 use hashbrown::HashMap;
 
 use crate::{
-    AccountId, BookDigest, CancelReason, ClientOrderId, Command, Event, EventSink, Fill, Height,
-    MarketParams, NewOrder, OrderBook, OrderId, OrderRef, Price, Qty, RejectCode, RestingOrder,
-    SelfTradePrevention, Side, TimeInForce, book_digest,
+    AccountId, BookDigest, CancelReason, ClientOrderId, Command, DigestBuilder, Event, EventSink,
+    Fill, Height, MarketParams, NewOrder, OrderBook, OrderId, OrderRef, Price, Qty, RejectCode,
+    RestingOrder, SelfTradePrevention, Side, TimeInForce, book_digest, level_hash,
 };
 
 /// The null link in the intrusive lists.
@@ -56,6 +56,9 @@ struct Level {
     count: u32,
     head: u32,
     tail: u32,
+    /// This level's [`crate::level_hash`] as of the last [`Book::commit_digest`], or
+    /// `None` if the level changed since.
+    hash: Option<[u8; 32]>,
 }
 
 /// One account's resting orders in this book: an unordered intrusive list.
@@ -406,7 +409,8 @@ impl Book {
         result
     }
 
-    /// sha256 of the book's canonical contents (see [`crate::book_digest`]).
+    /// sha256 of the book's canonical contents (see [`crate::book_digest`]), computed
+    /// from scratch.
     pub fn digest(&self) -> BookDigest {
         book_digest(
             self.height,
@@ -414,6 +418,39 @@ impl Book {
             self.orders(Side::Buy),
             self.orders(Side::Sell),
         )
+    }
+
+    /// The same digest as [`Book::digest`], rehashing only the levels that changed since
+    /// the last call (each level keeps its hash), plus one pass over `(price, level
+    /// hash)` pairs. The chain calls this once per block for each book it touched.
+    pub fn commit_digest(&mut self) -> BookDigest {
+        let mut builder = DigestBuilder::new(self.height, self.trade_seq);
+        for side in [Side::Buy, Side::Sell] {
+            builder.begin_side(side);
+            let levels: Vec<u32> = self.side_levels(side).collect();
+            for level in levels {
+                let hash = match self.levels[level as usize].hash {
+                    Some(hash) => hash,
+                    None => {
+                        let hash = self.level_hash_now(level);
+                        self.levels[level as usize].hash = Some(hash);
+                        hash
+                    }
+                };
+                builder.level(self.levels[level as usize].price, hash);
+            }
+        }
+        builder.finish()
+    }
+
+    fn level_hash_now(&self, level: u32) -> [u8; 32] {
+        let mut orders = Vec::with_capacity(self.levels[level as usize].count as usize);
+        let mut slot = self.levels[level as usize].head;
+        while slot != NIL {
+            orders.push(self.resting(slot));
+            slot = self.orders[slot as usize].next;
+        }
+        level_hash(self.levels[level as usize].price, &orders)
     }
 
     // ---- commands ----
@@ -507,7 +544,9 @@ impl Book {
             // Reducing in place keeps the order's place in the queue.
             let reduce = Qty(old.qty.0 - qty.0);
             self.orders[slot as usize].qty = qty;
-            self.levels[old.level as usize].qty.0 -= reduce.0;
+            let level = &mut self.levels[old.level as usize];
+            level.qty.0 -= reduce.0;
+            level.hash = None;
             sink.push(Event::Amended {
                 order_id,
                 account,
@@ -651,7 +690,9 @@ impl Book {
             left.0 -= qty.0;
             let maker_qty_remaining = maker.qty;
             let (maker_order_id, maker_account) = (maker.order_id, maker.account);
-            self.levels[level as usize].qty.0 -= qty.0;
+            let lvl = &mut self.levels[level as usize];
+            lvl.qty.0 -= qty.0;
+            lvl.hash = None;
             self.trade_seq += 1;
             sink.push(Event::Fill(Fill {
                 seq: self.trade_seq,
@@ -818,6 +859,7 @@ impl Book {
         lvl.tail = slot;
         lvl.count += 1;
         lvl.qty.0 += qty.0;
+        lvl.hash = None;
 
         let entry = self
             .accounts
@@ -860,6 +902,7 @@ impl Book {
         let level = &mut self.levels[o.level as usize];
         level.qty.0 -= o.qty.0;
         level.count -= 1;
+        level.hash = None;
         if o.prev == NIL {
             level.head = o.next;
         } else {
@@ -910,6 +953,7 @@ impl Book {
             count: 0,
             head: NIL,
             tail: NIL,
+            hash: None,
         };
         let level = match self.free_levels.pop() {
             Some(level) => {
@@ -1006,6 +1050,10 @@ impl Book {
                     slot = o.next;
                 }
                 assert_eq!(level.tail, prev, "level tail is not the last order");
+                if let Some(hash) = level.hash {
+                    let now = self.level_hash_now(level_slot);
+                    assert_eq!(hash, now, "cached hash of level {price:?} is stale");
+                }
                 assert_eq!(
                     (level.count, level.qty.0),
                     (count, total),
@@ -1148,6 +1196,60 @@ mod tests {
         assert_eq!(a.execute(sweep, &mut ea), b.execute(sweep, &mut eb));
         assert_eq!(ea, eb);
         assert_eq!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn cached_digest_equals_the_full_digest() {
+        // A deterministic stream of places, cancels, amends and sweeps; the cached
+        // digest is committed at irregular points and must always equal the full one.
+        let mut book = Book::new(MarketParams::for_tests());
+        let mut events = Vec::new();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for i in 1..=5_000u64 {
+            let r = next();
+            let side = if r % 2 == 0 { Side::Buy } else { Side::Sell };
+            let price = 95 + (r >> 8) % 11;
+            let command = match (r >> 16) % 6 {
+                0 | 1 | 2 => place(
+                    i,
+                    (r >> 24) % 7,
+                    side,
+                    price,
+                    1 + (r >> 32) % 9,
+                    TimeInForce::GoodTillCancel,
+                ),
+                3 => Command::Cancel {
+                    account: AccountId((r >> 24) % 7),
+                    order: crate::OrderRef::Id(OrderId(i.saturating_sub((r >> 40) % 50))),
+                },
+                4 => Command::Amend {
+                    account: AccountId((r >> 24) % 7),
+                    order_id: OrderId(i.saturating_sub((r >> 40) % 50)),
+                    price: Price(price),
+                    qty: Qty(1 + (r >> 32) % 5),
+                },
+                _ => place(
+                    i,
+                    (r >> 24) % 7,
+                    side,
+                    price,
+                    5 + (r >> 32) % 30,
+                    TimeInForce::ImmediateOrCancel,
+                ),
+            };
+            let _ = book.execute(command, &mut events);
+            if (r >> 48) % 7 == 0 {
+                assert_eq!(book.commit_digest(), book.digest(), "after command {i}");
+                book.check_invariants(); // also checks every cached level hash
+            }
+        }
+        assert_eq!(book.commit_digest(), book.digest());
     }
 
     #[test]

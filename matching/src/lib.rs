@@ -122,7 +122,7 @@ mod types;
 
 pub use book::{Book, BookSnapshot, RestoreError};
 pub use command::{Command, NewOrder, OrderRef};
-pub use digest::{BookDigest, RestingOrder, book_digest, encode_order};
+pub use digest::{BookDigest, DigestBuilder, RestingOrder, book_digest, encode_order, level_hash};
 pub use event::{CancelReason, CountingSink, Event, EventSink, Fill};
 pub use params::{MarketParams, ParamsError, limits};
 pub use reject::RejectCode;

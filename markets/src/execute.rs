@@ -1,0 +1,960 @@
+//! The block executor: a pure function of (state, block context, transactions).
+//!
+//! ```text
+//! 1 signatures   all transactions, batched, in parallel        ─► verdict per tx
+//! 2 holds        per account (accounts in parallel), each       ─► nonce used, funds held,
+//!                account's transactions in block order              book commands planned
+//! 3 matching     per market (one rayon task each), Expire, then ─► tagged book events
+//!                cancels, then everything else, each in block order
+//! 4 settlement   new accounts in block order; deltas per market ─► balances, fees
+//!                (parallel); applied per account (parallel)
+//! 5 commitments  tx, receipts, per-market events, state roots   ─► header
+//! ```
+//!
+//! Results always merge in ascending transaction, market and account order, never in
+//! completion order, so any number of threads gives the same block hash.
+//!
+//! **Checks of a transaction**, in order: `WRONG_CHAIN`, `UNKNOWN_ACCOUNT` (a signer
+//! with no account can do nothing; checking first also spares the signature work),
+//! `BAD_SIGNATURE`, structure (`EMPTY_BATCH`, `BATCH_TOO_LARGE`), `TRANSACTION_EXPIRED`,
+//! `NONCE_ALREADY_USED` / `NONCE_TOO_OLD`. A transaction refused here changes nothing.
+//! Past them its nonce is used and each action is checked on its own:
+//! - place: `UNKNOWN_MARKET`, `PRICE_OFF_TICK`, `QTY_OFF_LOT`, the book's 101–105, then
+//!   `INSUFFICIENT_FUNDS` for its hold; then the book's own checks when it executes;
+//! - cancel, cancel-all: `UNKNOWN_MARKET`, then the book's checks;
+//! - amend: `UNKNOWN_MARKET`, `PRICE_OFF_TICK`, `QTY_OFF_LOT`, the book's 101–103,
+//!   `UNKNOWN_ORDER` / `NOT_ORDER_OWNER` against the book as the block began, then
+//!   `INSUFFICIENT_FUNDS` for the hold of the amended order (held in full until the
+//!   amend executes, when the old order's hold is released);
+//! - transfer: `UNKNOWN_ASSET`, `ZERO_AMOUNT`, `SELF_TRANSFER`, `INVALID_ACCOUNT_KEY`,
+//!   `INSUFFICIENT_FUNDS`;
+//! - faucet: `FAUCET_DISABLED`, `UNKNOWN_ASSET`, `ZERO_AMOUNT`, `FAUCET_LIMIT`, and at
+//!   settlement `SUPPLY_OVERFLOW`.
+//!
+//! **Funds received in a block are usable from the next block**: holds are taken in
+//! phase 2 from balances as the block began (less what earlier transactions of the same
+//! account in this block took); fills, refunds, transfers and mints are credited in
+//! phase 4.
+
+use matching::{AccountId, Command, Event, EventSink, Height, NewOrder, Qty, Side};
+use rayon::prelude::*;
+
+use crate::block::{ActionOutcome, BlockHeader, BlockOutput, Outcome, Receipt, TaggedEvent};
+use crate::limits::TRANSACTIONS_PER_BLOCK_MAX;
+use crate::merkle::{Hash, merkle_root};
+use crate::state::{Account, Market, MarketConfig, ix};
+use crate::tx::{Action, OrderAction, tx_hash};
+use crate::verify::{AccountKey, SignedItem, verify_parallel};
+use crate::{AssetId, ChainReject, MarketId, Reject, SignedTransaction, State};
+
+/// Signatures per batch equation. 64 amortises the multiscalar multiplication well and
+/// keeps a bad signature's bisection short; see BENCHMARKS.md.
+pub const SIGNATURE_CHUNK: usize = 64;
+
+/// A transaction's index in its block (bounded by the block limit).
+fn tx_index(i: usize) -> u32 {
+    u32::try_from(i).expect("bounded by TRANSACTIONS_PER_BLOCK_MAX")
+}
+
+/// An action's index in its transaction (bounded by the batch limit).
+fn action_index(i: usize) -> u16 {
+    u16::try_from(i).expect("bounded by BATCH_ACTIONS_MAX")
+}
+
+/// Per market: `(transaction index, action index, command)`.
+type MarketCommands = Vec<Vec<(u32, u16, Command)>>;
+/// Per market: the events and each command's result.
+type MarketResults = Vec<(
+    Vec<TaggedEvent>,
+    Vec<(u32, u16, Result<(), matching::RejectCode>)>,
+)>;
+
+/// What the block producer decides; the rest comes from the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockContext {
+    pub height: u64,
+    pub timestamp_ms: u64,
+}
+
+/// Whether the executor must check signatures.
+#[derive(Clone, Copy, Debug)]
+pub enum Signatures<'a> {
+    /// Check every signature (replaying a stored chain, a block from another node).
+    Verify,
+    /// The node checked them at ingest: `verdicts[i]` for transaction `i`.
+    Verified(&'a [bool]),
+}
+
+/// A block that cannot be executed at all; the state is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    #[error("block height {got} does not follow {current}")]
+    Height { current: u64, got: u64 },
+    #[error("block timestamp {got} ms is before the previous block's {previous} ms")]
+    Timestamp { previous: u64, got: u64 },
+    #[error("{0} transactions is over the block limit of {TRANSACTIONS_PER_BLOCK_MAX}")]
+    TooManyTransactions(usize),
+}
+
+/// One action after phase 2.
+#[derive(Clone, Debug)]
+enum ActionPlan {
+    Book {
+        market: MarketId,
+        command: Command,
+        reserve: Option<(AssetId, u64)>,
+        cancel: bool,
+    },
+    Transfer {
+        to: [u8; 32],
+        to_key: Option<AccountKey>,
+        asset: AssetId,
+        amount: u64,
+    },
+    Faucet {
+        asset: AssetId,
+        amount: u64,
+    },
+    Rejected(Reject),
+}
+
+#[derive(Clone, Debug)]
+enum TxPlan {
+    Rejected(Reject),
+    Actions(Vec<ActionPlan>),
+}
+
+/// A change to one balance, summed per account and asset before it is applied.
+#[derive(Clone, Copy, Debug)]
+struct Delta {
+    account: AccountId,
+    asset: AssetId,
+    available: i128,
+    held: i128,
+}
+
+/// Executes one block on `state`. On `Err` the state is unchanged; on `Ok` it is the
+/// state after the block.
+pub fn execute_block(
+    state: &mut State,
+    context: BlockContext,
+    transactions: &[SignedTransaction],
+    signatures: Signatures<'_>,
+) -> Result<BlockOutput, BlockError> {
+    if context.height != state.height + 1 {
+        return Err(BlockError::Height {
+            current: state.height,
+            got: context.height,
+        });
+    }
+    if context.timestamp_ms < state.timestamp_ms {
+        return Err(BlockError::Timestamp {
+            previous: state.timestamp_ms,
+            got: context.timestamp_ms,
+        });
+    }
+    if transactions.len() > TRANSACTIONS_PER_BLOCK_MAX {
+        return Err(BlockError::TooManyTransactions(transactions.len()));
+    }
+    if let Signatures::Verified(verdicts) = signatures {
+        assert_eq!(
+            verdicts.len(),
+            transactions.len(),
+            "one signature verdict per transaction"
+        );
+    }
+
+    let encoded: Vec<Vec<u8>> = transactions
+        .par_iter()
+        .map(SignedTransaction::to_bytes)
+        .collect();
+    let signers = phase1_signatures(state, transactions, signatures);
+    let mut plans = phase2_holds(state, context, transactions, &signers);
+    let (market_events, book_results) = phase3_match(state, context, &plans);
+    let touched = phase4_settle(state, &signers, &mut plans, &market_events);
+    let receipts = receipts(&encoded, &plans, &book_results);
+    let header = phase5_commit(
+        state,
+        context,
+        &encoded,
+        &receipts,
+        &market_events,
+        &touched,
+    );
+    let hash = header.hash();
+    state.height = context.height;
+    state.timestamp_ms = context.timestamp_ms;
+    state.block_hash = hash;
+    #[cfg(debug_assertions)]
+    state.check_invariants();
+    Ok(BlockOutput {
+        header,
+        hash,
+        receipts,
+        market_events,
+    })
+}
+
+/// Phase 1: each transaction's signer, or why it is refused before any state changes.
+fn phase1_signatures(
+    state: &State,
+    transactions: &[SignedTransaction],
+    signatures: Signatures<'_>,
+) -> Vec<Result<AccountId, Reject>> {
+    let mut signers: Vec<Result<AccountId, Reject>> = transactions
+        .iter()
+        .map(|tx| {
+            let tx = &tx.transaction;
+            if tx.chain_id != state.chain_id {
+                return Err(ChainReject::WrongChain.into());
+            }
+            state
+                .account_ids
+                .get(&tx.signer)
+                .copied()
+                .ok_or(ChainReject::UnknownAccount.into())
+        })
+        .collect();
+    let verdicts: Vec<bool> = match signatures {
+        Signatures::Verified(verdicts) => verdicts.to_vec(),
+        Signatures::Verify => {
+            let candidates: Vec<usize> = (0..transactions.len())
+                .filter(|&i| signers[i].is_ok())
+                .collect();
+            let messages: Vec<Vec<u8>> = candidates
+                .par_iter()
+                .map(|&i| transactions[i].transaction.signing_message())
+                .collect();
+            let items: Vec<SignedItem<'_>> = candidates
+                .iter()
+                .zip(&messages)
+                .map(|(&i, message)| SignedItem {
+                    key: &state.accounts[ix(signers[i].expect("candidate"))].key,
+                    message,
+                    signature: &transactions[i].signature,
+                })
+                .collect();
+            let checked = verify_parallel(&items, SIGNATURE_CHUNK);
+            let mut verdicts = vec![false; transactions.len()];
+            for (&i, ok) in candidates.iter().zip(checked) {
+                verdicts[i] = ok;
+            }
+            verdicts
+        }
+    };
+    for (signer, ok) in signers.iter_mut().zip(verdicts) {
+        if signer.is_ok() && !ok {
+            *signer = Err(ChainReject::BadSignature.into());
+        }
+    }
+    signers
+}
+
+/// Phase 2: per account, in block order: expiry, nonce, then each action's checks and
+/// holds. Accounts are independent, so they run in parallel.
+fn phase2_holds(
+    state: &mut State,
+    context: BlockContext,
+    transactions: &[SignedTransaction],
+    signers: &[Result<AccountId, Reject>],
+) -> Vec<TxPlan> {
+    let mut plans: Vec<TxPlan> = Vec::with_capacity(transactions.len());
+    let mut by_account: std::collections::BTreeMap<AccountId, Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for (i, signer) in signers.iter().enumerate() {
+        match signer {
+            Ok(account) => {
+                by_account.entry(*account).or_default().push(i);
+                plans.push(TxPlan::Actions(Vec::new()));
+            }
+            Err(reject) => plans.push(TxPlan::Rejected(*reject)),
+        }
+    }
+
+    let mut taken: Vec<(AccountId, Vec<usize>, Account)> = by_account
+        .into_iter()
+        .map(|(id, txs)| {
+            let account = take_account(state, id);
+            (id, txs, account)
+        })
+        .collect();
+    let markets = &state.markets;
+    let account_ids = &state.account_ids;
+    let faucet = state.faucet;
+    let assets = state.assets.len();
+    let planned: Vec<Vec<(usize, TxPlan)>> = taken
+        .par_iter_mut()
+        .map(|(id, txs, account)| {
+            txs.iter()
+                .map(|&i| {
+                    let plan = plan_transaction(
+                        &transactions[i],
+                        *id,
+                        account,
+                        markets,
+                        account_ids,
+                        faucet,
+                        assets,
+                        context,
+                    );
+                    (i, plan)
+                })
+                .collect()
+        })
+        .collect();
+    for (id, _, account) in taken {
+        state.accounts[ix(id)] = account;
+    }
+    for (i, plan) in planned.into_iter().flatten() {
+        plans[i] = plan;
+    }
+    plans
+}
+
+/// Moves an account out of the state so that accounts can be worked on in parallel
+/// with plain `&mut`; the caller puts it back before the phase ends. The stand-in left
+/// behind (no balances) is never read.
+fn take_account(state: &mut State, id: AccountId) -> Account {
+    let stand_in = Account {
+        key: state.accounts[ix(state.fee_account)].key,
+        balances: Vec::new(),
+        nonces: Default::default(),
+    };
+    std::mem::replace(&mut state.accounts[ix(id)], stand_in)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_transaction(
+    signed: &SignedTransaction,
+    account_id: AccountId,
+    account: &mut Account,
+    markets: &[Market],
+    account_ids: &hashbrown::HashMap<[u8; 32], AccountId>,
+    faucet: Option<crate::state::FaucetConfig>,
+    assets: usize,
+    context: BlockContext,
+) -> TxPlan {
+    let tx = &signed.transaction;
+    if let Err(reject) = tx.check_structure() {
+        return TxPlan::Rejected(reject.into());
+    }
+    if tx.expiry_height.is_some_and(|h| h < context.height) {
+        return TxPlan::Rejected(ChainReject::TransactionExpired.into());
+    }
+    if let Err(reject) = account.nonces.check(tx.nonce) {
+        return TxPlan::Rejected(reject.into());
+    }
+    account.nonces.insert(tx.nonce);
+
+    let mut hold = |account: &mut Account, asset: AssetId, amount: u64| -> Result<(), Reject> {
+        let balance = &mut account.balances[asset.0 as usize];
+        if balance.available < amount {
+            return Err(ChainReject::InsufficientFunds.into());
+        }
+        balance.available -= amount;
+        balance.held += amount;
+        Ok(())
+    };
+
+    let plan = match &tx.action {
+        Action::Order(_) | Action::Batch(_) => tx
+            .order_actions()
+            .iter()
+            .enumerate()
+            .map(|(index, action)| {
+                let order_id = tx.order_id(u32::try_from(index).expect("batches are small"));
+                plan_order_action(
+                    action, order_id, account_id, account, markets, context, &mut hold,
+                )
+                .unwrap_or_else(ActionPlan::Rejected)
+            })
+            .collect(),
+        Action::Transfer(transfer) => {
+            let plan = (|| {
+                if transfer.asset.0 as usize >= assets {
+                    return Err(ChainReject::UnknownAsset.into());
+                }
+                if transfer.amount == 0 {
+                    return Err(ChainReject::ZeroAmount.into());
+                }
+                if transfer.to == tx.signer {
+                    return Err(ChainReject::SelfTransfer.into());
+                }
+                let to_key = match account_ids.get(&transfer.to) {
+                    Some(_) => None,
+                    None => Some(
+                        AccountKey::from_bytes(&transfer.to)
+                            .map_err(|_| ChainReject::InvalidAccountKey)?,
+                    ),
+                };
+                let balance = &mut account.balances[transfer.asset.0 as usize];
+                if balance.available < transfer.amount {
+                    return Err(ChainReject::InsufficientFunds.into());
+                }
+                balance.available -= transfer.amount;
+                Ok(ActionPlan::Transfer {
+                    to: transfer.to,
+                    to_key,
+                    asset: transfer.asset,
+                    amount: transfer.amount,
+                })
+            })();
+            vec![plan.unwrap_or_else(ActionPlan::Rejected)]
+        }
+        Action::Faucet(request) => {
+            let plan = (|| {
+                let faucet = faucet.ok_or(ChainReject::FaucetDisabled)?;
+                if request.asset.0 as usize >= assets {
+                    return Err(ChainReject::UnknownAsset);
+                }
+                if request.amount == 0 {
+                    return Err(ChainReject::ZeroAmount);
+                }
+                if request.amount > faucet.amount_max {
+                    return Err(ChainReject::FaucetLimit);
+                }
+                Ok(ActionPlan::Faucet {
+                    asset: request.asset,
+                    amount: request.amount,
+                })
+            })();
+            vec![plan.unwrap_or_else(|r| ActionPlan::Rejected(r.into()))]
+        }
+    };
+    TxPlan::Actions(plan)
+}
+
+fn plan_order_action(
+    action: &OrderAction,
+    order_id: matching::OrderId,
+    account_id: AccountId,
+    account: &mut Account,
+    markets: &[Market],
+    context: BlockContext,
+    hold: &mut impl FnMut(&mut Account, AssetId, u64) -> Result<(), Reject>,
+) -> Result<ActionPlan, Reject> {
+    let market_of = |id: MarketId| {
+        markets
+            .get(id.0 as usize)
+            .ok_or(Reject::from(ChainReject::UnknownMarket))
+    };
+    match action {
+        OrderAction::Place(place) => {
+            let market = market_of(place.market)?;
+            let params = &market.config.params;
+            let order = NewOrder {
+                order_id,
+                account: account_id,
+                client_order_id: place.client_order_id,
+                side: place.side,
+                price: params.price_from_units(place.price)?,
+                qty: params.qty_from_units(place.qty)?,
+                time_in_force: place.time_in_force,
+                post_only: place.post_only,
+                self_trade: place.self_trade,
+            };
+            params.check_new_order(&order, Height(context.height))?;
+            let (asset, amount) = market.config.hold(order.side, order.price, order.qty);
+            hold(account, asset, amount)?;
+            Ok(ActionPlan::Book {
+                market: place.market,
+                command: Command::Place(order),
+                reserve: Some((asset, amount)),
+                cancel: false,
+            })
+        }
+        OrderAction::Cancel(cancel) => {
+            market_of(cancel.market)?;
+            Ok(ActionPlan::Book {
+                market: cancel.market,
+                command: Command::Cancel {
+                    account: account_id,
+                    order: cancel.order,
+                },
+                reserve: None,
+                cancel: true,
+            })
+        }
+        OrderAction::CancelAll(cancel) => {
+            market_of(cancel.market)?;
+            Ok(ActionPlan::Book {
+                market: cancel.market,
+                command: Command::CancelAll {
+                    account: account_id,
+                },
+                reserve: None,
+                cancel: true,
+            })
+        }
+        OrderAction::Amend(amend) => {
+            let market = market_of(amend.market)?;
+            let params = &market.config.params;
+            let price = params.price_from_units(amend.price)?;
+            let qty = params.qty_from_units(amend.qty)?;
+            params.check_amend(price, qty)?;
+            let existing = market
+                .book
+                .order(amend.order_id)
+                .ok_or(matching::RejectCode::UnknownOrder)?;
+            if existing.account != account_id {
+                return Err(matching::RejectCode::NotOrderOwner.into());
+            }
+            let (asset, amount) = market.config.hold(existing.side, price, qty);
+            hold(account, asset, amount)?;
+            Ok(ActionPlan::Book {
+                market: amend.market,
+                command: Command::Amend {
+                    account: account_id,
+                    order_id: amend.order_id,
+                    price,
+                    qty,
+                },
+                reserve: Some((asset, amount)),
+                cancel: false,
+            })
+        }
+    }
+}
+
+/// Tags every event with the transaction and action that caused it.
+struct TaggingSink<'a> {
+    events: &'a mut Vec<TaggedEvent>,
+    tx: u32,
+    action: u16,
+}
+
+impl EventSink for TaggingSink<'_> {
+    #[inline]
+    fn push(&mut self, event: Event) {
+        self.events.push(TaggedEvent {
+            tx: self.tx,
+            action: self.action,
+            event,
+        });
+    }
+}
+
+type BookResults = Vec<Vec<(u32, u16, Result<(), matching::RejectCode>)>>;
+
+/// Phase 3: every market's book, one rayon task each. Within a market: expiry, then the
+/// block's cancels in block order, then every other command in block order (makers'
+/// cancels are never overtaken by takers in the same block; see ARCHITECTURE.md).
+fn phase3_match(
+    state: &mut State,
+    context: BlockContext,
+    plans: &[TxPlan],
+) -> (Vec<Vec<TaggedEvent>>, BookResults) {
+    let mut cancels: MarketCommands = vec![Vec::new(); state.markets.len()];
+    let mut others: MarketCommands = vec![Vec::new(); state.markets.len()];
+    for (tx, plan) in plans.iter().enumerate() {
+        let TxPlan::Actions(actions) = plan else {
+            continue;
+        };
+        for (action, plan) in actions.iter().enumerate() {
+            if let ActionPlan::Book {
+                market,
+                command,
+                cancel,
+                ..
+            } = plan
+            {
+                let list = if *cancel { &mut cancels } else { &mut others };
+                list[market.0 as usize].push((tx_index(tx), action_index(action), *command));
+            }
+        }
+    }
+    let height = Height(context.height);
+    let results: MarketResults = state
+        .markets
+        .par_iter_mut()
+        .zip(cancels.into_par_iter().zip(others.into_par_iter()))
+        .map(|(market, (cancels, others))| {
+            let mut events = Vec::new();
+            let mut results = Vec::with_capacity(cancels.len() + others.len());
+            let due = market
+                .book
+                .next_expiry()
+                .is_some_and(|expiry| expiry < height);
+            if due || !cancels.is_empty() || !others.is_empty() {
+                let mut sink = TaggingSink {
+                    events: &mut events,
+                    tx: TaggedEvent::BLOCK,
+                    action: 0,
+                };
+                market
+                    .book
+                    .execute(Command::Expire { height }, &mut sink)
+                    .expect("expire never rejects");
+            }
+            for (tx, action, command) in cancels.into_iter().chain(others) {
+                let mut sink = TaggingSink {
+                    events: &mut events,
+                    tx,
+                    action,
+                };
+                results.push((tx, action, market.book.execute(command, &mut sink)));
+            }
+            (events, results)
+        })
+        .collect();
+    results.into_iter().unzip()
+}
+
+/// Phase 4: create recipients' accounts and mint faucet funds in block order, turn every
+/// market's events into balance deltas (markets in parallel), and apply the deltas per
+/// account (accounts in parallel). Returns what the block touched.
+fn phase4_settle(
+    state: &mut State,
+    signers: &[Result<AccountId, Reject>],
+    plans: &mut [TxPlan],
+    market_events: &[Vec<TaggedEvent>],
+) -> Touched {
+    let mut deltas: Vec<Delta> = Vec::new();
+    for (plan, signer) in plans.iter_mut().zip(signers) {
+        let TxPlan::Actions(actions) = plan else {
+            continue;
+        };
+        let signer = signer.expect("planned transactions have a signer");
+        for action in actions.iter_mut() {
+            match *action {
+                ActionPlan::Transfer {
+                    to,
+                    to_key,
+                    asset,
+                    amount,
+                } => {
+                    let to = match state.account_ids.get(&to) {
+                        Some(&id) => id,
+                        None => state.create_account(
+                            to_key.expect("unknown recipients carry a checked key"),
+                        ),
+                    };
+                    deltas.push(Delta {
+                        account: to,
+                        asset,
+                        available: i128::from(amount),
+                        held: 0,
+                    });
+                }
+                ActionPlan::Faucet { asset, amount } => {
+                    match state.supply[asset.0 as usize].checked_add(amount) {
+                        Some(supply) => {
+                            state.supply[asset.0 as usize] = supply;
+                            deltas.push(Delta {
+                                account: signer,
+                                asset,
+                                available: i128::from(amount),
+                                held: 0,
+                            });
+                        }
+                        None => *action = ActionPlan::Rejected(ChainReject::SupplyOverflow.into()),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let plans: &[TxPlan] = plans;
+    let reserve_of = |tx: u32, action: u16| -> Option<(AssetId, u64)> {
+        let TxPlan::Actions(actions) = &plans[tx as usize] else {
+            return None;
+        };
+        match &actions[action as usize] {
+            ActionPlan::Book { reserve, .. } => *reserve,
+            _ => None,
+        }
+    };
+    let fee_account = state.fee_account;
+    let market_deltas: Vec<Vec<Delta>> = state
+        .markets
+        .par_iter()
+        .zip(market_events.par_iter())
+        .map(|(market, events)| settle_market(&market.config, events, fee_account, &reserve_of))
+        .collect();
+    deltas.extend(market_deltas.into_iter().flatten());
+
+    let mut accounts: Vec<AccountId> = apply_deltas(state, deltas);
+    accounts.extend(signers.iter().filter_map(|s| s.ok()));
+    accounts.sort_unstable();
+    accounts.dedup();
+    let markets = (0..state.markets.len())
+        .filter(|&m| !market_events[m].is_empty())
+        .collect();
+    Touched { accounts, markets }
+}
+
+/// Which accounts and markets a block changed, ascending.
+#[derive(Debug, Default)]
+struct Touched {
+    accounts: Vec<AccountId>,
+    markets: Vec<usize>,
+}
+
+/// Sums the deltas per account and applies them, accounts in parallel. Returns the
+/// accounts changed, ascending.
+fn apply_deltas(state: &mut State, mut deltas: Vec<Delta>) -> Vec<AccountId> {
+    deltas.sort_by_key(|d| (d.account, d.asset));
+    let mut groups: Vec<(AccountId, Vec<Delta>)> = Vec::new();
+    for delta in deltas {
+        match groups.last_mut() {
+            Some((account, list)) if *account == delta.account => list.push(delta),
+            _ => groups.push((delta.account, vec![delta])),
+        }
+    }
+    let mut taken: Vec<(AccountId, Vec<Delta>, Account)> = groups
+        .into_iter()
+        .map(|(id, list)| {
+            let account = take_account(state, id);
+            (id, list, account)
+        })
+        .collect();
+    taken.par_iter_mut().for_each(|(id, list, account)| {
+        for delta in list.iter() {
+            let balance = &mut account.balances[delta.asset.0 as usize];
+            let available = i128::from(balance.available) + delta.available;
+            let held = i128::from(balance.held) + delta.held;
+            // Holds are released exactly once and supply bounds every balance, so a
+            // balance outside u64 is a broken invariant, not bad input.
+            balance.available = u64::try_from(available).unwrap_or_else(|_| {
+                panic!("account {id:?} available balance out of range: {available}")
+            });
+            balance.held = u64::try_from(held)
+                .unwrap_or_else(|_| panic!("account {id:?} held balance out of range: {held}"));
+        }
+    });
+    taken
+        .into_iter()
+        .map(|(id, _, account)| {
+            state.accounts[ix(id)] = account;
+            id
+        })
+        .collect()
+}
+
+/// The balance changes one market's events imply. Every order's hold is
+/// [`MarketConfig::hold`] of its price and remaining quantity; each event moves exactly
+/// the difference (see ARCHITECTURE.md, "Holds and settlement").
+fn settle_market(
+    config: &MarketConfig,
+    events: &[TaggedEvent],
+    fee_account: AccountId,
+    reserve_of: &(impl Fn(u32, u16) -> Option<(AssetId, u64)> + Sync),
+) -> Vec<Delta> {
+    let mut out = Deltas(Vec::new());
+    // The limit price of the order currently taking liquidity: its hold is at that price.
+    let mut taker_price = matching::Price(0);
+    let (base, quote) = (config.base, config.quote);
+    for tagged in events {
+        match tagged.event {
+            Event::Accepted { price, .. } => taker_price = price,
+            Event::Amended {
+                account,
+                side,
+                old_price,
+                old_qty,
+                price,
+                qty,
+                priority_kept,
+                ..
+            } => {
+                out.release(account, config.hold(side, old_price, old_qty));
+                let reserve =
+                    reserve_of(tagged.tx, tagged.action).expect("amends reserve their hold");
+                if priority_kept {
+                    // The reservation was for the whole new order, which holds in place of
+                    // the old one: release the reservation and hold the new order.
+                    out.release(account, reserve);
+                    out.hold(account, config.hold(side, price, qty));
+                } else {
+                    // The reservation becomes the hold of the order now taking liquidity.
+                    taker_price = price;
+                }
+            }
+            Event::Fill(fill) => {
+                let notional = config.notional(fill.price, fill.qty);
+                let taker_fee = MarketConfig::fee(notional, config.taker_fee_bps);
+                let maker_fee = MarketConfig::fee(notional, config.maker_fee_bps);
+                let (n, b) = (
+                    i128::from(notional),
+                    i128::from(config.base_amount(fill.qty)),
+                );
+                // The buyer's hold (at its own limit) shrinks by `freed`; it pays the
+                // notional and its fee out of that and gets the rest back.
+                let (buyer, buyer_limit, buyer_left, buyer_fee, seller, seller_fee) =
+                    match fill.taker_side {
+                        Side::Buy => (
+                            fill.taker_account,
+                            taker_price,
+                            fill.taker_qty_remaining,
+                            taker_fee,
+                            fill.maker_account,
+                            maker_fee,
+                        ),
+                        Side::Sell => (
+                            fill.maker_account,
+                            fill.price,
+                            fill.maker_qty_remaining,
+                            maker_fee,
+                            fill.taker_account,
+                            taker_fee,
+                        ),
+                    };
+                let before = Qty(buyer_left.0 + fill.qty.0);
+                let freed = i128::from(config.hold(Side::Buy, buyer_limit, before).1)
+                    - i128::from(config.hold(Side::Buy, buyer_limit, buyer_left).1);
+                out.push(buyer, quote, freed - n - i128::from(buyer_fee), -freed);
+                out.push(buyer, base, b, 0);
+                out.push(seller, base, 0, -b);
+                out.push(seller, quote, n - i128::from(seller_fee), 0);
+                out.push(fee_account, quote, i128::from(taker_fee + maker_fee), 0);
+            }
+            Event::Cancelled {
+                account,
+                side,
+                price,
+                qty,
+                ..
+            }
+            | Event::Expired {
+                account,
+                side,
+                price,
+                qty,
+                ..
+            } => {
+                out.release(account, config.hold(side, price, qty));
+            }
+            Event::Rejected {
+                account: Some(account),
+                ..
+            } => {
+                if let Some(reserve) = reserve_of(tagged.tx, tagged.action) {
+                    out.release(account, reserve);
+                }
+            }
+            Event::Rested { .. } | Event::Rejected { account: None, .. } => {}
+        }
+    }
+    out.0
+}
+
+struct Deltas(Vec<Delta>);
+
+impl Deltas {
+    fn push(&mut self, account: AccountId, asset: AssetId, available: i128, held: i128) {
+        if available != 0 || held != 0 {
+            self.0.push(Delta {
+                account,
+                asset,
+                available,
+                held,
+            });
+        }
+    }
+
+    /// Held → available.
+    fn release(&mut self, account: AccountId, (asset, amount): (AssetId, u64)) {
+        self.push(account, asset, i128::from(amount), -i128::from(amount));
+    }
+
+    /// Available → held.
+    fn hold(&mut self, account: AccountId, (asset, amount): (AssetId, u64)) {
+        self.push(account, asset, -i128::from(amount), i128::from(amount));
+    }
+}
+
+/// One receipt per transaction.
+fn receipts(encoded: &[Vec<u8>], plans: &[TxPlan], book_results: &BookResults) -> Vec<Receipt> {
+    let mut book_outcome: std::collections::BTreeMap<(u32, u16), Result<(), matching::RejectCode>> =
+        std::collections::BTreeMap::new();
+    for (tx, action, result) in book_results.iter().flatten() {
+        book_outcome.insert((*tx, *action), *result);
+    }
+    plans
+        .iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let outcome = match plan {
+                TxPlan::Rejected(reject) => Outcome::Rejected(*reject),
+                TxPlan::Actions(actions) => Outcome::Executed(
+                    actions
+                        .iter()
+                        .enumerate()
+                        .map(|(a, action)| match action {
+                            ActionPlan::Rejected(reject) => ActionOutcome::Rejected(*reject),
+                            ActionPlan::Book { command, .. } => match book_outcome
+                                [&(tx_index(i), action_index(a))]
+                            {
+                                Err(code) => ActionOutcome::Rejected(code.into()),
+                                Ok(()) => match command {
+                                    Command::Place(order) => ActionOutcome::Placed(order.order_id),
+                                    _ => ActionOutcome::Done,
+                                },
+                            },
+                            ActionPlan::Transfer { .. } | ActionPlan::Faucet { .. } => {
+                                ActionOutcome::Done
+                            }
+                        })
+                        .collect(),
+                ),
+            };
+            Receipt {
+                tx_hash: tx_hash(&encoded[i]),
+                outcome,
+            }
+        })
+        .collect()
+}
+
+/// Phase 5: the roots and the header.
+fn phase5_commit(
+    state: &mut State,
+    context: BlockContext,
+    encoded: &[Vec<u8>],
+    receipts: &[Receipt],
+    market_events: &[Vec<TaggedEvent>],
+    touched: &Touched,
+) -> BlockHeader {
+    // Each tree item is the sha256 of its borsh encoding (the trees apply their own leaf
+    // prefix); a transaction's item is its hash.
+    let tx_leaves: Vec<Hash> = encoded.par_iter().map(|bytes| tx_hash(bytes)).collect();
+    let receipt_leaves: Vec<Hash> = receipts
+        .par_iter()
+        .map(|r| crate::sha256(&borsh::to_vec(r).expect("Vec")))
+        .collect();
+    let mut events_leaves = vec![merkle_root(&receipt_leaves)];
+    events_leaves.extend(
+        market_events
+            .par_iter()
+            .map(|events| {
+                let leaves: Vec<Hash> = events
+                    .iter()
+                    .map(|e| crate::sha256(&borsh::to_vec(e).expect("Vec")))
+                    .collect();
+                merkle_root(&leaves)
+            })
+            .collect::<Vec<_>>(),
+    );
+
+    let account_leaves: Vec<(usize, Hash)> = touched
+        .accounts
+        .par_iter()
+        .map(|&id| (ix(id), state.accounts[ix(id)].leaf()))
+        .collect();
+    for (index, leaf) in account_leaves {
+        state.account_tree.set(index, leaf);
+    }
+    for &market in &touched.markets {
+        state.refresh_market_leaf(market);
+    }
+    BlockHeader {
+        chain_id: state.chain_id,
+        height: context.height,
+        parent_hash: state.block_hash,
+        timestamp_ms: context.timestamp_ms,
+        transaction_count: u32::try_from(encoded.len()).expect("bounded by the block limit"),
+        transactions_root: merkle_root(&tx_leaves),
+        events_root: merkle_root(&events_leaves),
+        state_root: state.state_root(),
+    }
+}
