@@ -1,9 +1,14 @@
 //! The `clobchain` binary's library: what the node, the command-line client and the
 //! load tester share, and what the integration tests and benches drive.
 //!
-//! So far: real Nasdaq order flow ([`lobster`]) and seeded synthetic workloads
-//! ([`workload`]) for the matching engine. The node, API and load tester come in
-//! later issues (see README.md).
+//! - [`chain`]: the state machine over durable storage (open, commit, recover, verify);
+//! - [`storage`]: the checksummed block log and state snapshots;
+//! - [`lobster`]: real Nasdaq order flow for the matching engine;
+//! - [`workload`]: seeded synthetic command streams for the matching engine.
+//!
+//! The node, API and load tester come in later issues (see README.md).
 
+pub mod chain;
 pub mod lobster;
+pub mod storage;
 pub mod workload;

@@ -1,6 +1,9 @@
 //! Integration tests, one binary (STYLE.md #14). One module per area.
 
+mod chain;
+mod chain_storage;
 mod lobster;
 mod matching_golden;
 mod matching_model;
 mod matching_rejects;
+mod storage;
