@@ -148,12 +148,11 @@ impl Chain {
                         reason: e.to_string(),
                     }
                 })?;
-                if state.genesis_hash() != genesis_state.genesis_hash()
-                    || state.height() != snapshot.height.0
+                if !state.same_configuration(&genesis_state) || state.height() != snapshot.height.0
                 {
                     return Err(ChainError::BadSnapshot {
                         height: snapshot.height.0,
-                        reason: "belongs to another chain or height".into(),
+                        reason: "belongs to another chain, configuration or height".into(),
                     });
                 }
                 state
@@ -174,7 +173,18 @@ impl Chain {
             });
         }
         if snapshot_height > 0 {
-            last_header = Some(read_block(&log, snapshot_height)?.header);
+            // The snapshot must be the state after the stored block at its height.
+            let header = read_block(&log, snapshot_height)?.header;
+            if header.hash() != state.block_hash()
+                || header.timestamp_ms != state.timestamp_ms()
+                || header.state_root != state.state_root()
+            {
+                return Err(ChainError::BadSnapshot {
+                    height: snapshot_height,
+                    reason: "does not match the stored block at its height".into(),
+                });
+            }
+            last_header = Some(header);
         }
         for record in log.iter_from(Height(snapshot_height + 1))? {
             let (height, payload) = record?;

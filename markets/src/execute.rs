@@ -66,7 +66,7 @@ type MarketCommands = Vec<Vec<(u32, u16, Command)>>;
 /// Per market: the events and each command's result.
 type MarketResults = Vec<(
     Vec<TaggedEvent>,
-    Vec<(u32, u16, Result<(), matching::RejectCode>)>,
+    (Vec<(u32, u16, Result<(), matching::RejectCode>)>, bool),
 )>;
 
 /// What the block producer decides; the rest comes from the state.
@@ -170,8 +170,8 @@ pub fn execute_block(
         .collect();
     let signers = phase1_signatures(state, transactions, signatures);
     let mut plans = phase2_holds(state, context, transactions, &signers);
-    let (market_events, book_results) = phase3_match(state, context, &plans);
-    let touched = phase4_settle(state, &signers, &mut plans, &market_events);
+    let (market_events, book_results, markets_ran) = phase3_match(state, context, &plans);
+    let touched = phase4_settle(state, &signers, &mut plans, &market_events, markets_ran);
     let receipts = receipts(&encoded, &plans, &book_results);
     let header = phase5_commit(
         state,
@@ -543,7 +543,7 @@ fn phase3_match(
     state: &mut State,
     context: BlockContext,
     plans: &[TxPlan],
-) -> (Vec<Vec<TaggedEvent>>, BookResults) {
+) -> (Vec<Vec<TaggedEvent>>, BookResults, Vec<bool>) {
     let mut cancels: MarketCommands = vec![Vec::new(); state.markets.len()];
     let mut others: MarketCommands = vec![Vec::new(); state.markets.len()];
     for (tx, plan) in plans.iter().enumerate() {
@@ -575,7 +575,11 @@ fn phase3_match(
                 .book
                 .next_expiry()
                 .is_some_and(|expiry| expiry < height);
-            if due || !cancels.is_empty() || !others.is_empty() {
+            // A book that runs anything (even a command that emits nothing, or one it
+            // rejects) has its height moved by Expire, so its digest changes: the
+            // market counts as touched.
+            let runs = due || !cancels.is_empty() || !others.is_empty();
+            if runs {
                 let mut sink = TaggingSink {
                     events: &mut events,
                     tx: TaggedEvent::BLOCK,
@@ -594,10 +598,12 @@ fn phase3_match(
                 };
                 results.push((tx, action, market.book.execute(command, &mut sink)));
             }
-            (events, results)
+            (events, (results, runs))
         })
         .collect();
-    results.into_iter().unzip()
+    let (events, rest): (Vec<_>, Vec<_>) = results.into_iter().unzip();
+    let (results, ran) = rest.into_iter().unzip();
+    (events, results, ran)
 }
 
 /// Phase 4: create recipients' accounts and mint faucet funds in block order, turn every
@@ -608,6 +614,7 @@ fn phase4_settle(
     signers: &[Result<AccountId, Reject>],
     plans: &mut [TxPlan],
     market_events: &[Vec<TaggedEvent>],
+    markets_ran: Vec<bool>,
 ) -> Touched {
     let mut deltas: Vec<Delta> = Vec::new();
     for (plan, signer) in plans.iter_mut().zip(signers) {
@@ -678,7 +685,7 @@ fn phase4_settle(
     accounts.sort_unstable();
     accounts.dedup();
     let markets = (0..state.markets.len())
-        .filter(|&m| !market_events[m].is_empty())
+        .filter(|&m| markets_ran[m])
         .collect();
     Touched { accounts, markets }
 }

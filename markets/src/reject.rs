@@ -9,10 +9,9 @@
 //! | 4xx | authentication and replay |
 //!
 //! A transaction is checked in this order (the first failure names it):
-//! `WRONG_CHAIN` → `INVALID_ACCOUNT_KEY` → `BAD_SIGNATURE` → structure (`EMPTY_BATCH`,
-//! `BATCH_TOO_LARGE`) → `UNKNOWN_ACCOUNT` → `TRANSACTION_EXPIRED` → nonce
-//! (`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`) → each action in turn (see
-//! [`crate::execute`]).
+//! `WRONG_CHAIN` → `UNKNOWN_ACCOUNT` → `BAD_SIGNATURE` → structure (`EMPTY_BATCH`,
+//! `BATCH_TOO_LARGE`) → `TRANSACTION_EXPIRED` → nonce (`NONCE_ALREADY_USED`,
+//! `NONCE_TOO_OLD`) → each action in turn (see [`crate::execute`]).
 
 use core::fmt;
 

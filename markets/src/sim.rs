@@ -649,20 +649,25 @@ impl Sim {
     fn pick_live(&mut self, account: usize, exclude: &[OrderId]) -> Option<LiveOrder> {
         let height = self.height;
         let live = &self.accounts[account].live;
-        let older: Vec<LiveOrder> = live
-            .iter()
-            .filter(|o| o.sent_height < height && !exclude.contains(&o.order_id))
-            .copied()
-            .collect();
-        let candidates: Vec<LiveOrder> = if older.is_empty() {
-            live.iter()
-                .filter(|o| !exclude.contains(&o.order_id))
-                .copied()
-                .collect()
+        let free = |o: &&LiveOrder| !exclude.contains(&o.order_id);
+        let older = |o: &&LiveOrder| o.sent_height < height && free(o);
+        // Counted, then the k-th taken: no allocation on this hot path.
+        let older_count = live.iter().filter(older).count();
+        let count = if older_count > 0 {
+            older_count
         } else {
-            older
+            live.iter().filter(free).count()
         };
-        (!candidates.is_empty()).then(|| candidates[self.rng.index(candidates.len())])
+        if count == 0 {
+            return None;
+        }
+        let k = self.rng.index(count);
+        let live = &self.accounts[account].live;
+        if older_count > 0 {
+            live.iter().filter(older).nth(k).copied()
+        } else {
+            live.iter().filter(free).nth(k).copied()
+        }
     }
 
     fn take_nonce(&mut self, account: usize) -> u64 {
@@ -723,8 +728,7 @@ impl Sim {
             }
             TxKind::BadSignature => {
                 let account = self.pick_account(true);
-                let (_, signed) = self.signed_place(account, None);
-                let mut signed = signed;
+                let mut signed = self.signed_place(account, None);
                 let byte = self.rng.index(64);
                 signed.signature[byte] ^= 1 << self.rng.below(8);
                 (kind, signed)
@@ -766,8 +770,7 @@ impl Sim {
             }
             TxKind::Expired => {
                 let account = self.pick_account(true);
-                let (_, signed) = self.signed_place(account, Some(self.height - 1));
-                (kind, signed)
+                (kind, self.signed_place(account, Some(self.height - 1)))
             }
             TxKind::UnknownMarket => {
                 let account = self.pick_account(true);
@@ -824,33 +827,27 @@ impl Sim {
             }
             TxKind::UnknownAccount => {
                 self.strangers += 1;
-                let key = derived_key(b"clobchain/sim/stranger/v1", self.seed, self.strangers);
-                let mut stranger = SimAccount::new(key);
+                let stranger = derived_key(b"clobchain/sim/stranger/v1", self.seed, self.strangers);
                 let market = self.pick_market();
-                let place = {
-                    // Priced like any other order; the account is what is wrong.
-                    let account = self.pick_account(true);
-                    self.place_in(account, market)
-                };
+                // Priced like any other order (a funded account's client ids are used);
+                // the signer is what is wrong.
+                let account = self.pick_account(true);
+                let place = self.place_in(account, market);
                 let tx = Transaction {
                     chain_id: self.genesis.chain_id,
-                    signer: stranger.signer,
-                    nonce: stranger.nonce_next,
+                    signer: stranger.verifying_key().to_bytes(),
+                    nonce: 1,
                     expiry_height: None,
                     action: Action::Order(OrderAction::Place(place)),
                 };
-                stranger.nonce_next += 1;
-                (kind, SignedTransaction::sign(tx, &stranger.key))
+                (kind, SignedTransaction::sign(tx, &stranger))
             }
         }
     }
 
-    /// A place signed by `account` with a fresh nonce, tracked as live only if it can be.
-    fn signed_place(
-        &mut self,
-        account: usize,
-        expiry: Option<u64>,
-    ) -> (PlaceOrder, SignedTransaction) {
+    /// A place signed by `account` with a fresh nonce. Not tracked: the transactions
+    /// this is for are refused as a whole.
+    fn signed_place(&mut self, account: usize, expiry: Option<u64>) -> SignedTransaction {
         let place = self.random_place(account);
         let nonce = self.take_nonce(account);
         let tx = self.transaction(
@@ -859,7 +856,7 @@ impl Sim {
             expiry,
             Action::Order(OrderAction::Place(place)),
         );
-        (place, self.sign(account, tx))
+        self.sign(account, tx)
     }
 
     /// A single-action transaction the chain executes and whose action it rejects.
@@ -1302,7 +1299,7 @@ mod tests {
 
     #[test]
     fn genesis_of_any_size_is_valid() {
-        for markets in [1, 3, 8, 64, MARKETS_MAX as u32] {
+        for markets in [1, 3, 8, 64, u32::try_from(MARKETS_MAX).expect("fits")] {
             let (genesis, keys) = genesis(5, markets);
             assert_eq!(genesis.markets.len(), markets as usize);
             assert_eq!(keys.len(), 5);

@@ -103,8 +103,15 @@ impl State {
         if snapshot.supply.len() != assets {
             return Err(bad("supply per asset".into()));
         }
+        if assets == 0
+            || assets > crate::limits::ASSETS_MAX
+            || snapshot.markets.len() > crate::limits::MARKETS_MAX
+        {
+            return Err(bad("asset or market count outside the limits".into()));
+        }
         let mut markets = Vec::with_capacity(snapshot.markets.len());
         for (config, book) in snapshot.markets {
+            config.validate(assets).map_err(|e| bad(e.to_string()))?;
             let book = Book::restore(config.params, &book)
                 .map_err(|e| bad(format!("market {}: {e}", config.symbol)))?;
             markets.push(Market { config, book });
@@ -148,7 +155,9 @@ impl State {
             faucet: snapshot.faucet,
             account_tree: IncrementalTree::from_leaves(leaves),
             market_leaves: Vec::new(),
+            config_hash: Hash([0; 32]),
         };
+        state.config_hash = state.compute_config_hash();
         state.market_leaves = (0..state.markets.len())
             .map(|m| state.market_leaf(m))
             .collect();

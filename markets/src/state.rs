@@ -91,7 +91,9 @@ impl MarketConfig {
         }
     }
 
-    fn validate(&self, assets: usize) -> Result<(), GenesisError> {
+    /// Checks the market against the chain's limits (at genesis, and when a snapshot is
+    /// loaded).
+    pub(crate) fn validate(&self, assets: usize) -> Result<(), GenesisError> {
         let symbol = || self.symbol.clone();
         self.params
             .validate()
@@ -297,6 +299,10 @@ pub struct State {
     pub(crate) faucet: Option<FaucetConfig>,
     /// One leaf per account, in account-id order.
     pub(crate) account_tree: IncrementalTree,
+    /// sha256 of everything fixed at genesis but balances: chain id, genesis hash,
+    /// assets, market configurations, fee account and faucet. Part of the state root,
+    /// so a snapshot cannot carry a changed fee or tick size unnoticed.
+    pub(crate) config_hash: Hash,
     /// `sha256(market id ‖ book digest)` per market, refreshed for touched markets.
     pub(crate) market_leaves: Vec<Hash>,
 }
@@ -336,6 +342,7 @@ impl State {
             faucet: genesis.faucet,
             account_tree: IncrementalTree::default(),
             market_leaves: Vec::new(),
+            config_hash: Hash([0; 32]),
         };
         let key = |bytes: &[u8; 32]| {
             AccountKey::from_bytes(bytes).map_err(|e| GenesisError::Key(e.to_string()))
@@ -359,6 +366,7 @@ impl State {
             let leaf = state.accounts[id].leaf();
             state.account_tree.set(id, leaf);
         }
+        state.config_hash = state.compute_config_hash();
         state.market_leaves = (0..state.markets.len())
             .map(|m| state.market_leaf(m))
             .collect();
@@ -390,14 +398,38 @@ impl State {
         self.market_leaves[market] = market_item(market, digest);
     }
 
-    /// The state root: `sha256("clobchain/state/v1" ‖ accounts root ‖ markets root ‖
-    /// supply)`, where the accounts root is the incremental tree over account leaves and
-    /// the markets root the Merkle root over market leaves.
+    /// sha256 of the configuration (see the `config_hash` field).
+    pub(crate) fn compute_config_hash(&self) -> Hash {
+        let configs: Vec<&MarketConfig> = self.markets.iter().map(|m| &m.config).collect();
+        let mut bytes = Vec::new();
+        (
+            self.chain_id,
+            self.genesis_hash,
+            &self.assets,
+            configs,
+            self.fee_account,
+            self.faucet,
+        )
+            .serialize(&mut bytes)
+            .expect("Vec");
+        crate::sha256(&bytes)
+    }
+
+    /// Whether `other` has the same configuration (chain, genesis, assets, markets, fee
+    /// account, faucet): a snapshot must match the genesis it claims.
+    pub fn same_configuration(&self, other: &State) -> bool {
+        self.config_hash == other.config_hash
+    }
+
+    /// The state root: `sha256("clobchain/state/v1" ‖ config hash ‖ accounts root ‖
+    /// markets root ‖ supply)`, where the accounts root is the incremental tree over
+    /// account leaves and the markets root the Merkle root over market leaves.
     pub fn state_root(&mut self) -> Hash {
         let accounts_root = self.account_tree.root();
         let markets_root = merkle_root(&self.market_leaves);
         let mut hasher = Sha256::new();
         hasher.update(b"clobchain/state/v1");
+        hasher.update(self.config_hash.0);
         hasher.update(accounts_root.0);
         hasher.update(markets_root.0);
         for supply in &self.supply {
@@ -412,6 +444,7 @@ impl State {
         let leaves: Vec<Hash> = self.accounts.iter().map(Account::leaf).collect();
         let mut copy = self.clone();
         copy.account_tree = IncrementalTree::from_leaves(leaves);
+        copy.config_hash = self.compute_config_hash();
         copy.market_leaves = (0..self.markets.len())
             .map(|m| self.market_leaf(m))
             .collect();

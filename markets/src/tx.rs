@@ -46,8 +46,12 @@ pub struct Transaction {
 pub enum Action {
     /// One order action (tag 0).
     Order(OrderAction),
-    /// Up to [`BATCH_ACTIONS_MAX`] order actions under one signature, applied in order
-    /// (tag 1). Each succeeds or is rejected on its own.
+    /// Up to [`BATCH_ACTIONS_MAX`] order actions under one signature (tag 1). Each
+    /// succeeds or is rejected on its own. Its actions are checked and hold funds in
+    /// order; in each market they then run with the block's other actions of their
+    /// kind: cancels and cancel-alls before places and amends (see
+    /// [`crate::execute`]), each group in block order. So `[cancel old quotes, place new
+    /// quotes]` works as expected, while a batch cannot cancel an order it places.
     Batch(Vec<OrderAction>),
     /// Move funds to another account (tag 2). The recipient can use them from the next
     /// block.
