@@ -1963,7 +1963,7 @@ fn a_batch_cancel_runs_before_its_places() {
         output.receipts[0].outcome,
         Outcome::Executed(vec![
             ActionOutcome::Placed(order_id),
-            ActionOutcome::Rejected(Reject::Book(matching::RejectCode::UnknownOrder)),
+            ActionOutcome::Rejected(Reject::Book(RejectCode::UnknownOrder)),
         ])
     );
     assert!(chain.state.markets()[0].book.order(order_id).is_some());

@@ -30,7 +30,7 @@ fn block_transactions(
         .enumerate()
         .map(|(i, key)| {
             let i = i as u64;
-            let side = if (i + height) % 2 == 0 {
+            let side = if (i + height).is_multiple_of(2) {
                 Side::Buy
             } else {
                 Side::Sell
