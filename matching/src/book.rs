@@ -30,42 +30,109 @@ use crate::{
 /// The null link in the intrusive lists.
 const NIL: u32 = u32::MAX;
 
-#[derive(Clone, Debug)]
+const FLAG_SELL: u8 = 1;
+const FLAG_POST_ONLY: u8 = 1 << 1;
+const FLAG_HAS_CLIENT: u8 = 1 << 2;
+const FLAG_HAS_EXPIRY: u8 = 1 << 3;
+/// Bits 4–5 hold the [`SelfTradePrevention`] discriminant.
+const STP_SHIFT: u8 = 4;
+
+/// A resting order: exactly one 64-byte cache line, so touching an order is one line.
+/// Optional fields are plain numbers with a flag; the price is the level's.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 struct Slot {
     order_id: OrderId,
     account: AccountId,
-    client_order_id: Option<ClientOrderId>,
-    price: Price,
+    /// Valid when `FLAG_HAS_CLIENT` is set.
+    client_order_id: u64,
     qty: Qty,
-    expiry: Option<Height>,
+    /// Valid when `FLAG_HAS_EXPIRY` is set.
+    expiry: u64,
     level: u32,
+    /// Neighbours in the level's FIFO.
     prev: u32,
     next: u32,
-    account_prev: u32,
-    account_next: u32,
-    side: Side,
-    post_only: bool,
-    self_trade: SelfTradePrevention,
+    /// The account's entry in `account_entries`, and this order's index in its list.
+    account_entry: u32,
+    account_pos: u32,
+    flags: u8,
 }
 
-#[derive(Clone, Debug)]
+const _: () = assert!(size_of::<Slot>() == 64, "an order is one cache line");
+
+impl Slot {
+    fn flags(incoming: &Incoming) -> u8 {
+        let mut flags = (incoming.self_trade as u8) << STP_SHIFT;
+        if incoming.side == Side::Sell {
+            flags |= FLAG_SELL;
+        }
+        if incoming.post_only {
+            flags |= FLAG_POST_ONLY;
+        }
+        if incoming.client_order_id.is_some() {
+            flags |= FLAG_HAS_CLIENT;
+        }
+        if incoming.time_in_force.expiry().is_some() {
+            flags |= FLAG_HAS_EXPIRY;
+        }
+        flags
+    }
+
+    #[inline]
+    fn side(&self) -> Side {
+        if self.flags & FLAG_SELL != 0 {
+            Side::Sell
+        } else {
+            Side::Buy
+        }
+    }
+
+    fn post_only(&self) -> bool {
+        self.flags & FLAG_POST_ONLY != 0
+    }
+
+    fn self_trade(&self) -> SelfTradePrevention {
+        match (self.flags >> STP_SHIFT) & 3 {
+            0 => SelfTradePrevention::CancelResting,
+            1 => SelfTradePrevention::CancelIncoming,
+            _ => SelfTradePrevention::CancelBoth,
+        }
+    }
+
+    fn client_order_id(&self) -> Option<ClientOrderId> {
+        (self.flags & FLAG_HAS_CLIENT != 0).then_some(ClientOrderId(self.client_order_id))
+    }
+
+    fn expiry(&self) -> Option<Height> {
+        (self.flags & FLAG_HAS_EXPIRY != 0).then_some(Height(self.expiry))
+    }
+
+    fn time_in_force(&self) -> TimeInForce {
+        match self.expiry() {
+            Some(height) => TimeInForce::GoodTillBlock(height),
+            None => TimeInForce::GoodTillCancel,
+        }
+    }
+}
+
+/// A price level: 32 bytes, two to a cache line. Its cached digest hash lives apart
+/// (`level_hashes`), off the matching path.
+#[derive(Clone, Copy, Debug)]
 struct Level {
     price: Price,
-    side: Side,
     qty: Qty,
     count: u32,
     head: u32,
     tail: u32,
-    /// This level's [`crate::level_hash`] as of the last [`Book::commit_digest`], or
-    /// `None` if the level changed since.
-    hash: Option<[u8; 32]>,
+    side: Side,
 }
 
-/// One account's resting orders in this book: an unordered intrusive list.
-#[derive(Clone, Copy, Debug)]
+/// One account's resting orders in this book, unordered; each order knows its index.
+#[derive(Clone, Debug)]
 struct AccountOrders {
-    head: u32,
-    count: u32,
+    account: AccountId,
+    slots: Vec<u32>,
     count_by_side: [u32; 2],
 }
 
@@ -135,14 +202,23 @@ pub struct Book {
     orders: Vec<Slot>,
     free_orders: Vec<u32>,
     levels: Vec<Level>,
+    /// Each level's [`crate::level_hash`] as of the last [`Book::commit_digest`], or
+    /// `None` if the level changed since; indexed like `levels`.
+    level_hashes: Vec<Option<[u8; 32]>>,
     free_levels: Vec<u32>,
-    /// Level slot by price, per side (index by `Side as usize`).
+    /// Level slot by price, for either side: a price has at most one level, since the
+    /// book is never crossed. The O(1) path to a level for new orders.
+    level_at: HashMap<Price, u32>,
+    /// Level slot by price, per side (index by `Side as usize`): price order.
     prices: [BTreeMap<Price, u32>; 2],
     /// Best level slot per side, or `NIL`.
     best: [u32; 2],
     by_id: HashMap<OrderId, u32>,
     by_client: HashMap<(AccountId, ClientOrderId), u32>,
-    accounts: HashMap<AccountId, AccountOrders>,
+    /// Entry in `account_entries` of each account with resting orders.
+    account_index: HashMap<AccountId, u32>,
+    account_entries: Vec<AccountOrders>,
+    free_entries: Vec<u32>,
     expiries: BTreeSet<(Height, OrderId)>,
     height: Height,
     trade_seq: u64,
@@ -160,12 +236,16 @@ impl Book {
             orders: Vec::new(),
             free_orders: Vec::new(),
             levels: Vec::new(),
+            level_hashes: Vec::new(),
             free_levels: Vec::new(),
+            level_at: HashMap::new(),
             prices: [BTreeMap::new(), BTreeMap::new()],
             best: [NIL, NIL],
             by_id: HashMap::new(),
             by_client: HashMap::new(),
-            accounts: HashMap::new(),
+            account_index: HashMap::new(),
+            account_entries: Vec::new(),
+            free_entries: Vec::new(),
             expiries: BTreeSet::new(),
             height: Height(0),
             trade_seq: 0,
@@ -209,9 +289,12 @@ impl Book {
 
     /// Total resting quantity at `price` on `side` (zero when there is no such level).
     pub fn level_qty(&self, side: Side, price: Price) -> Qty {
-        self.prices[side as usize]
-            .get(&price)
-            .map_or(Qty::ZERO, |&level| self.levels[level as usize].qty)
+        match self.level_at.get(&price) {
+            Some(&level) if self.levels[level as usize].side == side => {
+                self.levels[level as usize].qty
+            }
+            _ => Qty::ZERO,
+        }
     }
 
     /// Up to `levels_max` levels of `side` as `(price, total quantity)`, best first.
@@ -330,7 +413,7 @@ impl Book {
                 if book.by_id.contains_key(&id) || duplicate_client {
                     return Err(RestoreError::Duplicate(id));
                 }
-                let account_count = book.accounts.get(&order.account).map_or(0, |a| a.count);
+                let account_count = book.account_count(order.account);
                 if book.len() >= params.orders_per_book_max as usize
                     || account_count >= params.orders_per_account_max
                 {
@@ -351,7 +434,7 @@ impl Book {
                     post_only: order.post_only,
                     self_trade: order.self_trade,
                 };
-                book.rest(&incoming, order.qty);
+                book.rest(&incoming, order.qty, None);
             }
         }
         book.check_invariants();
@@ -429,11 +512,11 @@ impl Book {
             builder.begin_side(side);
             let levels: Vec<u32> = self.side_levels(side).collect();
             for level in levels {
-                let hash = match self.levels[level as usize].hash {
+                let hash = match self.level_hashes[level as usize] {
                     Some(hash) => hash,
                     None => {
                         let hash = self.level_hash_now(level);
-                        self.levels[level as usize].hash = Some(hash);
+                        self.level_hashes[level as usize] = Some(hash);
                         hash
                     }
                 };
@@ -466,9 +549,11 @@ impl Book {
         {
             return Err(RejectCode::DuplicateClientOrderId);
         }
+        let entry_hint = self.account_index.get(&order.account).copied();
         if rests {
-            let account_count = self.accounts.get(&order.account).map_or(0, |a| a.count);
-            if account_count >= self.params.orders_per_account_max {
+            let account_count =
+                entry_hint.map_or(0, |e| self.account_entries[e as usize].slots.len());
+            if account_count >= self.params.orders_per_account_max as usize {
                 return Err(RejectCode::AccountOrderLimit);
             }
             if self.by_id.len() >= self.params.orders_per_book_max as usize {
@@ -488,7 +573,9 @@ impl Book {
             qty: order.qty,
         });
         let incoming = Incoming::from(order);
-        if order.time_in_force == TimeInForce::FillOrKill && !self.can_fill_completely(&incoming) {
+        if order.time_in_force == TimeInForce::FillOrKill
+            && !self.can_fill_completely(&incoming, entry_hint)
+        {
             sink.push(Event::Cancelled {
                 order_id: order.order_id,
                 account: order.account,
@@ -499,7 +586,7 @@ impl Book {
             });
             return Ok(());
         }
-        self.match_and_rest(incoming, sink);
+        self.match_and_rest(&incoming, entry_hint, sink);
         Ok(())
     }
 
@@ -521,9 +608,7 @@ impl Book {
     }
 
     fn cancel_all<S: EventSink>(&mut self, account: AccountId, sink: &mut S) {
-        let mut slots = self.account_slots(account);
-        slots.sort_unstable_by_key(|&slot| self.orders[slot as usize].order_id);
-        for slot in slots {
+        for slot in self.account_slots(account) {
             self.cancel_slot(slot, CancelReason::CancelAll, sink);
         }
     }
@@ -538,20 +623,21 @@ impl Book {
     ) -> Result<(), RejectCode> {
         self.params.check_amend(price, qty)?;
         let slot = self.owned_slot(account, order_id)?;
-        let old = self.orders[slot as usize].clone();
+        let old = self.orders[slot as usize];
+        let old_price = self.levels[old.level as usize].price;
+        let side = old.side();
 
-        if price == old.price && qty <= old.qty {
+        if price == old_price && qty <= old.qty {
             // Reducing in place keeps the order's place in the queue.
             let reduce = Qty(old.qty.0 - qty.0);
             self.orders[slot as usize].qty = qty;
-            let level = &mut self.levels[old.level as usize];
-            level.qty.0 -= reduce.0;
-            level.hash = None;
+            self.levels[old.level as usize].qty.0 -= reduce.0;
+            self.level_hashes[old.level as usize] = None;
             sink.push(Event::Amended {
                 order_id,
                 account,
-                side: old.side,
-                old_price: old.price,
+                side,
+                old_price,
                 old_qty: old.qty,
                 price,
                 qty,
@@ -559,7 +645,7 @@ impl Book {
             });
             return Ok(());
         }
-        if old.post_only && self.would_take(old.side, price) {
+        if old.post_only() && self.would_take(side, price) {
             return Err(RejectCode::PostOnlyWouldTake);
         }
 
@@ -569,29 +655,26 @@ impl Book {
         sink.push(Event::Amended {
             order_id,
             account,
-            side: old.side,
-            old_price: old.price,
+            side,
+            old_price,
             old_qty: old.qty,
             price,
             qty,
             priority_kept: false,
         });
-        let time_in_force = match old.expiry {
-            Some(height) => TimeInForce::GoodTillBlock(height),
-            None => TimeInForce::GoodTillCancel,
-        };
         self.match_and_rest(
-            Incoming {
+            &Incoming {
                 order_id,
                 account,
-                client_order_id: old.client_order_id,
-                side: old.side,
+                client_order_id: old.client_order_id(),
+                side,
                 price,
                 qty,
-                time_in_force,
-                post_only: old.post_only,
-                self_trade: old.self_trade,
+                time_in_force: old.time_in_force(),
+                post_only: old.post_only(),
+                self_trade: old.self_trade(),
             },
+            None,
             sink,
         );
         Ok(())
@@ -624,16 +707,21 @@ impl Book {
     // ---- matching ----
 
     /// Matches `incoming` against the opposite side, then rests or cancels what is left.
-    fn match_and_rest<S: EventSink>(&mut self, incoming: Incoming, sink: &mut S) {
+    fn match_and_rest<S: EventSink>(
+        &mut self,
+        incoming: &Incoming,
+        entry_hint: Option<u32>,
+        sink: &mut S,
+    ) {
         let mut left = incoming.qty;
-        let stopped_by_self_trade = self.take(&incoming, &mut left, sink);
+        let stopped_by_self_trade = self.take(incoming, &mut left, sink);
         if left.0 == 0 {
             return;
         }
         let reason = if stopped_by_self_trade {
             CancelReason::SelfTrade
         } else if incoming.time_in_force.rests() {
-            self.rest(&incoming, left);
+            self.rest(incoming, left, entry_hint);
             sink.push(Event::Rested {
                 order_id: incoming.order_id,
                 account: incoming.account,
@@ -690,9 +778,8 @@ impl Book {
             left.0 -= qty.0;
             let maker_qty_remaining = maker.qty;
             let (maker_order_id, maker_account) = (maker.order_id, maker.account);
-            let lvl = &mut self.levels[level as usize];
-            lvl.qty.0 -= qty.0;
-            lvl.hash = None;
+            self.levels[level as usize].qty.0 -= qty.0;
+            self.level_hashes[level as usize] = None;
             self.trade_seq += 1;
             sink.push(Event::Fill(Fill {
                 seq: self.trade_seq,
@@ -714,12 +801,11 @@ impl Book {
     }
 
     /// Whether a fill-or-kill order can fill completely under its self-trade mode.
-    fn can_fill_completely(&self, incoming: &Incoming) -> bool {
+    fn can_fill_completely(&self, incoming: &Incoming, entry: Option<u32>) -> bool {
         let opposite = incoming.side.opposite();
-        let own_resting = self
-            .accounts
-            .get(&incoming.account)
-            .map_or(0, |a| a.count_by_side[opposite as usize]);
+        let own_resting = entry.map_or(0, |e| {
+            self.account_entries[e as usize].count_by_side[opposite as usize]
+        });
         let mut available: u64 = 0;
         for level in self.side_levels(opposite) {
             let level = &self.levels[level as usize];
@@ -766,17 +852,22 @@ impl Book {
         Ok(slot)
     }
 
+    /// The slots of `account`'s live orders, in ascending order id.
     fn account_slots(&self, account: AccountId) -> Vec<u32> {
-        let Some(entry) = self.accounts.get(&account) else {
+        let Some(&entry) = self.account_index.get(&account) else {
             return Vec::new();
         };
-        let mut slots = Vec::with_capacity(entry.count as usize);
-        let mut slot = entry.head;
-        while slot != NIL {
-            slots.push(slot);
-            slot = self.orders[slot as usize].account_next;
-        }
+        let mut slots = self.account_entries[entry as usize].slots.clone();
+        slots.sort_unstable_by_key(|&slot| self.orders[slot as usize].order_id);
         slots
+    }
+
+    /// Resting orders of `account` in this book.
+    fn account_count(&self, account: AccountId) -> u32 {
+        self.account_index.get(&account).map_or(0, |&e| {
+            u32::try_from(self.account_entries[e as usize].slots.len())
+                .expect("bounded by the account limit")
+        })
     }
 
     fn resting(&self, slot: u32) -> RestingOrder {
@@ -784,13 +875,13 @@ impl Book {
         RestingOrder {
             order_id: o.order_id,
             account: o.account,
-            client_order_id: o.client_order_id,
-            side: o.side,
-            price: o.price,
+            client_order_id: o.client_order_id(),
+            side: o.side(),
+            price: self.levels[o.level as usize].price,
             qty: o.qty,
-            expiry: o.expiry,
-            post_only: o.post_only,
-            self_trade: o.self_trade,
+            expiry: o.expiry(),
+            post_only: o.post_only(),
+            self_trade: o.self_trade(),
         }
     }
 
@@ -817,27 +908,33 @@ impl Book {
     }
 
     /// Puts `incoming` on the book with `qty` left, at the back of its level.
-    fn rest(&mut self, incoming: &Incoming, qty: Qty) {
+    fn rest(&mut self, incoming: &Incoming, qty: Qty, entry_hint: Option<u32>) {
         let side = incoming.side;
-        let level = match self.prices[side as usize].get(&incoming.price) {
-            Some(&level) => level,
+        let level = match self.level_at.get(&incoming.price) {
+            Some(&level) => {
+                debug_assert_eq!(
+                    self.levels[level as usize].side, side,
+                    "a resting order never crosses"
+                );
+                level
+            }
             None => self.new_level(side, incoming.price),
         };
+        let entry = self.account_entry(incoming.account, entry_hint);
+        let account_orders = &mut self.account_entries[entry as usize];
         let slot_value = Slot {
             order_id: incoming.order_id,
             account: incoming.account,
-            client_order_id: incoming.client_order_id,
-            price: incoming.price,
+            client_order_id: incoming.client_order_id.map_or(0, |c| c.0),
             qty,
-            expiry: incoming.time_in_force.expiry(),
+            expiry: incoming.time_in_force.expiry().map_or(0, |h| h.0),
             level,
             prev: self.levels[level as usize].tail,
             next: NIL,
-            account_prev: NIL,
-            account_next: NIL,
-            side,
-            post_only: incoming.post_only,
-            self_trade: incoming.self_trade,
+            account_entry: entry,
+            account_pos: u32::try_from(account_orders.slots.len())
+                .expect("bounded by the account limit"),
+            flags: Slot::flags(incoming),
         };
         let slot = match self.free_orders.pop() {
             Some(slot) => {
@@ -849,6 +946,8 @@ impl Book {
                 u32::try_from(self.orders.len() - 1).expect("bounded by orders_per_book_max")
             }
         };
+        account_orders.slots.push(slot);
+        account_orders.count_by_side[side as usize] += 1;
 
         let lvl = &mut self.levels[level as usize];
         if lvl.tail == NIL {
@@ -859,23 +958,7 @@ impl Book {
         lvl.tail = slot;
         lvl.count += 1;
         lvl.qty.0 += qty.0;
-        lvl.hash = None;
-
-        let entry = self
-            .accounts
-            .entry(incoming.account)
-            .or_insert(AccountOrders {
-                head: NIL,
-                count: 0,
-                count_by_side: [0, 0],
-            });
-        if entry.head != NIL {
-            self.orders[entry.head as usize].account_prev = slot;
-        }
-        self.orders[slot as usize].account_next = entry.head;
-        entry.head = slot;
-        entry.count += 1;
-        entry.count_by_side[side as usize] += 1;
+        self.level_hashes[level as usize] = None;
 
         let previous = self.by_id.insert(incoming.order_id, slot);
         assert!(
@@ -895,14 +978,46 @@ impl Book {
         }
     }
 
+    /// The entry of `account` in `account_entries`, created if it has none. `hint` is
+    /// an entry looked up earlier in the same command: used if it still belongs to the
+    /// account (matching may have freed it, and another account may have taken it).
+    fn account_entry(&mut self, account: AccountId, hint: Option<u32>) -> u32 {
+        if let Some(entry) = hint {
+            let orders = &self.account_entries[entry as usize];
+            if orders.account == account && !orders.slots.is_empty() {
+                return entry;
+            }
+        }
+        if let Some(&entry) = self.account_index.get(&account) {
+            return entry;
+        }
+        let entry = match self.free_entries.pop() {
+            Some(entry) => {
+                self.account_entries[entry as usize].account = account;
+                entry
+            }
+            None => {
+                self.account_entries.push(AccountOrders {
+                    account,
+                    slots: Vec::new(),
+                    count_by_side: [0, 0],
+                });
+                u32::try_from(self.account_entries.len() - 1)
+                    .expect("bounded by orders_per_book_max")
+            }
+        };
+        self.account_index.insert(account, entry);
+        entry
+    }
+
     /// Removes a resting order from every index and frees its slot.
     fn remove_slot(&mut self, slot: u32) {
-        let o = self.orders[slot as usize].clone();
+        let o = self.orders[slot as usize];
+        let side = o.side();
 
         let level = &mut self.levels[o.level as usize];
         level.qty.0 -= o.qty.0;
         level.count -= 1;
-        level.hash = None;
         if o.prev == NIL {
             level.head = o.next;
         } else {
@@ -913,33 +1028,29 @@ impl Book {
         } else {
             self.orders[o.next as usize].prev = o.prev;
         }
-        if level.count == 0 {
-            self.remove_level(o.side, o.level);
+        let level_empty = level.count == 0;
+        self.level_hashes[o.level as usize] = None;
+        if level_empty {
+            self.remove_level(side, o.level);
         }
 
-        let entry = self
-            .accounts
-            .get_mut(&o.account)
-            .expect("resting order has an account entry");
-        if o.account_prev == NIL {
-            entry.head = o.account_next;
-        } else {
-            self.orders[o.account_prev as usize].account_next = o.account_next;
+        let entry = &mut self.account_entries[o.account_entry as usize];
+        let pos = o.account_pos as usize;
+        entry.slots.swap_remove(pos);
+        if let Some(&moved) = entry.slots.get(pos) {
+            self.orders[moved as usize].account_pos = o.account_pos;
         }
-        if o.account_next != NIL {
-            self.orders[o.account_next as usize].account_prev = o.account_prev;
-        }
-        entry.count -= 1;
-        entry.count_by_side[o.side as usize] -= 1;
-        if entry.count == 0 {
-            self.accounts.remove(&o.account);
+        entry.count_by_side[side as usize] -= 1;
+        if entry.slots.is_empty() {
+            self.account_index.remove(&o.account);
+            self.free_entries.push(o.account_entry);
         }
 
         self.by_id.remove(&o.order_id);
-        if let Some(client) = o.client_order_id {
+        if let Some(client) = o.client_order_id() {
             self.by_client.remove(&(o.account, client));
         }
-        if let Some(expiry) = o.expiry {
+        if let Some(expiry) = o.expiry() {
             self.expiries.remove(&(expiry, o.order_id));
         }
         self.free_orders.push(slot);
@@ -948,23 +1059,25 @@ impl Book {
     fn new_level(&mut self, side: Side, price: Price) -> u32 {
         let value = Level {
             price,
-            side,
             qty: Qty::ZERO,
             count: 0,
             head: NIL,
             tail: NIL,
-            hash: None,
+            side,
         };
         let level = match self.free_levels.pop() {
             Some(level) => {
                 self.levels[level as usize] = value;
+                self.level_hashes[level as usize] = None;
                 level
             }
             None => {
                 self.levels.push(value);
+                self.level_hashes.push(None);
                 u32::try_from(self.levels.len() - 1).expect("bounded by orders_per_book_max")
             }
         };
+        self.level_at.insert(price, level);
         self.prices[side as usize].insert(price, level);
         let best = self.best[side as usize];
         if best == NIL || side.is_better(price, self.levels[best as usize].price) {
@@ -975,6 +1088,7 @@ impl Book {
 
     fn remove_level(&mut self, side: Side, level: u32) {
         let price = self.levels[level as usize].price;
+        self.level_at.remove(&price);
         self.prices[side as usize].remove(&price);
         self.free_levels.push(level);
         if self.best[side as usize] == level {
@@ -1006,6 +1120,11 @@ impl Book {
             for (&price, &level_slot) in map {
                 let level = &self.levels[level_slot as usize];
                 assert_eq!(level.price, price, "level keyed under the wrong price");
+                assert_eq!(
+                    self.level_at.get(&price),
+                    Some(&level_slot),
+                    "price index disagrees"
+                );
                 assert_eq!(level.side, side, "level on the wrong side");
                 assert!(level.count > 0, "empty level {price:?} left on the book");
                 let (mut count, mut total, mut prev) = (0u32, 0u64, NIL);
@@ -1018,23 +1137,18 @@ impl Book {
                         "order {:?} points at another level",
                         o.order_id
                     );
-                    assert_eq!(
-                        (o.price, o.side),
-                        (price, side),
-                        "order {:?} misplaced",
-                        o.order_id
-                    );
+                    assert_eq!(o.side(), side, "order {:?} on the wrong side", o.order_id);
                     assert!(
                         o.qty.0 > 0,
                         "order {:?} rests with zero quantity",
                         o.order_id
                     );
                     assert_eq!(self.by_id.get(&o.order_id), Some(&slot), "index disagrees");
-                    if let Some(client) = o.client_order_id {
+                    if let Some(client) = o.client_order_id() {
                         assert_eq!(self.by_client.get(&(o.account, client)), Some(&slot));
                         with_client += 1;
                     }
-                    if let Some(expiry) = o.expiry {
+                    if let Some(expiry) = o.expiry() {
                         assert!(
                             expiry >= self.height,
                             "order {:?} outlived its expiry",
@@ -1050,7 +1164,7 @@ impl Book {
                     slot = o.next;
                 }
                 assert_eq!(level.tail, prev, "level tail is not the last order");
-                if let Some(hash) = level.hash {
+                if let Some(hash) = self.level_hashes[level_slot as usize] {
                     let now = self.level_hash_now(level_slot);
                     assert_eq!(hash, now, "cached hash of level {price:?} is stale");
                 }
@@ -1080,6 +1194,16 @@ impl Book {
             self.prices[0].len() + self.prices[1].len()
         );
         assert_eq!(
+            self.level_at.len(),
+            self.prices[0].len() + self.prices[1].len(),
+            "price index size"
+        );
+        assert_eq!(
+            self.levels.len(),
+            self.level_hashes.len(),
+            "a cached hash per level"
+        );
+        assert_eq!(
             self.by_client.len(),
             with_client,
             "client index holds dead orders"
@@ -1094,33 +1218,42 @@ impl Book {
             "book over its order limit"
         );
         assert_eq!(
-            self.accounts.len(),
+            self.account_index.len(),
             per_account.len(),
             "account index holds empty accounts"
         );
+        assert_eq!(
+            self.account_entries.len() - self.free_entries.len(),
+            per_account.len(),
+            "account entries leak"
+        );
         for (account, counts) in per_account {
-            let entry = self
-                .accounts
+            let entry = *self
+                .account_index
                 .get(&account)
                 .expect("account of a resting order indexed");
+            let orders = &self.account_entries[entry as usize];
             assert_eq!(
-                entry.count_by_side, counts,
+                orders.count_by_side, counts,
                 "account {account:?} side counts"
             );
-            assert_eq!(entry.count, counts[0] + counts[1]);
+            assert_eq!(
+                orders.slots.len(),
+                (counts[0] + counts[1]) as usize,
+                "account list length"
+            );
             assert!(
-                entry.count <= self.params.orders_per_account_max,
+                orders.slots.len() <= self.params.orders_per_account_max as usize,
                 "account over its limit"
             );
-            let slots = self.account_slots(account);
-            assert_eq!(slots.len(), entry.count as usize, "account list length");
-            for pair in slots.windows(2) {
-                assert_eq!(self.orders[pair[1] as usize].account_prev, pair[0]);
-            }
-            for slot in slots {
+            assert_eq!(orders.account, account, "entry names its account");
+            for (pos, &slot) in orders.slots.iter().enumerate() {
+                let o = &self.orders[slot as usize];
+                assert_eq!(o.account, account, "order in another's list");
                 assert_eq!(
-                    self.orders[slot as usize].account, account,
-                    "order in another's list"
+                    (o.account_entry, o.account_pos as usize),
+                    (entry, pos),
+                    "account position"
                 );
             }
         }
