@@ -934,8 +934,10 @@ fn phase5_commit(
         market_events
             .par_iter()
             .map(|events| {
+                // Within a market too: one busy market must not hash on one thread.
                 let leaves: Vec<Hash> = events
-                    .iter()
+                    .par_iter()
+                    .with_min_len(256)
                     .map(|e| crate::sha256(&borsh::to_vec(e).expect("Vec")))
                     .collect();
                 merkle_root(&leaves)

@@ -1,0 +1,385 @@
+//! `markets/execute_block`: signed orders per second through the whole block executor,
+//! against the verification ceiling measured in the same run.
+//!
+//! Workload (seeded, built outside the timed loop): `ACCOUNTS` funded accounts; each
+//! block holds `TXS_PER_BLOCK` signed transactions of one order each, round-robin over
+//! the accounts (so signers interleave, as they would arriving from many bots):
+//! 55% resting limit orders within 40 ticks of the mid, 30% cancels of the account's
+//! orders placed during warm-up, 15% immediate-or-cancel takers crossing a few levels.
+//! Orders spread evenly over the markets. Before timing, `WARMUP_BLOCKS` blocks fill
+//! the books (~20 resting orders per account).
+//!
+//! A second workload, `batch=8`, sends the same orders as batches of 8 per signed
+//! transaction (as market makers requote), on 8 markets.
+//!
+//! Benchmarks, for markets ∈ {1, 8, 64} and threads ∈ {1, 2}:
+//! - `markets/execute_block/markets=M/threads=T`: the whole executor, signatures
+//!   included;
+//! - `markets/execute_block_preverified/markets=M/threads=T`: the same block with the
+//!   signature verdicts given (matching, holds, settlement and roots alone);
+//! - `markets/verify_ceiling/threads=T`: batch-verifying the same block's signatures
+//!   alone, on the same threads: the best the executor could do.
+//!
+//! Every measured block is checked: its hash is the same on every iteration and every
+//! thread count, so a speed-up cannot silently change behaviour.
+
+use std::hint::black_box;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ed25519_dalek::SigningKey;
+use markets::sim::Rng;
+use markets::verify::{AccountKey, SignedItem, verify_parallel};
+use markets::{
+    Action, BlockContext, CancelOrder, Hash, MarketId, OrderAction, PlaceOrder, Signatures,
+    SignedTransaction, State, Transaction, execute_block,
+};
+use matching::{OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
+
+const ACCOUNTS: u64 = 1_024;
+const TXS_PER_BLOCK: usize = 8_192;
+const WARMUP_BLOCKS: u64 = 5;
+const ORDERS_PER_ACCOUNT_WARMUP: u64 = 20;
+const MID_TICKS: u64 = 100_000;
+const SEED: u64 = 0xC10B_C4A1;
+
+struct Fixture {
+    state: State,
+    block: Vec<SignedTransaction>,
+    context: BlockContext,
+}
+
+fn place(market: MarketId, state: &State, side: Side, ticks: u64, tif: TimeInForce) -> OrderAction {
+    let params = state.market(market).expect("market").config.params;
+    OrderAction::Place(PlaceOrder {
+        market,
+        client_order_id: None,
+        side,
+        price: ticks * params.tick_size,
+        qty: params.lot_size,
+        time_in_force: tif,
+        post_only: false,
+        self_trade: SelfTradePrevention::CancelResting,
+    })
+}
+
+fn sign(state: &State, key: &SigningKey, nonce: u64, action: OrderAction) -> SignedTransaction {
+    let tx = Transaction {
+        chain_id: state.chain_id(),
+        signer: key.verifying_key().to_bytes(),
+        nonce,
+        expiry_height: None,
+        action: Action::Order(action),
+    };
+    SignedTransaction::sign(tx, key)
+}
+
+fn fixture(markets: u32) -> Fixture {
+    fixture_batched(markets, 1)
+}
+
+/// The workload with `per_tx` orders in each signed transaction (a batch when > 1).
+fn fixture_batched(markets: u32, per_tx: usize) -> Fixture {
+    let (genesis, keys) = markets::sim::genesis(ACCOUNTS, markets);
+    let mut state = State::from_genesis(&genesis).expect("genesis");
+    let mut rng = Rng::new(SEED ^ u64::from(markets));
+    let mut nonce = 1u64;
+    let mut resting: Vec<Vec<(MarketId, OrderId)>> = vec![Vec::new(); keys.len()];
+    let market_of = |i: u64| MarketId(u32::try_from(i % u64::from(markets)).expect("few markets"));
+
+    // Warm-up: every account rests orders on both sides of the mid.
+    let per_block = ACCOUNTS * ORDERS_PER_ACCOUNT_WARMUP / WARMUP_BLOCKS;
+    for height in 1..=WARMUP_BLOCKS {
+        let mut txs = Vec::new();
+        for i in 0..per_block {
+            let account = (i % ACCOUNTS) as usize;
+            let market = market_of(rng.next_u64());
+            let side = rng.side();
+            let offset = rng.between(1, 40);
+            let ticks = if side == Side::Buy {
+                MID_TICKS - offset
+            } else {
+                MID_TICKS + offset
+            };
+            let tx = sign(
+                &state,
+                &keys[account],
+                nonce,
+                place(market, &state, side, ticks, TimeInForce::GoodTillCancel),
+            );
+            resting[account].push((market, tx.transaction.order_id(0)));
+            nonce += 1;
+            txs.push(tx);
+        }
+        let context = BlockContext {
+            height,
+            timestamp_ms: genesis.timestamp_ms + height * 100,
+        };
+        execute_block(&mut state, context, &txs, Signatures::Verify).expect("warm-up block");
+    }
+
+    // The measured block: TXS_PER_BLOCK orders, `per_tx` to a transaction.
+    let mut actions: Vec<(usize, OrderAction)> = Vec::with_capacity(TXS_PER_BLOCK);
+    for i in 0..TXS_PER_BLOCK {
+        let account = i % keys.len();
+        let roll = rng.below(100);
+        let action = if roll < 55 {
+            let side = rng.side();
+            let offset = rng.between(1, 40);
+            let ticks = if side == Side::Buy {
+                MID_TICKS - offset
+            } else {
+                MID_TICKS + offset
+            };
+            place(
+                market_of(rng.next_u64()),
+                &state,
+                side,
+                ticks,
+                TimeInForce::GoodTillCancel,
+            )
+        } else if roll < 85 && !resting[account].is_empty() {
+            let pick = rng.index(resting[account].len());
+            let (market, order_id) = resting[account].swap_remove(pick);
+            OrderAction::Cancel(CancelOrder {
+                market,
+                order: OrderRef::Id(order_id),
+            })
+        } else {
+            let side = rng.side();
+            let through = rng.between(1, 8);
+            let ticks = if side == Side::Buy {
+                MID_TICKS + through
+            } else {
+                MID_TICKS - through
+            };
+            place(
+                market_of(rng.next_u64()),
+                &state,
+                side,
+                ticks,
+                TimeInForce::ImmediateOrCancel,
+            )
+        };
+        actions.push((account, action));
+    }
+    let mut block = Vec::with_capacity(TXS_PER_BLOCK / per_tx);
+    if per_tx == 1 {
+        for (account, action) in actions {
+            block.push(sign(&state, &keys[account], nonce, action));
+            nonce += 1;
+        }
+    } else {
+        // Group each account's actions into batches of `per_tx`.
+        let mut by_account: Vec<Vec<OrderAction>> = vec![Vec::new(); keys.len()];
+        for (account, action) in actions {
+            by_account[account].push(action);
+        }
+        for (account, actions) in by_account.into_iter().enumerate() {
+            for chunk in actions.chunks(per_tx) {
+                let tx = Transaction {
+                    chain_id: state.chain_id(),
+                    signer: keys[account].verifying_key().to_bytes(),
+                    nonce,
+                    expiry_height: None,
+                    action: Action::Batch(chunk.to_vec()),
+                };
+                block.push(SignedTransaction::sign(tx, &keys[account]));
+                nonce += 1;
+            }
+        }
+    }
+    let context = BlockContext {
+        height: WARMUP_BLOCKS + 1,
+        timestamp_ms: genesis.timestamp_ms + (WARMUP_BLOCKS + 1) * 100,
+    };
+    Fixture {
+        state,
+        block,
+        context,
+    }
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("rayon pool")
+}
+
+/// Executes the measured block once and returns its hash, checking every transaction
+/// was executed (none refused as a whole).
+fn reference_hash(fixture: &Fixture) -> Hash {
+    let mut state = fixture.state.clone();
+    let output = execute_block(
+        &mut state,
+        fixture.context,
+        &fixture.block,
+        Signatures::Verify,
+    )
+    .expect("block");
+    let refused = output
+        .receipts
+        .iter()
+        .filter(|r| matches!(r.outcome, markets::Outcome::Rejected(_)))
+        .count();
+    assert_eq!(
+        refused, 0,
+        "the benchmark block must be all valid transactions"
+    );
+    output.hash
+}
+
+/// Orders in a block (the throughput unit: signed orders, not transactions).
+fn orders_in(block: &[SignedTransaction]) -> u64 {
+    block
+        .iter()
+        .map(|tx| tx.transaction.order_actions().len() as u64)
+        .sum()
+}
+
+fn bench(c: &mut Criterion) {
+    for markets in [1u32, 8, 64] {
+        let fixture = fixture(markets);
+        let expected = reference_hash(&fixture);
+        let verdicts = vec![true; fixture.block.len()];
+        let mut group = c.benchmark_group("markets");
+        group.throughput(Throughput::Elements(orders_in(&fixture.block)));
+        group.sample_size(10);
+        for threads in [1usize, 2] {
+            let pool = pool(threads);
+            let id = format!("markets={markets}/threads={threads}");
+            group.bench_function(BenchmarkId::new("execute_block", &id), |b| {
+                b.iter_batched(
+                    || fixture.state.clone(),
+                    |mut state| {
+                        let output = pool.install(|| {
+                            execute_block(
+                                &mut state,
+                                fixture.context,
+                                &fixture.block,
+                                Signatures::Verify,
+                            )
+                        });
+                        assert_eq!(output.expect("block").hash, expected);
+                        state
+                    },
+                    BatchSize::LargeInput,
+                )
+            });
+            group.bench_function(BenchmarkId::new("execute_block_preverified", &id), |b| {
+                b.iter_batched(
+                    || fixture.state.clone(),
+                    |mut state| {
+                        let output = pool.install(|| {
+                            execute_block(
+                                &mut state,
+                                fixture.context,
+                                &fixture.block,
+                                Signatures::Verified(&verdicts),
+                            )
+                        });
+                        assert_eq!(output.expect("block").hash, expected);
+                        state
+                    },
+                    BatchSize::LargeInput,
+                )
+            });
+        }
+        group.finish();
+        if markets == 1 {
+            bench_ceiling(c, &fixture);
+        }
+    }
+}
+
+/// Batch-verifying the measured block's signatures alone: the ceiling for the
+/// executor on the same threads (messages are built outside the timed loop, so this
+/// is the pure signature cost).
+fn bench_ceiling(c: &mut Criterion, fixture: &Fixture) {
+    bench_ceiling_named(c, fixture, "");
+}
+
+/// The ceiling of `fixture`'s signatures, throughput counted in the block's orders so
+/// it compares directly with `execute_block` on the same block.
+fn bench_ceiling_named(c: &mut Criterion, fixture: &Fixture, prefix: &str) {
+    let keys: Vec<AccountKey> = fixture
+        .block
+        .iter()
+        .map(|tx| AccountKey::from_bytes(&tx.transaction.signer).expect("valid key"))
+        .collect();
+    let messages: Vec<Vec<u8>> = fixture
+        .block
+        .iter()
+        .map(|tx| tx.transaction.signing_message())
+        .collect();
+    let items: Vec<SignedItem<'_>> = fixture
+        .block
+        .iter()
+        .zip(&keys)
+        .zip(&messages)
+        .map(|((tx, key), message)| SignedItem {
+            key,
+            message,
+            signature: &tx.signature,
+        })
+        .collect();
+    let mut group = c.benchmark_group("markets");
+    group.throughput(Throughput::Elements(orders_in(&fixture.block)));
+    group.sample_size(10);
+    for threads in [1usize, 2] {
+        let pool = pool(threads);
+        group.bench_function(
+            BenchmarkId::new("verify_ceiling", format!("{prefix}threads={threads}")),
+            |b| {
+                b.iter(|| {
+                    let verdicts = pool.install(|| {
+                        verify_parallel(black_box(&items), markets::execute::SIGNATURE_CHUNK)
+                    });
+                    assert!(verdicts.iter().all(|&ok| ok));
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+/// The same orders in batches of 8 per signature, 8 markets, with its own ceiling.
+fn bench_batched(c: &mut Criterion) {
+    let fixture = fixture_batched(8, 8);
+    let expected = reference_hash(&fixture);
+    let mut group = c.benchmark_group("markets");
+    group.throughput(Throughput::Elements(orders_in(&fixture.block)));
+    group.sample_size(10);
+    for threads in [1usize, 2] {
+        let pool = pool(threads);
+        group.bench_function(
+            BenchmarkId::new(
+                "execute_block",
+                format!("markets=8/batch=8/threads={threads}"),
+            ),
+            |b| {
+                b.iter_batched(
+                    || fixture.state.clone(),
+                    |mut state| {
+                        let output = pool.install(|| {
+                            execute_block(
+                                &mut state,
+                                fixture.context,
+                                &fixture.block,
+                                Signatures::Verify,
+                            )
+                        });
+                        assert_eq!(output.expect("block").hash, expected);
+                        state
+                    },
+                    BatchSize::LargeInput,
+                )
+            },
+        );
+    }
+    group.finish();
+    bench_ceiling_named(c, &fixture, "batch=8/");
+}
+
+criterion_group!(benches, bench, bench_batched);
+criterion_main!(benches);
