@@ -229,6 +229,27 @@ fn reference_hash(fixture: &Fixture) -> Hash {
     output.hash
 }
 
+/// Times executing the fixture's block on a clone of its state (the clone untimed),
+/// checking the block hash every time.
+fn time_block(
+    b: &mut criterion::Bencher<'_>,
+    pool: &rayon::ThreadPool,
+    fixture: &Fixture,
+    signatures: Signatures<'_>,
+    expected: Hash,
+) {
+    b.iter_batched(
+        || fixture.state.clone(),
+        |mut state| {
+            let output = pool
+                .install(|| execute_block(&mut state, fixture.context, &fixture.block, signatures));
+            assert_eq!(output.expect("block").hash, expected);
+            state
+        },
+        BatchSize::LargeInput,
+    )
+}
+
 /// Orders in a block (the throughput unit: signed orders, not transactions).
 fn orders_in(block: &[SignedTransaction]) -> u64 {
     block
@@ -249,39 +270,15 @@ fn bench(c: &mut Criterion) {
             let pool = pool(threads);
             let id = format!("markets={markets}/threads={threads}");
             group.bench_function(BenchmarkId::new("execute_block", &id), |b| {
-                b.iter_batched(
-                    || fixture.state.clone(),
-                    |mut state| {
-                        let output = pool.install(|| {
-                            execute_block(
-                                &mut state,
-                                fixture.context,
-                                &fixture.block,
-                                Signatures::Verify,
-                            )
-                        });
-                        assert_eq!(output.expect("block").hash, expected);
-                        state
-                    },
-                    BatchSize::LargeInput,
-                )
+                time_block(b, &pool, &fixture, Signatures::Verify, expected)
             });
             group.bench_function(BenchmarkId::new("execute_block_preverified", &id), |b| {
-                b.iter_batched(
-                    || fixture.state.clone(),
-                    |mut state| {
-                        let output = pool.install(|| {
-                            execute_block(
-                                &mut state,
-                                fixture.context,
-                                &fixture.block,
-                                Signatures::Verified(&verdicts),
-                            )
-                        });
-                        assert_eq!(output.expect("block").hash, expected);
-                        state
-                    },
-                    BatchSize::LargeInput,
+                time_block(
+                    b,
+                    &pool,
+                    &fixture,
+                    Signatures::Verified(&verdicts),
+                    expected,
                 )
             });
         }
@@ -357,24 +354,7 @@ fn bench_batched(c: &mut Criterion) {
                 "execute_block",
                 format!("markets=8/batch=8/threads={threads}"),
             ),
-            |b| {
-                b.iter_batched(
-                    || fixture.state.clone(),
-                    |mut state| {
-                        let output = pool.install(|| {
-                            execute_block(
-                                &mut state,
-                                fixture.context,
-                                &fixture.block,
-                                Signatures::Verify,
-                            )
-                        });
-                        assert_eq!(output.expect("block").hash, expected);
-                        state
-                    },
-                    BatchSize::LargeInput,
-                )
-            },
+            |b| time_block(b, &pool, &fixture, Signatures::Verify, expected),
         );
     }
     group.finish();

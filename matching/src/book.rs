@@ -1349,7 +1349,7 @@ mod tests {
             let side = if r % 2 == 0 { Side::Buy } else { Side::Sell };
             let price = 95 + (r >> 8) % 11;
             let command = match (r >> 16) % 6 {
-                0 | 1 | 2 => place(
+                0..=2 => place(
                     i,
                     (r >> 24) % 7,
                     side,
@@ -1359,7 +1359,7 @@ mod tests {
                 ),
                 3 => Command::Cancel {
                     account: AccountId((r >> 24) % 7),
-                    order: crate::OrderRef::Id(OrderId(i.saturating_sub((r >> 40) % 50))),
+                    order: OrderRef::Id(OrderId(i.saturating_sub((r >> 40) % 50))),
                 },
                 4 => Command::Amend {
                     account: AccountId((r >> 24) % 7),
