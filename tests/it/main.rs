@@ -7,3 +7,4 @@ mod matching_golden;
 mod matching_model;
 mod matching_rejects;
 mod storage;
+mod support;

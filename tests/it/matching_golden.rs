@@ -15,6 +15,7 @@
 //! `fill #n` is the fill's sequence number; `maker`/`taker` name order ids; the side is
 //! the taker's and the price is the price the trade happened at.
 
+use crate::support::OrderOptions;
 use std::fmt::Write as _;
 
 use matching::{
@@ -45,55 +46,6 @@ fn order(order_id: u64, account: u64, side: Side, price: u64, qty: u64) -> NewOr
         time_in_force: TimeInForce::GoodTillCancel,
         post_only: false,
         self_trade: SelfTradePrevention::default(),
-    }
-}
-
-/// Builder-style options on a new order, so a test line reads like the order it sends.
-trait OrderOptions {
-    fn ioc(self) -> Self;
-    fn fok(self) -> Self;
-    fn good_till_block(self, last_block: u64) -> Self;
-    fn post_only(self) -> Self;
-    fn self_trade(self, mode: SelfTradePrevention) -> Self;
-    fn client_id(self, client_order_id: u64) -> Self;
-}
-
-impl OrderOptions for NewOrder {
-    fn ioc(self) -> Self {
-        NewOrder {
-            time_in_force: TimeInForce::ImmediateOrCancel,
-            ..self
-        }
-    }
-    fn fok(self) -> Self {
-        NewOrder {
-            time_in_force: TimeInForce::FillOrKill,
-            ..self
-        }
-    }
-    fn good_till_block(self, last_block: u64) -> Self {
-        NewOrder {
-            time_in_force: TimeInForce::GoodTillBlock(Height(last_block)),
-            ..self
-        }
-    }
-    fn post_only(self) -> Self {
-        NewOrder {
-            post_only: true,
-            ..self
-        }
-    }
-    fn self_trade(self, mode: SelfTradePrevention) -> Self {
-        NewOrder {
-            self_trade: mode,
-            ..self
-        }
-    }
-    fn client_id(self, client_order_id: u64) -> Self {
-        NewOrder {
-            client_order_id: Some(ClientOrderId(client_order_id)),
-            ..self
-        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! conversions on `MarketParams`, not from the book, and have their own table
 //! ([`conversion_cases`]).
 
+use crate::support::OrderOptions;
 use std::collections::BTreeSet;
 
 use matching::{
@@ -77,47 +78,6 @@ fn order(order_id: u64, account: u64, side: Side, price: u64, qty: u64) -> NewOr
         time_in_force: TimeInForce::GoodTillCancel,
         post_only: false,
         self_trade: SelfTradePrevention::default(),
-    }
-}
-
-trait OrderOptions {
-    fn ioc(self) -> Self;
-    fn fok(self) -> Self;
-    fn good_till_block(self, last_block: u64) -> Self;
-    fn post_only(self) -> Self;
-    fn client_id(self, client_order_id: u64) -> Self;
-}
-
-impl OrderOptions for NewOrder {
-    fn ioc(self) -> Self {
-        NewOrder {
-            time_in_force: TimeInForce::ImmediateOrCancel,
-            ..self
-        }
-    }
-    fn fok(self) -> Self {
-        NewOrder {
-            time_in_force: TimeInForce::FillOrKill,
-            ..self
-        }
-    }
-    fn good_till_block(self, last_block: u64) -> Self {
-        NewOrder {
-            time_in_force: TimeInForce::GoodTillBlock(Height(last_block)),
-            ..self
-        }
-    }
-    fn post_only(self) -> Self {
-        NewOrder {
-            post_only: true,
-            ..self
-        }
-    }
-    fn client_id(self, client_order_id: u64) -> Self {
-        NewOrder {
-            client_order_id: Some(ClientOrderId(client_order_id)),
-            ..self
-        }
     }
 }
 
