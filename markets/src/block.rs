@@ -19,8 +19,9 @@ pub struct BlockHeader {
     pub transaction_count: u32,
     /// Merkle root over the transaction hashes, in block order.
     pub transactions_root: Hash,
-    /// Merkle root over `[receipts root, market 0 events root, market 1 …]`: one subtree
-    /// per market, so one market's fills can be proven alone.
+    /// Merkle root over `[receipts root, market 0 events hash, market 1 …]`: one item
+    /// per market (`execute::market_events_hash`, a flat hash of its events), so one
+    /// market's fills can be proven with that market's events alone.
     pub events_root: Hash,
     /// See [`crate::State::state_root`].
     pub state_root: Hash,

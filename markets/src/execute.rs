@@ -172,11 +172,14 @@ pub fn execute_block(
     let mut plans = phase2_holds(state, context, transactions, &signers);
     let (market_events, book_results, markets_ran) = phase3_match(state, context, &plans);
     let touched = phase4_settle(state, &signers, &mut plans, &market_events, markets_ran);
-    let receipts = receipts(&encoded, &plans, &book_results);
+    // Each transaction is hashed once: its receipt names it and the transactions root
+    // commits to it.
+    let tx_hashes: Vec<Hash> = encoded.par_iter().map(|bytes| tx_hash(bytes)).collect();
+    let receipts = receipts(&tx_hashes, &plans, &book_results);
     let header = phase5_commit(
         state,
         context,
-        &encoded,
+        &tx_hashes,
         &receipts,
         &market_events,
         &touched,
@@ -871,7 +874,7 @@ impl Deltas {
 }
 
 /// One receipt per transaction.
-fn receipts(encoded: &[Vec<u8>], plans: &[TxPlan], book_results: &BookResults) -> Vec<Receipt> {
+fn receipts(tx_hashes: &[Hash], plans: &[TxPlan], book_results: &BookResults) -> Vec<Receipt> {
     let mut book_outcome: std::collections::BTreeMap<(u32, u16), Result<(), matching::RejectCode>> =
         std::collections::BTreeMap::new();
     for (tx, action, result) in book_results.iter().flatten() {
@@ -906,25 +909,42 @@ fn receipts(encoded: &[Vec<u8>], plans: &[TxPlan], book_results: &BookResults) -
                 ),
             };
             Receipt {
-                tx_hash: tx_hash(&encoded[i]),
+                tx_hash: tx_hashes[i],
                 outcome,
             }
         })
         .collect()
 }
 
+/// One market's events as committed in the events root: `sha256("clobchain/market-events/v1"
+/// ‖ count u64 LE ‖ borsh(event)…)`, in the order the book emitted them. A flat hash
+/// (one pass, no allocation per event) rather than a Merkle tree: proving one market's
+/// fills takes that market's event list, and no other market's.
+pub fn market_events_hash(events: &[TaggedEvent]) -> Hash {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"clobchain/market-events/v1");
+    hasher.update((events.len() as u64).to_le_bytes());
+    let mut buffer = Vec::with_capacity(128);
+    for event in events {
+        buffer.clear();
+        borsh::BorshSerialize::serialize(event, &mut buffer).expect("Vec");
+        hasher.update(&buffer);
+    }
+    Hash(hasher.finalize().into())
+}
+
 /// Phase 5: the roots and the header.
 fn phase5_commit(
     state: &mut State,
     context: BlockContext,
-    encoded: &[Vec<u8>],
+    tx_hashes: &[Hash],
     receipts: &[Receipt],
     market_events: &[Vec<TaggedEvent>],
     touched: &Touched,
 ) -> BlockHeader {
     // Each tree item is the sha256 of its borsh encoding (the trees apply their own leaf
     // prefix); a transaction's item is its hash.
-    let tx_leaves: Vec<Hash> = encoded.par_iter().map(|bytes| tx_hash(bytes)).collect();
     let receipt_leaves: Vec<Hash> = receipts
         .par_iter()
         .map(|r| crate::sha256(&borsh::to_vec(r).expect("Vec")))
@@ -933,15 +953,7 @@ fn phase5_commit(
     events_leaves.extend(
         market_events
             .par_iter()
-            .map(|events| {
-                // Within a market too: one busy market must not hash on one thread.
-                let leaves: Vec<Hash> = events
-                    .par_iter()
-                    .with_min_len(256)
-                    .map(|e| crate::sha256(&borsh::to_vec(e).expect("Vec")))
-                    .collect();
-                merkle_root(&leaves)
-            })
+            .map(|events| market_events_hash(events))
             .collect::<Vec<_>>(),
     );
 
@@ -953,16 +965,28 @@ fn phase5_commit(
     for (index, leaf) in account_leaves {
         state.account_tree.set(index, leaf);
     }
+    // Touched books rehash their changed levels, one rayon task per book.
+    let mut touched_market = vec![false; state.markets.len()];
     for &market in &touched.markets {
-        state.refresh_market_leaf(market);
+        touched_market[market] = true;
+    }
+    let digests: Vec<(usize, matching::BookDigest)> = state
+        .markets
+        .par_iter_mut()
+        .enumerate()
+        .filter(|(m, _)| touched_market[*m])
+        .map(|(m, market)| (m, market.book.commit_digest()))
+        .collect();
+    for (market, digest) in digests {
+        state.set_market_leaf(market, digest);
     }
     BlockHeader {
         chain_id: state.chain_id,
         height: context.height,
         parent_hash: state.block_hash,
         timestamp_ms: context.timestamp_ms,
-        transaction_count: u32::try_from(encoded.len()).expect("bounded by the block limit"),
-        transactions_root: merkle_root(&tx_leaves),
+        transaction_count: u32::try_from(tx_hashes.len()).expect("bounded by the block limit"),
+        transactions_root: merkle_root(tx_hashes),
         events_root: merkle_root(&events_leaves),
         state_root: state.state_root(),
     }

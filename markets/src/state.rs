@@ -392,9 +392,8 @@ impl State {
         market_item(market, self.markets[market].book.digest())
     }
 
-    /// Recomputes a touched market's item, rehashing only the book levels that changed.
-    pub(crate) fn refresh_market_leaf(&mut self, market: usize) {
-        let digest = self.markets[market].book.commit_digest();
+    /// Sets a touched market's item from its book's (cached) digest.
+    pub(crate) fn set_market_leaf(&mut self, market: usize, digest: matching::BookDigest) {
         self.market_leaves[market] = market_item(market, digest);
     }
 
