@@ -198,6 +198,52 @@ pub fn execute_block(
     })
 }
 
+/// What the chain would say of `signed` as the first transaction of the next block, its
+/// signature aside: the node's door check, so that a transaction that could only be
+/// refused is answered at once and changes nothing (not even its nonce).
+///
+/// `Err` when the whole transaction would be refused, or when every one of its actions
+/// would be (a batch with some valid actions passes; its bad ones are refused in its
+/// receipt). Uses exactly the executor's checks, against the state as it is now: a
+/// transaction that passes can still be refused in its block (funds spent by an earlier
+/// transaction, say); the block's receipt is the last word.
+pub fn precheck(state: &State, signed: &SignedTransaction) -> Result<(), Reject> {
+    let tx = &signed.transaction;
+    if tx.chain_id != state.chain_id {
+        return Err(ChainReject::WrongChain.into());
+    }
+    let id = *state
+        .account_ids
+        .get(&tx.signer)
+        .ok_or(Reject::Chain(ChainReject::UnknownAccount))?;
+    let mut account = state.accounts[ix(id)].clone();
+    let context = BlockContext {
+        height: state.height + 1,
+        timestamp_ms: state.timestamp_ms,
+    };
+    let plan = plan_transaction(
+        signed,
+        id,
+        &mut account,
+        &state.markets,
+        &state.account_ids,
+        state.faucet,
+        state.assets.len(),
+        context,
+    );
+    match plan {
+        TxPlan::Rejected(reject) => Err(reject),
+        TxPlan::Actions(actions) => match actions.first() {
+            Some(ActionPlan::Rejected(first))
+                if actions.iter().all(|a| matches!(a, ActionPlan::Rejected(_))) =>
+            {
+                Err(*first)
+            }
+            _ => Ok(()),
+        },
+    }
+}
+
 /// Phase 1: each transaction's signer, or why it is refused before any state changes.
 fn phase1_signatures(
     state: &State,

@@ -62,7 +62,7 @@ pub mod tx;
 pub mod verify;
 
 pub use block::{ActionOutcome, Block, BlockHeader, BlockOutput, Outcome, Receipt, TaggedEvent};
-pub use execute::{BlockContext, BlockError, Signatures, execute_block};
+pub use execute::{BlockContext, BlockError, Signatures, execute_block, precheck};
 pub use merkle::Hash;
 pub use reject::{ChainReject, Reject};
 pub use state::{

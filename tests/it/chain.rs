@@ -2115,3 +2115,80 @@ fn faucet_config_is_what_the_simulator_assumes() {
         );
     }
 }
+
+// ---- the node's door check ----
+
+/// `markets::precheck` is the executor's own verdict on a transaction as the first of
+/// the next block: whenever it refuses, executing that transaction alone refuses it
+/// wholly (or every action of it) with the same first code; whenever it passes, the
+/// transaction does something. Checked over every transaction of simulated blocks (the
+/// simulator's mix includes a share of transactions the chain must refuse).
+#[test]
+fn precheck_agrees_with_executing_the_transaction_alone() {
+    let seed = seed_or(11);
+    let config = SimConfig {
+        accounts: 12,
+        transactions_per_block: 60,
+        ..SimConfig::default()
+    };
+    let mut sim = Sim::new(seed, config);
+    let mut state = sim.state();
+    let (mut refused, mut passed) = (0, 0);
+    for _ in 0..6 {
+        let transactions = sim.next_block();
+        let context = sim.context();
+        for tx in &transactions {
+            let verdict = markets::precheck(&state, tx);
+            let mut alone = state.clone();
+            let next = BlockContext {
+                height: state.height() + 1,
+                timestamp_ms: state.timestamp_ms(),
+            };
+            let output = execute_block(
+                &mut alone,
+                next,
+                std::slice::from_ref(tx),
+                Signatures::Verified(&[true]),
+            )
+            .expect("a one-transaction block executes");
+            let outcome = &output.receipts[0].outcome;
+            let executed_first_reject = match outcome {
+                Outcome::Rejected(r) => Some(*r),
+                Outcome::Executed(actions) => match actions.as_slice() {
+                    [ActionOutcome::Rejected(first), rest @ ..]
+                        if rest.iter().all(|a| matches!(a, ActionOutcome::Rejected(_))) =>
+                    {
+                        Some(*first)
+                    }
+                    _ => None,
+                },
+            };
+            // A book's own refusal (e.g. DUPLICATE_CLIENT_ORDER_ID) happens in matching,
+            // which the door does not run: then the door passes and the block refuses.
+            match (verdict, executed_first_reject) {
+                (Err(door), Some(block)) => {
+                    assert_eq!(
+                        door, block,
+                        "seed {seed}: door and block disagree on {tx:?}"
+                    );
+                    refused += 1;
+                }
+                (Err(door), None) => {
+                    panic!("seed {seed}: the door refused {door:?} what the block executes: {tx:?}")
+                }
+                (Ok(()), Some(Reject::Book(code))) if code.code() >= 300 => passed += 1,
+                (Ok(()), Some(block)) => panic!(
+                    "seed {seed}: the door passed what the block refuses ({block:?}): {tx:?}"
+                ),
+                (Ok(()), None) => passed += 1,
+            }
+        }
+        let output = execute_block(&mut state, context, &transactions, Signatures::Verify)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        sim.observe(&transactions, &output);
+    }
+    assert!(
+        refused > 5 && passed > 100,
+        "seed {seed}: refused {refused}, passed {passed}: the mix should exercise both"
+    );
+}
