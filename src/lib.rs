@@ -4,11 +4,14 @@
 //! - [`chain`]: the state machine over durable storage (open, commit, recover, verify);
 //! - [`storage`]: the checksummed block log and state snapshots;
 //! - [`lobster`]: real Nasdaq order flow for the matching engine;
-//! - [`workload`]: seeded synthetic command streams for the matching engine.
+//! - [`workload`]: seeded synthetic command streams for the matching engine;
+//! - [`node`]: the node: admission, mempool, block producer, and the API server;
 //!
-//! The node, API and load tester come in later issues (see README.md).
+//! The load tester comes in a later issue (see README.md).
 
 pub mod chain;
+pub mod cli;
 pub mod lobster;
+pub mod node;
 pub mod storage;
 pub mod workload;

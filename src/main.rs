@@ -1,7 +1,7 @@
 //! `clobchain`: the node, command-line client and load tester.
 //!
-//! Built so far: `verify`, which re-executes a stored chain. The node, client and load
-//! tester arrive with their issues (see README.md).
+//! `node` runs a node (a dev chain by default); `verify` re-executes a stored chain.
+//! The load tester arrives with its issue (see README.md).
 
 use std::path::PathBuf;
 
@@ -21,6 +21,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a node: with no flags, a dev chain (demo markets, funded demo accounts whose
+    /// keys go to <data>/dev-keys.json) under ./data, API on 127.0.0.1:8080.
+    Node(clobchain::node::config::NodeArgs),
     /// Re-execute the whole stored chain from genesis and check every block header and
     /// the latest snapshot.
     Verify {
@@ -28,11 +31,68 @@ enum Command {
         #[arg(long, env = "CLOBCHAIN_DATA", default_value = "./data")]
         data: PathBuf,
     },
+    /// The command-line client: keys, balances, orders, the book, live fills.
+    #[command(flatten)]
+    Client(clobchain::cli::Command),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Node(args) => run_node(&args),
         Command::Verify { data } => verify(&data),
+        Command::Client(command) => std::process::exit(clobchain::cli::run(command)),
+    }
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run_node(args: &clobchain::node::config::NodeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
+    let config = clobchain::node::NodeConfig::resolve(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("api")
+        .build()?;
+    runtime.block_on(async move {
+        let data = config.data.clone();
+        let running = clobchain::node::start(config).await?;
+        println!(
+            "clobchain node: API on http://{} , data in {} (dev keys in {}/dev-keys.json). Ctrl-C stops it.",
+            running.addr,
+            data.display(),
+            data.display()
+        );
+        shutdown_signal().await;
+        tracing::info!("signal received: committing what waits and stopping");
+        running.shutdown().await
+    })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 

@@ -6,5 +6,8 @@ mod lobster;
 mod matching_golden;
 mod matching_model;
 mod matching_rejects;
+mod node;
+mod node_crash;
+mod node_support;
 mod storage;
 mod support;

@@ -1,0 +1,787 @@
+//! The read side of the node: what each committed block means to traders, indexed for
+//! REST and broadcast to websocket clients.
+//!
+//! ```text
+//! node: commit block ─► Feed::publish(stored block, state)      (under the state's write lock)
+//!                         ├─ BlockUpdate::build: trades, book deltas, per-account fills
+//!                         │   and order updates, the header, all as JSON values
+//!                         ├─ indexes: tx hash → (height, index), recent trades per market,
+//!                         │   fills per account, recent orders (each bounded)
+//!                         └─ bus: broadcast::Sender<Arc<BlockUpdate>> (bounded; never blocks)
+//! ```
+//!
+//! Publishing happens while the node still holds its state's write lock, so a reader
+//! holding the read lock sees the state and the feed at the same height: a book snapshot
+//! and its sequence number always agree.
+//!
+//! Everything here is bounded (see [`FeedLimits`]); old entries fall off first. What
+//! falls off is still in the block store: a websocket replay reads stored blocks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use markets::{ActionOutcome, Block, Hash, MarketConfig, Outcome, Receipt, State, TaggedEvent};
+use matching::{AccountId, Event, Price, Side};
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+
+use crate::types::{
+    BlockJson, EventJson, FillJson, OrderJson, OrderStatusJson, SideJson, TxStatus, TxStatusKind,
+};
+
+/// A committed block with what executing it produced, as the node stores it.
+#[derive(Clone, Debug)]
+pub struct StoredBlock {
+    pub block: Block,
+    pub receipts: Vec<Receipt>,
+    /// Per market, in the order the book emitted them.
+    pub market_events: Vec<Vec<TaggedEvent>>,
+}
+
+/// Bounds on the feed's memory.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedLimits {
+    /// Transactions whose status the node remembers (by hash).
+    pub transactions: usize,
+    /// Recent trades kept per market.
+    pub trades_per_market: usize,
+    /// Recent fills kept per account.
+    pub fills_per_account: usize,
+    /// Orders remembered with their fills and final status (oldest forgotten first;
+    /// live orders are always read from the books).
+    pub orders: usize,
+    /// Blocks buffered for websocket clients; a client further behind is told to resume.
+    pub bus_blocks: usize,
+}
+
+impl Default for FeedLimits {
+    fn default() -> FeedLimits {
+        FeedLimits {
+            transactions: 500_000,
+            trades_per_market: 1_000,
+            fills_per_account: 10_000,
+            orders: 500_000,
+            bus_blocks: 256,
+        }
+    }
+}
+
+/// One order update for an account's `orders` channel.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderUpdateJson {
+    /// The transaction that caused it; absent for the block's own events (expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<String>,
+    /// The action's index in its transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<u16>,
+    pub event: UpdateKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum UpdateKind {
+    /// A book event.
+    Book(EventJson),
+    /// The chain refused the transaction (no `action`) or one action of it.
+    Refused { refused: String },
+}
+
+/// The levels of one book that a block changed, each `[price, qty]` with qty 0 for a
+/// level that emptied; bids best (highest) first, asks best (lowest) first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookDelta {
+    /// The market's book sequence number: +1 per delta.
+    pub seq: u64,
+    pub bids: Vec<[u64; 2]>,
+    pub asks: Vec<[u64; 2]>,
+}
+
+/// What one block means to each channel, built once and shared by every client.
+#[derive(Debug)]
+pub struct BlockUpdate {
+    pub height: u64,
+    pub block: BlockJson,
+    /// Per market that traded: its fills in order.
+    pub trades: BTreeMap<u32, Vec<FillJson>>,
+    /// Per market whose book changed. Live blocks only (a replay has no book state).
+    pub book: BTreeMap<u32, BookDelta>,
+    /// Per account key: its fills and order updates.
+    pub fills: HashMap<[u8; 32], Vec<FillJson>>,
+    pub orders: HashMap<[u8; 32], Vec<OrderUpdateJson>>,
+    /// Every book event of the block, markets in id order, each in emission order.
+    pub events: Vec<EventJson>,
+}
+
+struct Index {
+    limits: FeedLimits,
+    txs: HashMap<Hash, (u64, u32)>,
+    tx_order: VecDeque<Hash>,
+    trades: Vec<VecDeque<FillJson>>,
+    fills: HashMap<[u8; 32], VecDeque<FillJson>>,
+    orders: HashMap<u64, OrderJson>,
+    order_order: VecDeque<u64>,
+    book_seq: Vec<u64>,
+}
+
+/// The node's read model and websocket bus.
+pub struct Feed {
+    index: Mutex<Index>,
+    bus: broadcast::Sender<Arc<BlockUpdate>>,
+    latest: AtomicU64,
+    /// Set when the node shuts down: websocket connections close.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed")
+            .field("latest", &self.latest.load(Ordering::Acquire))
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_hex(state: &State, id: AccountId) -> String {
+    state
+        .account(id)
+        .map_or_else(|| format!("#{}", id.0), |a| hex::encode(a.key.as_bytes()))
+}
+
+fn account_key(state: &State, id: AccountId) -> Option<[u8; 32]> {
+    state.account(id).map(|a| *a.key.as_bytes())
+}
+
+/// An event in chain units. `fill_context` is (height, timestamp) for fills.
+pub fn event_json(
+    state: &State,
+    market: u32,
+    config: &MarketConfig,
+    event: &Event,
+    height: u64,
+    timestamp_ms: u64,
+) -> EventJson {
+    let price = |p: Price| p.0 * config.params.tick_size;
+    let qty = |q: matching::Qty| q.0 * config.params.lot_size;
+    match *event {
+        Event::Accepted {
+            order_id,
+            account,
+            client_order_id,
+            side,
+            price: p,
+            qty: q,
+        } => EventJson::Accepted {
+            market,
+            order_id: order_id.0,
+            account: key_hex(state, account),
+            client_order_id: client_order_id.map(|c| c.0),
+            side: side.into(),
+            price: price(p),
+            qty: qty(q),
+        },
+        Event::Fill(fill) => EventJson::Fill(fill_json(
+            state,
+            market,
+            config,
+            &fill,
+            height,
+            timestamp_ms,
+        )),
+        Event::Rested {
+            order_id,
+            account,
+            side,
+            price: p,
+            qty: q,
+        } => EventJson::Rested {
+            market,
+            order_id: order_id.0,
+            account: key_hex(state, account),
+            side: side.into(),
+            price: price(p),
+            qty: qty(q),
+        },
+        Event::Amended {
+            order_id,
+            account,
+            side,
+            old_price,
+            old_qty,
+            price: p,
+            qty: q,
+            priority_kept,
+        } => EventJson::Amended {
+            market,
+            order_id: order_id.0,
+            account: key_hex(state, account),
+            side: side.into(),
+            old_price: price(old_price),
+            old_qty: qty(old_qty),
+            price: price(p),
+            qty: qty(q),
+            priority_kept,
+        },
+        Event::Cancelled {
+            order_id,
+            account,
+            side,
+            price: p,
+            qty: q,
+            reason,
+        } => EventJson::Cancelled {
+            market,
+            order_id: order_id.0,
+            account: key_hex(state, account),
+            side: side.into(),
+            price: price(p),
+            qty: qty(q),
+            reason: cancel_reason(reason).to_string(),
+        },
+        Event::Expired {
+            order_id,
+            account,
+            side,
+            price: p,
+            qty: q,
+        } => EventJson::Expired {
+            market,
+            order_id: order_id.0,
+            account: key_hex(state, account),
+            side: side.into(),
+            price: price(p),
+            qty: qty(q),
+        },
+        Event::Rejected {
+            account,
+            order_id,
+            code,
+        } => EventJson::Rejected {
+            market,
+            account: account.map(|a| key_hex(state, a)),
+            order_id: order_id.map(|o| o.0),
+            code: code.name().to_string(),
+        },
+    }
+}
+
+/// The wire name of a cancel reason.
+pub fn cancel_reason(reason: matching::CancelReason) -> &'static str {
+    match reason {
+        matching::CancelReason::Requested => "requested",
+        matching::CancelReason::CancelAll => "cancel_all",
+        matching::CancelReason::SelfTrade => "self_trade",
+        matching::CancelReason::ImmediateOrCancel => "immediate_or_cancel",
+        matching::CancelReason::FillOrKill => "fill_or_kill",
+    }
+}
+
+fn fill_json(
+    state: &State,
+    market: u32,
+    config: &MarketConfig,
+    fill: &matching::Fill,
+    height: u64,
+    timestamp_ms: u64,
+) -> FillJson {
+    let notional = config.notional(fill.price, fill.qty);
+    FillJson {
+        market,
+        seq: fill.seq,
+        height,
+        timestamp_ms,
+        price: fill.price.0 * config.params.tick_size,
+        qty: fill.qty.0 * config.params.lot_size,
+        taker_side: fill.taker_side.into(),
+        maker_order_id: fill.maker_order_id.0,
+        maker: key_hex(state, fill.maker_account),
+        taker_order_id: fill.taker_order_id.0,
+        taker: key_hex(state, fill.taker_account),
+        maker_qty_remaining: fill.maker_qty_remaining.0 * config.params.lot_size,
+        taker_qty_remaining: fill.taker_qty_remaining.0 * config.params.lot_size,
+        maker_fee: MarketConfig::fee(notional, config.maker_fee_bps),
+        taker_fee: MarketConfig::fee(notional, config.taker_fee_bps),
+    }
+}
+
+/// The accounts an event concerns.
+fn event_accounts(event: &Event) -> [Option<AccountId>; 2] {
+    match *event {
+        Event::Fill(f) => [Some(f.maker_account), Some(f.taker_account)],
+        Event::Accepted { account, .. }
+        | Event::Rested { account, .. }
+        | Event::Amended { account, .. }
+        | Event::Cancelled { account, .. }
+        | Event::Expired { account, .. } => [Some(account), None],
+        Event::Rejected { account, .. } => [account, None],
+    }
+}
+
+/// The book levels an event may have changed.
+fn touched_levels(event: &Event, out: &mut BTreeSet<(Side, Price)>) {
+    match *event {
+        Event::Fill(f) => {
+            out.insert((f.taker_side.opposite(), f.price));
+        }
+        Event::Rested { side, price, .. }
+        | Event::Cancelled { side, price, .. }
+        | Event::Expired { side, price, .. } => {
+            out.insert((side, price));
+        }
+        Event::Amended {
+            side,
+            old_price,
+            price,
+            ..
+        } => {
+            out.insert((side, old_price));
+            out.insert((side, price));
+        }
+        Event::Accepted { .. } | Event::Rejected { .. } => {}
+    }
+}
+
+impl BlockUpdate {
+    /// What `stored` means to each channel. `book_seq` (live blocks only) numbers the
+    /// book deltas of each market; a replay passes `None` and carries no book deltas.
+    pub fn build(
+        stored: &StoredBlock,
+        state: &State,
+        mut book_seq: Option<&mut [u64]>,
+    ) -> BlockUpdate {
+        let header = &stored.block.header;
+        let height = header.height;
+        let timestamp_ms = header.timestamp_ms;
+        let tx_hashes: Vec<String> = stored
+            .receipts
+            .iter()
+            .map(|r| r.tx_hash.to_string())
+            .collect();
+        let mut update = BlockUpdate {
+            height,
+            block: BlockJson::from_header(header),
+            trades: BTreeMap::new(),
+            book: BTreeMap::new(),
+            fills: HashMap::new(),
+            orders: HashMap::new(),
+            events: Vec::new(),
+        };
+        for (m, events) in stored.market_events.iter().enumerate() {
+            if events.is_empty() {
+                continue;
+            }
+            let market = u32::try_from(m).expect("markets are few");
+            let config = &state.markets()[m].config;
+            let mut levels = BTreeSet::new();
+            for tagged in events {
+                let event = &tagged.event;
+                touched_levels(event, &mut levels);
+                let json = event_json(state, market, config, event, height, timestamp_ms);
+                if let EventJson::Fill(fill) = &json {
+                    update.trades.entry(market).or_default().push(fill.clone());
+                }
+                let (tx, action) = if tagged.tx == TaggedEvent::BLOCK {
+                    (None, None)
+                } else {
+                    (
+                        tx_hashes.get(tagged.tx as usize).cloned(),
+                        Some(tagged.action),
+                    )
+                };
+                for account in event_accounts(event).into_iter().flatten() {
+                    let Some(key) = account_key(state, account) else {
+                        continue;
+                    };
+                    if let EventJson::Fill(fill) = &json {
+                        update.fills.entry(key).or_default().push(fill.clone());
+                    }
+                    update.orders.entry(key).or_default().push(OrderUpdateJson {
+                        tx: tx.clone(),
+                        action,
+                        event: UpdateKind::Book(json.clone()),
+                    });
+                }
+                update.events.push(json);
+            }
+            if let Some(seqs) = book_seq.as_deref_mut()
+                && !levels.is_empty()
+            {
+                let book = &state.markets()[m].book;
+                let p = &config.params;
+                let mut bids = Vec::new();
+                let mut asks = Vec::new();
+                for (side, price) in levels {
+                    let level = [
+                        price.0 * p.tick_size,
+                        book.level_qty(side, price).0 * p.lot_size,
+                    ];
+                    match side {
+                        Side::Buy => bids.push(level),
+                        Side::Sell => asks.push(level),
+                    }
+                }
+                bids.reverse(); // best (highest) first, like the snapshot
+                seqs[m] += 1;
+                update.book.insert(
+                    market,
+                    BookDelta {
+                        seq: seqs[m],
+                        bids,
+                        asks,
+                    },
+                );
+            }
+        }
+        // Refusals the books never saw: whole transactions, and actions refused before
+        // matching (chain codes, and book codes the chain checks first, such as an
+        // off-tick price in a batch). A book's own refusal is already an event above.
+        let refused_by_book: BTreeSet<(u32, u16)> = stored
+            .market_events
+            .iter()
+            .flatten()
+            .filter(|t| matches!(t.event, Event::Rejected { .. }))
+            .map(|t| (t.tx, t.action))
+            .collect();
+        for (i, receipt) in stored.receipts.iter().enumerate() {
+            let signer = stored.block.transactions[i].transaction.signer;
+            let refusals: Vec<(Option<u16>, &'static str)> = match &receipt.outcome {
+                Outcome::Rejected(reject) => vec![(None, reject.name())],
+                Outcome::Executed(actions) => actions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(a, outcome)| match outcome {
+                        ActionOutcome::Rejected(reject) => {
+                            let action = u16::try_from(a).expect("batches are small");
+                            let tx = u32::try_from(i).expect("bounded by the block limit");
+                            (!refused_by_book.contains(&(tx, action)))
+                                .then_some((Some(action), reject.name()))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            };
+            for (action, code) in refusals {
+                update
+                    .orders
+                    .entry(signer)
+                    .or_default()
+                    .push(OrderUpdateJson {
+                        tx: Some(tx_hashes[i].clone()),
+                        action,
+                        event: UpdateKind::Refused {
+                            refused: code.to_string(),
+                        },
+                    });
+            }
+        }
+        update
+    }
+}
+
+impl Feed {
+    pub fn new(limits: FeedLimits, markets: usize, height: u64) -> Feed {
+        let (bus, _) = broadcast::channel(limits.bus_blocks.max(1));
+        Feed {
+            index: Mutex::new(Index {
+                limits,
+                txs: HashMap::new(),
+                tx_order: VecDeque::new(),
+                trades: vec![VecDeque::new(); markets],
+                fills: HashMap::new(),
+                orders: HashMap::new(),
+                order_order: VecDeque::new(),
+                book_seq: vec![0; markets],
+            }),
+            bus,
+            latest: AtomicU64::new(height),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// Tells every websocket connection to close (the node is stopping).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Feed::close`] has been called.
+    pub async fn closed(&self) {
+        let mut receiver = self.closing.subscribe();
+        let _ = receiver.wait_for(|closing| *closing).await;
+    }
+
+    /// The height of the last block published (or loaded at start).
+    pub fn latest(&self) -> u64 {
+        self.latest.load(Ordering::Acquire)
+    }
+
+    /// A receiver of every block published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BlockUpdate>> {
+        self.bus.subscribe()
+    }
+
+    /// Live websocket receivers.
+    pub fn receivers(&self) -> usize {
+        self.bus.receiver_count()
+    }
+
+    /// Indexes a block at start-up (no broadcast, no book deltas).
+    pub fn load(&self, stored: &StoredBlock, state: &State) {
+        let update = BlockUpdate::build(stored, state, None);
+        self.index.lock().add(stored, &update);
+        self.latest
+            .store(stored.block.header.height, Ordering::Release);
+    }
+
+    /// Indexes a newly committed block and broadcasts it. Call while holding the write
+    /// lock under which `state` became the state after this block.
+    pub fn publish(&self, stored: &StoredBlock, state: &State) -> Arc<BlockUpdate> {
+        let mut index = self.index.lock();
+        let update = Arc::new(BlockUpdate::build(stored, state, Some(&mut index.book_seq)));
+        index.add(stored, &update);
+        drop(index);
+        self.latest
+            .store(stored.block.header.height, Ordering::Release);
+        // No receivers is fine; a full channel overwrites the oldest entry and lagging
+        // receivers learn it on their next receive.
+        let _ = self.bus.send(Arc::clone(&update));
+        update
+    }
+
+    /// Where a committed transaction is: `(height, index in block)`.
+    pub fn tx_location(&self, hash: &Hash) -> Option<(u64, u32)> {
+        self.index.lock().txs.get(hash).copied()
+    }
+
+    /// The market's current book sequence number.
+    pub fn book_seq(&self, market: u32) -> u64 {
+        self.index
+            .lock()
+            .book_seq
+            .get(market as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Recent trades, newest first.
+    pub fn trades(&self, market: u32, limit: usize) -> Vec<FillJson> {
+        let index = self.index.lock();
+        index
+            .trades
+            .get(market as usize)
+            .map(|t| t.iter().rev().take(limit).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// An account's fills, newest first, older than `before` (`(height, market, seq)`).
+    pub fn fills(
+        &self,
+        account: &[u8; 32],
+        before: Option<(u64, u32, u64)>,
+        limit: usize,
+    ) -> Vec<FillJson> {
+        let index = self.index.lock();
+        let Some(fills) = index.fills.get(account) else {
+            return Vec::new();
+        };
+        fills
+            .iter()
+            .rev()
+            .filter(|f| before.is_none_or(|b| (f.height, f.market, f.seq) < b))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// A finished (or recently seen) order.
+    pub fn order(&self, order_id: u64) -> Option<OrderJson> {
+        self.index.lock().orders.get(&order_id).cloned()
+    }
+}
+
+impl Index {
+    fn add(&mut self, stored: &StoredBlock, update: &BlockUpdate) {
+        let height = stored.block.header.height;
+        for (i, receipt) in stored.receipts.iter().enumerate() {
+            let index = u32::try_from(i).expect("bounded by the block limit");
+            if self.txs.insert(receipt.tx_hash, (height, index)).is_none() {
+                self.tx_order.push_back(receipt.tx_hash);
+            }
+        }
+        while self.tx_order.len() > self.limits.transactions {
+            let old = self.tx_order.pop_front().expect("non-empty");
+            self.txs.remove(&old);
+        }
+        for (&market, fills) in &update.trades {
+            let trades = &mut self.trades[market as usize];
+            trades.extend(fills.iter().cloned());
+            while trades.len() > self.limits.trades_per_market {
+                trades.pop_front();
+            }
+        }
+        for (key, fills) in &update.fills {
+            let list = self.fills.entry(*key).or_default();
+            list.extend(fills.iter().cloned());
+            while list.len() > self.limits.fills_per_account {
+                list.pop_front();
+            }
+        }
+        for event in &update.events {
+            self.order_event(event, height);
+        }
+        while self.order_order.len() > self.limits.orders {
+            let old = self.order_order.pop_front().expect("non-empty");
+            self.orders.remove(&old);
+        }
+    }
+
+    /// Follows an order's life from its events, in the order the books emitted them.
+    fn order_event(&mut self, event: &EventJson, height: u64) {
+        match event {
+            EventJson::Accepted {
+                market,
+                order_id,
+                account,
+                client_order_id,
+                side,
+                price,
+                qty,
+            } => {
+                if !self.orders.contains_key(order_id) {
+                    self.order_order.push_back(*order_id);
+                }
+                self.orders.insert(
+                    *order_id,
+                    OrderJson {
+                        order_id: *order_id,
+                        market: *market,
+                        account: account.clone(),
+                        client_order_id: *client_order_id,
+                        side: *side,
+                        price: *price,
+                        qty_remaining: *qty,
+                        qty_filled: Some(0),
+                        status: OrderStatusJson::Open,
+                        expiry_height: None,
+                        height,
+                    },
+                );
+            }
+            EventJson::Fill(fill) => {
+                for (id, remaining, who) in [
+                    (fill.maker_order_id, fill.maker_qty_remaining, &fill.maker),
+                    (fill.taker_order_id, fill.taker_qty_remaining, &fill.taker),
+                ] {
+                    if let Some(order) = self.orders.get_mut(&id)
+                        && order.account == *who
+                    {
+                        order.qty_filled = order.qty_filled.map(|f| f + fill.qty);
+                        order.qty_remaining = remaining;
+                        order.height = height;
+                        if remaining == 0 {
+                            order.status = OrderStatusJson::Filled;
+                        }
+                    }
+                }
+            }
+            EventJson::Amended {
+                order_id,
+                price,
+                qty,
+                ..
+            } => {
+                if let Some(order) = self.orders.get_mut(order_id) {
+                    order.price = *price;
+                    order.qty_remaining = *qty;
+                    order.height = height;
+                }
+            }
+            EventJson::Cancelled { order_id, .. } => {
+                self.end(*order_id, OrderStatusJson::Cancelled, height)
+            }
+            EventJson::Expired { order_id, .. } => {
+                self.end(*order_id, OrderStatusJson::Expired, height)
+            }
+            EventJson::Rested { .. } | EventJson::Rejected { .. } => {}
+        }
+    }
+
+    fn end(&mut self, order_id: u64, status: OrderStatusJson, height: u64) {
+        if let Some(order) = self.orders.get_mut(&order_id) {
+            order.status = status;
+            order.qty_remaining = 0;
+            order.height = height;
+        }
+    }
+}
+
+/// The status of a committed transaction from its stored block.
+pub fn tx_status(stored: &StoredBlock, state: &State, index: u32) -> TxStatus {
+    let i = index as usize;
+    let receipt = &stored.receipts[i];
+    let header = &stored.block.header;
+    let mut status = TxStatus {
+        hash: receipt.tx_hash.to_string(),
+        status: TxStatusKind::Committed,
+        height: Some(header.height),
+        index: Some(index),
+        code: None,
+        actions: Vec::new(),
+        events: Vec::new(),
+    };
+    match &receipt.outcome {
+        Outcome::Rejected(reject) => {
+            status.status = TxStatusKind::Rejected;
+            status.code = Some(reject.name().to_string());
+        }
+        Outcome::Executed(actions) => {
+            status.actions = actions
+                .iter()
+                .map(|a| match a {
+                    ActionOutcome::Placed(id) => {
+                        crate::types::ActionResult::Placed { order_id: id.0 }
+                    }
+                    ActionOutcome::Done => crate::types::ActionResult::Done,
+                    ActionOutcome::Rejected(r) => crate::types::ActionResult::Rejected {
+                        code: r.name().to_string(),
+                    },
+                })
+                .collect();
+        }
+    }
+    for (m, events) in stored.market_events.iter().enumerate() {
+        let market = u32::try_from(m).expect("markets are few");
+        let config = &state.markets()[m].config;
+        for tagged in events.iter().filter(|t| t.tx == index) {
+            status.events.push(event_json(
+                state,
+                market,
+                config,
+                &tagged.event,
+                header.height,
+                header.timestamp_ms,
+            ));
+        }
+    }
+    status
+}
+
+/// An order as the books show it now, if it is live.
+pub fn live_order(state: &State, order_id: u64) -> Option<OrderJson> {
+    state.markets().iter().enumerate().find_map(|(m, market)| {
+        let order = market.book.order(matching::OrderId(order_id))?;
+        let p = &market.config.params;
+        Some(OrderJson {
+            order_id,
+            market: u32::try_from(m).expect("markets are few"),
+            account: key_hex(state, order.account),
+            client_order_id: order.client_order_id.map(|c| c.0),
+            side: SideJson::from(order.side),
+            price: order.price.0 * p.tick_size,
+            qty_remaining: order.qty.0 * p.lot_size,
+            qty_filled: None,
+            status: OrderStatusJson::Open,
+            expiry_height: order.expiry.map(|h| h.0),
+            height: state.height(),
+        })
+    })
+}

@@ -1,0 +1,119 @@
+//! # api — clobchain's REST and websocket server
+//!
+//! An axum [`Router`] over a running node. The node (mempool, block producer, storage)
+//! lives in the `clobchain` binary and is reached through the [`Node`] trait; what
+//! committed blocks mean to traders (trades, fills, order updates, book deltas) is the
+//! [`feed::Feed`], which the node publishes each block to.
+//!
+//! ```text
+//!  client ── REST ──► rest.rs ── decode, check ──► Node::submit (verify signatures, mempool)
+//!                                └─ reads ──────► Node::with_state (books, balances) + Feed indexes
+//!  client ◄── ws ──── ws.rs ◄── Feed bus (one Arc<BlockUpdate> per block, bounded)
+//!                            ◄── Node::stored (replay from a height, then live)
+//! ```
+//!
+//! The HTTP reference is `docs/API.md` and the OpenAPI document served at
+//! `/openapi.json` (`openapi.json` in this crate).
+
+use std::sync::Arc;
+
+use axum::Router;
+use markets::{AssetId, Hash, SignedTransaction, State};
+
+pub mod error;
+pub mod feed;
+pub mod metrics;
+pub mod rest;
+pub mod types;
+pub mod ws;
+
+pub use error::{ApiError, ErrorBody};
+pub use feed::{Feed, FeedLimits, StoredBlock};
+pub use metrics::Metrics;
+
+/// A transaction the node accepted into its mempool (or already had).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    pub hash: Hash,
+    /// The node already had this exact transaction (pending or committed).
+    pub duplicate: bool,
+}
+
+/// What the API needs from the node.
+pub trait Node: Send + Sync + 'static {
+    /// Checks and queues transactions: signatures verified (batched, in parallel), nonce
+    /// not already used, room in the mempool. One result per transaction, in order. CPU
+    /// heavy: call it off the async workers.
+    fn submit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, ApiError>>;
+
+    /// Runs `f` on the state after the last committed block. The feed is published under
+    /// the same lock, so the two agree on the height.
+    fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R;
+
+    /// A committed block with its receipts and events; `None` above the chain's height.
+    /// Blocking I/O.
+    fn stored(&self, height: u64) -> Result<Option<Arc<StoredBlock>>, ApiError>;
+
+    /// Whether this transaction waits in the mempool.
+    fn is_pending(&self, hash: &Hash) -> bool;
+
+    /// Transactions in the mempool.
+    fn mempool_len(&self) -> usize;
+
+    /// Dev chains: sends `amount` of `asset` to `to` from the node's faucet account.
+    fn faucet(&self, to: [u8; 32], asset: AssetId, amount: u64) -> Result<Admitted, ApiError>;
+}
+
+/// Limits and switches of the API.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiConfig {
+    /// Largest request body accepted (413 above it).
+    pub body_bytes_max: usize,
+    /// Transactions per batch request.
+    pub batch_max: usize,
+    /// Longest a `?wait=true` submission waits for its block.
+    pub wait_ms_max: u64,
+    /// Seconds between websocket heartbeats. (How far behind a client may fall is
+    /// [`FeedLimits::bus_blocks`].)
+    pub heartbeat_secs: u64,
+    /// Longest a send to one websocket client may take before it is dropped.
+    pub ws_send_timeout_ms: u64,
+    /// Furthest back a websocket subscription may replay, in blocks.
+    pub replay_blocks_max: u64,
+    /// Websocket connections at once.
+    pub ws_clients_max: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            body_bytes_max: 2 << 20,
+            batch_max: 2_000,
+            wait_ms_max: 30_000,
+            heartbeat_secs: 10,
+            ws_send_timeout_ms: 5_000,
+            replay_blocks_max: 1_000_000,
+            ws_clients_max: 10_000,
+        }
+    }
+}
+
+/// Everything a handler can reach.
+#[derive(Debug)]
+pub struct App<N> {
+    pub node: Arc<N>,
+    pub feed: Arc<Feed>,
+    pub metrics: Arc<Metrics>,
+    pub config: ApiConfig,
+}
+
+/// The whole API: REST under `/v1`, the websocket at `/v1/ws`, `/metrics`,
+/// `/openapi.json`.
+pub fn router<N: Node>(app: Arc<App<N>>) -> Router {
+    rest::routes::<N>()
+        .route("/v1/ws", axum::routing::get(ws::upgrade::<N>))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.body_bytes_max,
+        ))
+        .with_state(app)
+}

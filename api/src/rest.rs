@@ -1,0 +1,776 @@
+//! REST handlers. Every error is an [`ApiError`]; every request that fails changes
+//! nothing (checks come before the mempool; the mempool takes all or nothing of one
+//! transaction).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use markets::{
+    Action, AssetId, CancelOrder, ChainId, Hash, MarketId, OrderAction, SignedTransaction,
+    Transaction,
+};
+use matching::{OrderId, OrderRef, Side};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::{ApiError, from_rejection};
+use crate::feed::{live_order, tx_status};
+use crate::types::{
+    AccountJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson, BookJson,
+    FaucetRequest, FillsPage, HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse,
+    TransactionJson, TxStatus, TxStatusKind, parse_hex32,
+};
+use crate::{App, Node};
+
+/// Book levels per side a request may ask for.
+pub const BOOK_DEPTH_MAX: usize = 5_000;
+/// Trades or fills per page.
+pub const PAGE_MAX: usize = 1_000;
+
+/// Every route the server answers, as `(method, path)` in OpenAPI's path syntax. The
+/// router below and `openapi.json` must both match this list; tests check both.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/health"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("GET", "/v1/markets"),
+    ("GET", "/v1/markets/{market}"),
+    ("GET", "/v1/markets/{market}/book"),
+    ("GET", "/v1/markets/{market}/trades"),
+    ("GET", "/v1/accounts/{account}"),
+    ("GET", "/v1/accounts/{account}/orders"),
+    ("GET", "/v1/accounts/{account}/fills"),
+    ("POST", "/v1/orders"),
+    ("GET", "/v1/orders/{order_id}"),
+    ("DELETE", "/v1/orders/{order_id}"),
+    ("POST", "/v1/transactions"),
+    ("POST", "/v1/transactions/batch"),
+    ("GET", "/v1/transactions/{hash}"),
+    ("GET", "/v1/blocks/latest"),
+    ("GET", "/v1/blocks/{height}"),
+    ("POST", "/v1/faucet"),
+    ("GET", "/v1/ws"),
+];
+
+/// The REST routes (the websocket is added by [`crate::router`]).
+pub fn routes<N: Node>() -> Router<Arc<App<N>>> {
+    Router::new()
+        .route("/v1/health", get(health::<N>))
+        .route("/metrics", get(metrics::<N>))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/markets", get(markets_list::<N>))
+        .route("/v1/markets/{market}", get(market_one::<N>))
+        .route("/v1/markets/{market}/book", get(book::<N>))
+        .route("/v1/markets/{market}/trades", get(trades::<N>))
+        .route("/v1/accounts/{account}", get(account::<N>))
+        .route("/v1/accounts/{account}/orders", get(account_orders::<N>))
+        .route("/v1/accounts/{account}/fills", get(account_fills::<N>))
+        .route("/v1/orders", post(place_order::<N>))
+        .route(
+            "/v1/orders/{order_id}",
+            get(order::<N>).delete(cancel_order::<N>),
+        )
+        .route("/v1/transactions", post(submit::<N>))
+        .route("/v1/transactions/batch", post(submit_batch::<N>))
+        .route("/v1/transactions/{hash}", get(transaction::<N>))
+        .route("/v1/blocks/latest", get(block_latest::<N>))
+        .route("/v1/blocks/{height}", get(block_at::<N>))
+        .route("/v1/faucet", post(faucet::<N>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not take this method",
+    )
+}
+
+/// JSON body whose failures use the API's error shape.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    from_rejection(rejection.status(), rejection.body_text())
+}
+
+/// Query string whose failures use the API's error shape.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request("MALFORMED_REQUEST", rejection.body_text())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+/// The OpenAPI document (`api/openapi.json`), served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+type AppState<N> = State<Arc<App<N>>>;
+
+async fn health<N: Node>(State(app): AppState<N>) -> axum::Json<HealthJson> {
+    let mempool = app.node.mempool_len() as u64;
+    axum::Json(app.node.with_state(|state| HealthJson {
+        status: "ok".into(),
+        chain_id: state.chain_id().0,
+        height: state.height(),
+        last_block_hash: state.block_hash().to_string(),
+        last_block_timestamp_ms: state.timestamp_ms(),
+        mempool,
+        genesis_hash: state.genesis_hash().to_string(),
+    }))
+}
+
+async fn metrics<N: Node>(State(app): AppState<N>) -> Response {
+    app.metrics
+        .mempool
+        .set(i64::try_from(app.node.mempool_len()).unwrap_or(i64::MAX));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// A market by id (`0`) or symbol (`BTC-USD`, any case).
+fn find_market(state: &markets::State, name: &str) -> Result<u32, ApiError> {
+    let markets = state.markets();
+    let found = match name.parse::<u32>() {
+        Ok(id) => (id as usize) < markets.len(),
+        Err(_) => false,
+    };
+    if found {
+        return Ok(name.parse().expect("checked"));
+    }
+    markets
+        .iter()
+        .position(|m| m.config.symbol.eq_ignore_ascii_case(name))
+        .map(|i| u32::try_from(i).expect("markets are few"))
+        .ok_or_else(|| {
+            ApiError::from(markets::ChainReject::UnknownMarket).with_status(StatusCode::NOT_FOUND)
+        })
+}
+
+impl ApiError {
+    fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = status;
+        self
+    }
+}
+
+fn market_json(state: &markets::State, id: u32) -> MarketJson {
+    let market = &state.markets()[id as usize];
+    let mut json = MarketJson::new(id, &market.config, state.assets());
+    let p = &market.config.params;
+    json.best_bid = market.book.best_price(Side::Buy).map(|x| x.0 * p.tick_size);
+    json.best_ask = market
+        .book
+        .best_price(Side::Sell)
+        .map(|x| x.0 * p.tick_size);
+    json.resting_orders = market.book.len() as u64;
+    json.last_trade_seq = market.book.trade_seq();
+    json
+}
+
+async fn markets_list<N: Node>(State(app): AppState<N>) -> axum::Json<Vec<MarketJson>> {
+    axum::Json(app.node.with_state(|state| {
+        (0..state.markets().len())
+            .map(|i| market_json(state, u32::try_from(i).expect("markets are few")))
+            .collect()
+    }))
+}
+
+async fn market_one<N: Node>(
+    State(app): AppState<N>,
+    Path(market): Path<String>,
+) -> Result<axum::Json<MarketJson>, ApiError> {
+    app.node
+        .with_state(|state| Ok(axum::Json(market_json(state, find_market(state, &market)?))))
+}
+
+#[derive(Debug, Deserialize)]
+struct DepthQuery {
+    depth: Option<usize>,
+}
+
+async fn book<N: Node>(
+    State(app): AppState<N>,
+    Path(market): Path<String>,
+    ApiQuery(query): ApiQuery<DepthQuery>,
+) -> Result<axum::Json<BookJson>, ApiError> {
+    let depth = query.depth.unwrap_or(50).clamp(1, BOOK_DEPTH_MAX);
+    app.node.with_state(|state| {
+        let id = find_market(state, &market)?;
+        Ok(axum::Json(book_json(state, &app.feed, id, depth)))
+    })
+}
+
+/// The book of `market` now, `depth` levels a side. Call under the state lock so the
+/// sequence number matches.
+pub fn book_json(
+    state: &markets::State,
+    feed: &crate::Feed,
+    market: u32,
+    depth: usize,
+) -> BookJson {
+    let m = &state.markets()[market as usize];
+    let p = &m.config.params;
+    let side = |s: Side| {
+        m.book
+            .depth(s, depth)
+            .into_iter()
+            .map(|(price, qty)| [price.0 * p.tick_size, qty.0 * p.lot_size])
+            .collect()
+    };
+    BookJson {
+        market,
+        height: state.height(),
+        seq: feed.book_seq(market),
+        bids: side(Side::Buy),
+        asks: side(Side::Sell),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LimitQuery {
+    limit: Option<usize>,
+}
+
+async fn trades<N: Node>(
+    State(app): AppState<N>,
+    Path(market): Path<String>,
+    ApiQuery(query): ApiQuery<LimitQuery>,
+) -> Result<axum::Json<Vec<crate::types::FillJson>>, ApiError> {
+    let id = app.node.with_state(|state| find_market(state, &market))?;
+    let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
+    Ok(axum::Json(app.feed.trades(id, limit)))
+}
+
+fn parse_account(text: &str) -> Result<[u8; 32], ApiError> {
+    parse_hex32(text).ok_or_else(|| {
+        ApiError::bad_request(
+            "BAD_ACCOUNT",
+            "an account is its ed25519 public key: 64 hex characters",
+        )
+    })
+}
+
+async fn account<N: Node>(
+    State(app): AppState<N>,
+    Path(account): Path<String>,
+) -> Result<axum::Json<AccountJson>, ApiError> {
+    let key = parse_account(&account)?;
+    Ok(axum::Json(app.node.with_state(|state| {
+        let found = state.account_by_key(&key);
+        AccountJson {
+            account: hex::encode(key),
+            height: state.height(),
+            exists: found.is_some(),
+            balances: state
+                .assets()
+                .iter()
+                .enumerate()
+                .map(|(i, asset)| {
+                    let balance = found.map(|a| a.balances[i]).unwrap_or_default();
+                    BalanceJson {
+                        asset: u32::try_from(i).expect("assets are few"),
+                        symbol: asset.symbol.clone(),
+                        available: balance.available,
+                        held: balance.held,
+                    }
+                })
+                .collect(),
+            last_nonce: found.and_then(|a| a.nonces.used().last().copied()),
+        }
+    })))
+}
+
+async fn account_orders<N: Node>(
+    State(app): AppState<N>,
+    Path(account): Path<String>,
+) -> Result<axum::Json<Vec<OrderJson>>, ApiError> {
+    let key = parse_account(&account)?;
+    Ok(axum::Json(app.node.with_state(|state| {
+        let Some(id) = state.account_id(&key) else {
+            return Vec::new();
+        };
+        let mut orders = Vec::new();
+        for (m, market) in state.markets().iter().enumerate() {
+            for order in market.book.account_orders(id) {
+                if let Some(json) = live_order(state, order.order_id.0)
+                    && json.market as usize == m
+                {
+                    orders.push(json);
+                }
+            }
+        }
+        orders
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct FillsQuery {
+    limit: Option<usize>,
+    /// `height:market:seq` of the last fill of the previous page.
+    before: Option<String>,
+}
+
+async fn account_fills<N: Node>(
+    State(app): AppState<N>,
+    Path(account): Path<String>,
+    ApiQuery(query): ApiQuery<FillsQuery>,
+) -> Result<axum::Json<FillsPage>, ApiError> {
+    let key = parse_account(&account)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
+    let before = match query.before.as_deref() {
+        None => None,
+        Some(text) => Some(parse_cursor(text).ok_or_else(|| {
+            ApiError::bad_request("MALFORMED_REQUEST", "before is height:market:seq")
+        })?),
+    };
+    let fills = app.feed.fills(&key, before, limit);
+    let next = (fills.len() == limit)
+        .then(|| {
+            fills
+                .last()
+                .map(|f| format!("{}:{}:{}", f.height, f.market, f.seq))
+        })
+        .flatten();
+    Ok(axum::Json(FillsPage { fills, next }))
+}
+
+fn parse_cursor(text: &str) -> Option<(u64, u32, u64)> {
+    let mut parts = text.split(':');
+    let cursor = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    parts.next().is_none().then_some(cursor)
+}
+
+async fn order<N: Node>(
+    State(app): AppState<N>,
+    Path(order_id): Path<String>,
+) -> Result<axum::Json<OrderJson>, ApiError> {
+    let id: u64 = order_id
+        .parse()
+        .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "an order id is a u64"))?;
+    let live = app.node.with_state(|state| live_order(state, id));
+    if let Some(mut order) = live {
+        if let Some(seen) = app.feed.order(id) {
+            order.qty_filled = seen.qty_filled;
+        }
+        return Ok(axum::Json(order));
+    }
+    app.feed.order(id).map(axum::Json).ok_or_else(|| {
+        ApiError::not_found("no live order with this id, and none the node remembers")
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WaitQuery {
+    /// Wait until the transaction is in a block (or `timeout_ms` passes).
+    #[serde(default)]
+    wait: bool,
+    timeout_ms: Option<u64>,
+}
+
+/// Decodes one submission into a signed transaction.
+fn decode(request: &SubmitRequest) -> Result<SignedTransaction, ApiError> {
+    match request {
+        SubmitRequest::Hex { tx } => {
+            let bytes = hex::decode(tx.trim_start_matches("0x")).map_err(|_| {
+                ApiError::bad_request(
+                    "MALFORMED",
+                    "tx must be the hex of a borsh SignedTransaction",
+                )
+            })?;
+            SignedTransaction::from_bytes(&bytes).map_err(ApiError::from)
+        }
+        SubmitRequest::Json { transaction } => transaction
+            .to_chain()
+            .map_err(|reason| ApiError::bad_request("MALFORMED", reason)),
+    }
+}
+
+/// Answers a submission: pending at once, or its receipt once committed if asked to wait.
+async fn submit_and_answer<N: Node>(
+    app: &Arc<App<N>>,
+    transaction: SignedTransaction,
+    wait: WaitQuery,
+) -> Result<SubmitResponse, ApiError> {
+    let order_ids: Vec<String> = transaction
+        .transaction
+        .placed_order_ids()
+        .iter()
+        .map(|id| id.0.to_string())
+        .collect();
+    let mut blocks = wait.wait.then(|| app.feed.subscribe());
+    let node = Arc::clone(&app.node);
+    app.metrics.submitted.inc();
+    let admitted = tokio::task::spawn_blocking(move || node.submit(vec![transaction]))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .pop()
+        .expect("one result per transaction");
+    let admitted = admitted.inspect_err(|_| {
+        app.metrics.refused_at_ingest.inc();
+    })?;
+    let mut response = SubmitResponse {
+        hash: admitted.hash.to_string(),
+        order_ids,
+        status: TxStatusKind::Pending,
+        duplicate: admitted.duplicate,
+        receipt: None,
+    };
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(
+            wait.timeout_ms
+                .unwrap_or(10_000)
+                .min(app.config.wait_ms_max),
+        );
+    loop {
+        if let Some(status) = committed_status(app, &admitted.hash).await? {
+            response.status = status.status;
+            response.receipt = Some(Box::new(status));
+            return Ok(response);
+        }
+        let Some(receiver) = blocks.as_mut() else {
+            return Ok(response);
+        };
+        match tokio::time::timeout_at(deadline, receiver.recv()).await {
+            Err(_) | Ok(Err(RecvError::Closed)) => return Ok(response),
+            Ok(Ok(_) | Err(RecvError::Lagged(_))) => {}
+        }
+    }
+}
+
+/// The receipt of a committed transaction, if the node has it indexed.
+async fn committed_status<N: Node>(
+    app: &Arc<App<N>>,
+    hash: &Hash,
+) -> Result<Option<TxStatus>, ApiError> {
+    let Some((height, index)) = app.feed.tx_location(hash) else {
+        return Ok(None);
+    };
+    let node = Arc::clone(&app.node);
+    let stored = tokio::task::spawn_blocking(move || node.stored(height))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??
+        .ok_or_else(|| ApiError::internal(format!("block {height} is indexed but not stored")))?;
+    Ok(Some(
+        app.node
+            .with_state(|state| tx_status(&stored, state, index)),
+    ))
+}
+
+async fn submit<N: Node>(
+    State(app): AppState<N>,
+    ApiQuery(wait): ApiQuery<WaitQuery>,
+    ApiJson(request): ApiJson<SubmitRequest>,
+) -> Result<Response, ApiError> {
+    let transaction = decode(&request)?;
+    let response = submit_and_answer(&app, transaction, wait).await?;
+    Ok(accepted(response))
+}
+
+fn accepted(response: SubmitResponse) -> Response {
+    let status = match response.status {
+        TxStatusKind::Pending => StatusCode::ACCEPTED,
+        TxStatusKind::Committed | TxStatusKind::Rejected => StatusCode::OK,
+    };
+    (status, axum::Json(response)).into_response()
+}
+
+/// A batch answers 200 with one result per transaction; when any was refused for load
+/// (mempool full, account limit, shutting down) the response carries their Retry-After.
+async fn submit_batch<N: Node>(
+    State(app): AppState<N>,
+    ApiJson(request): ApiJson<BatchRequest>,
+) -> Result<Response, ApiError> {
+    if request.transactions.is_empty() || request.transactions.len() > app.config.batch_max {
+        return Err(ApiError::bad_request(
+            "BAD_BATCH",
+            format!("a batch holds 1 to {} transactions", app.config.batch_max),
+        ));
+    }
+    let decoded: Vec<Result<SignedTransaction, ApiError>> =
+        request.transactions.iter().map(decode).collect();
+    let valid: Vec<SignedTransaction> = decoded
+        .iter()
+        .filter_map(|d| d.as_ref().ok().cloned())
+        .collect();
+    let order_ids: Vec<Vec<String>> = valid
+        .iter()
+        .map(|tx| {
+            tx.transaction
+                .placed_order_ids()
+                .iter()
+                .map(|id| id.0.to_string())
+                .collect()
+        })
+        .collect();
+    app.metrics.submitted.inc_by(decoded.len() as u64);
+    let node = Arc::clone(&app.node);
+    let mut admitted = tokio::task::spawn_blocking(move || node.submit(valid))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .into_iter()
+        .zip(order_ids);
+    let mut retry_after: Option<u32> = None;
+    let results = decoded
+        .into_iter()
+        .map(|d| {
+            let outcome = match d {
+                Err(e) => Err(e),
+                Ok(_) => {
+                    let (result, order_ids) = admitted.next().expect("one result per valid tx");
+                    result.map(|a| SubmitResponse {
+                        hash: a.hash.to_string(),
+                        order_ids,
+                        // A duplicate may already be in a block.
+                        status: if a.duplicate && app.feed.tx_location(&a.hash).is_some() {
+                            TxStatusKind::Committed
+                        } else {
+                            TxStatusKind::Pending
+                        },
+                        duplicate: a.duplicate,
+                        receipt: None,
+                    })
+                }
+            };
+            match outcome {
+                Ok(response) => BatchItem::Accepted(response),
+                Err(error) => {
+                    app.metrics.refused_at_ingest.inc();
+                    retry_after = retry_after.max(error.retry_after);
+                    BatchItem::Error {
+                        error: error.body(),
+                    }
+                }
+            }
+        })
+        .collect();
+    let mut response = axum::Json(BatchResponse { results }).into_response();
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(seconds),
+        );
+    }
+    Ok(response)
+}
+
+/// `POST /v1/orders`: a signed transaction whose action is one place (or a batch of
+/// order actions), as JSON fields.
+async fn place_order<N: Node>(
+    State(app): AppState<N>,
+    ApiQuery(wait): ApiQuery<WaitQuery>,
+    ApiJson(transaction): ApiJson<TransactionJson>,
+) -> Result<Response, ApiError> {
+    if !matches!(
+        transaction.action,
+        crate::types::ActionJson::Place(_) | crate::types::ActionJson::Batch { .. }
+    ) {
+        return Err(ApiError::bad_request(
+            "WRONG_ACTION",
+            "POST /v1/orders takes a place (or a batch of order actions); use /v1/transactions for others",
+        ));
+    }
+    let signed = transaction
+        .to_chain()
+        .map_err(|reason| ApiError::bad_request("MALFORMED", reason))?;
+    Ok(accepted(submit_and_answer(&app, signed, wait).await?))
+}
+
+/// The body of `DELETE /v1/orders/{order_id}`: the cancel's signed fields but the id.
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+pub struct CancelBody {
+    pub chain_id: u64,
+    #[serde(with = "crate::types::hex_bytes")]
+    pub signer: [u8; 32],
+    pub nonce: u64,
+    #[serde(default)]
+    pub expiry_height: Option<u64>,
+    pub market: u32,
+    #[serde(with = "crate::types::hex_bytes")]
+    pub signature: [u8; 64],
+}
+
+async fn cancel_order<N: Node>(
+    State(app): AppState<N>,
+    Path(order_id): Path<String>,
+    ApiQuery(wait): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<CancelBody>,
+) -> Result<Response, ApiError> {
+    let id: u64 = order_id
+        .parse()
+        .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "an order id is a u64"))?;
+    let signed = SignedTransaction {
+        transaction: Transaction {
+            chain_id: ChainId(body.chain_id),
+            signer: body.signer,
+            nonce: body.nonce,
+            expiry_height: body.expiry_height,
+            action: Action::Order(OrderAction::Cancel(CancelOrder {
+                market: MarketId(body.market),
+                order: OrderRef::Id(OrderId(id)),
+            })),
+        },
+        signature: body.signature,
+    };
+    Ok(accepted(submit_and_answer(&app, signed, wait).await?))
+}
+
+async fn transaction<N: Node>(
+    State(app): AppState<N>,
+    Path(hash): Path<String>,
+) -> Result<axum::Json<TxStatus>, ApiError> {
+    let hash = parse_hex32(&hash)
+        .map(Hash)
+        .ok_or_else(|| ApiError::bad_request("MALFORMED_REQUEST", "a hash is 64 hex characters"))?;
+    if let Some(status) = committed_status(&app, &hash).await? {
+        return Ok(axum::Json(status));
+    }
+    if app.node.is_pending(&hash) {
+        return Ok(axum::Json(TxStatus {
+            hash: hash.to_string(),
+            status: TxStatusKind::Pending,
+            height: None,
+            index: None,
+            code: None,
+            actions: Vec::new(),
+            events: Vec::new(),
+        }));
+    }
+    Err(ApiError::not_found(
+        "not pending, and not among the committed transactions this node indexes",
+    ))
+}
+
+async fn block_latest<N: Node>(State(app): AppState<N>) -> Result<axum::Json<BlockJson>, ApiError> {
+    let height = app.node.with_state(markets::State::height);
+    block_json(&app, height).await
+}
+
+async fn block_at<N: Node>(
+    State(app): AppState<N>,
+    Path(height): Path<String>,
+) -> Result<axum::Json<BlockJson>, ApiError> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "a height is a u64"))?;
+    block_json(&app, height).await
+}
+
+async fn block_json<N: Node>(
+    app: &Arc<App<N>>,
+    height: u64,
+) -> Result<axum::Json<BlockJson>, ApiError> {
+    if height == 0 {
+        return Err(ApiError::not_found("no block yet (height 0 is genesis)"));
+    }
+    let node = Arc::clone(&app.node);
+    let stored = tokio::task::spawn_blocking(move || node.stored(height))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    let mut json = BlockJson::from_header(&stored.block.header);
+    json.transactions = Some(
+        stored
+            .receipts
+            .iter()
+            .map(|r| r.tx_hash.to_string())
+            .collect(),
+    );
+    Ok(axum::Json(json))
+}
+
+async fn faucet<N: Node>(
+    State(app): AppState<N>,
+    ApiQuery(wait): ApiQuery<WaitQuery>,
+    ApiJson(request): ApiJson<FaucetRequest>,
+) -> Result<Response, ApiError> {
+    let to = parse_account(&request.account)?;
+    let node = Arc::clone(&app.node);
+    let admitted = tokio::task::spawn_blocking(move || {
+        node.faucet(to, AssetId(request.asset), request.amount)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    let mut response = SubmitResponse {
+        hash: admitted.hash.to_string(),
+        order_ids: Vec::new(),
+        status: TxStatusKind::Pending,
+        duplicate: admitted.duplicate,
+        receipt: None,
+    };
+    if wait.wait {
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(
+                wait.timeout_ms
+                    .unwrap_or(10_000)
+                    .min(app.config.wait_ms_max),
+            );
+        let mut blocks = app.feed.subscribe();
+        loop {
+            if let Some(status) = committed_status(&app, &admitted.hash).await? {
+                response.status = status.status;
+                response.receipt = Some(Box::new(status));
+                break;
+            }
+            match tokio::time::timeout_at(deadline, blocks.recv()).await {
+                Err(_) | Ok(Err(RecvError::Closed)) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(accepted(response))
+}

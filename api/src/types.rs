@@ -1,0 +1,920 @@
+//! The JSON the API speaks. These types are the wire format: the server, the
+//! command-line client and the tests all use them, so they cannot drift apart.
+//!
+//! Units are the chain's, never floats: prices are quote-asset atoms per lot (a multiple
+//! of the market's `tick_size`), quantities are base-asset atoms (a multiple of its
+//! `lot_size`), balances are atoms. Keys, hashes and signatures are lowercase hex. Order
+//! ids are 64-bit numbers derived from a hash, above JavaScript's exact integer range,
+//! so they travel as decimal strings.
+
+use markets::{
+    Action, AmendOrder, AssetId, CancelAll, CancelOrder, ChainId, Faucet, MarketConfig, MarketId,
+    OrderAction, PlaceOrder, SignedTransaction, Transaction, Transfer,
+};
+use matching::{ClientOrderId, Height, OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
+use serde::{Deserialize, Serialize};
+
+/// A u64 carried as a decimal string (order ids); accepts a string or a number.
+pub mod u64_string {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(value: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Number(u64),
+            Text(String),
+        }
+        match Either::deserialize(deserializer)? {
+            Either::Number(n) => Ok(n),
+            Either::Text(s) => s
+                .parse()
+                .map_err(|_| de::Error::custom(format!("{s:?} is not a u64"))),
+        }
+    }
+}
+
+/// `Option<u64>` as an optional decimal string.
+pub mod opt_u64_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => serializer.collect_str(v),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u64>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::u64_string")] u64);
+        Ok(Option::<Wrap>::deserialize(deserializer)?.map(|w| w.0))
+    }
+}
+
+/// Fixed-size byte arrays as lowercase hex.
+pub mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        value: &[u8; N],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<[u8; N], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let mut out = [0u8; N];
+        hex::decode_to_slice(text.trim_start_matches("0x"), &mut out)
+            .map_err(|_| de::Error::custom(format!("expected {} hex characters", 2 * N)))?;
+        Ok(out)
+    }
+}
+
+/// Parses a 32-byte hex key or hash.
+pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text.trim_start_matches("0x"), &mut out).ok()?;
+    Some(out)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideJson {
+    Buy,
+    Sell,
+}
+
+impl From<Side> for SideJson {
+    fn from(side: Side) -> SideJson {
+        match side {
+            Side::Buy => SideJson::Buy,
+            Side::Sell => SideJson::Sell,
+        }
+    }
+}
+
+impl From<SideJson> for Side {
+    fn from(side: SideJson) -> Side {
+        match side {
+            SideJson::Buy => Side::Buy,
+            SideJson::Sell => Side::Sell,
+        }
+    }
+}
+
+/// `"gtc"`, `"ioc"`, `"fok"`, or `{"gtb": last_block}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeInForceJson {
+    #[default]
+    Gtc,
+    Ioc,
+    Fok,
+    Gtb(u64),
+}
+
+impl From<TimeInForce> for TimeInForceJson {
+    fn from(tif: TimeInForce) -> TimeInForceJson {
+        match tif {
+            TimeInForce::GoodTillCancel => TimeInForceJson::Gtc,
+            TimeInForce::ImmediateOrCancel => TimeInForceJson::Ioc,
+            TimeInForce::FillOrKill => TimeInForceJson::Fok,
+            TimeInForce::GoodTillBlock(h) => TimeInForceJson::Gtb(h.0),
+        }
+    }
+}
+
+impl From<TimeInForceJson> for TimeInForce {
+    fn from(tif: TimeInForceJson) -> TimeInForce {
+        match tif {
+            TimeInForceJson::Gtc => TimeInForce::GoodTillCancel,
+            TimeInForceJson::Ioc => TimeInForce::ImmediateOrCancel,
+            TimeInForceJson::Fok => TimeInForce::FillOrKill,
+            TimeInForceJson::Gtb(h) => TimeInForce::GoodTillBlock(Height(h)),
+        }
+    }
+}
+
+/// Self-trade prevention: `"cancel_resting"` (the default), `"cancel_incoming"`,
+/// `"cancel_both"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelfTradeJson {
+    #[default]
+    CancelResting,
+    CancelIncoming,
+    CancelBoth,
+}
+
+impl From<SelfTradePrevention> for SelfTradeJson {
+    fn from(mode: SelfTradePrevention) -> SelfTradeJson {
+        match mode {
+            SelfTradePrevention::CancelResting => SelfTradeJson::CancelResting,
+            SelfTradePrevention::CancelIncoming => SelfTradeJson::CancelIncoming,
+            SelfTradePrevention::CancelBoth => SelfTradeJson::CancelBoth,
+        }
+    }
+}
+
+impl From<SelfTradeJson> for SelfTradePrevention {
+    fn from(mode: SelfTradeJson) -> SelfTradePrevention {
+        match mode {
+            SelfTradeJson::CancelResting => SelfTradePrevention::CancelResting,
+            SelfTradeJson::CancelIncoming => SelfTradePrevention::CancelIncoming,
+            SelfTradeJson::CancelBoth => SelfTradePrevention::CancelBoth,
+        }
+    }
+}
+
+/// The fields of a new order (the body of `POST /v1/orders` carries these and the
+/// signature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceJson {
+    pub market: u32,
+    #[serde(
+        default,
+        with = "opt_u64_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_order_id: Option<u64>,
+    pub side: SideJson,
+    /// Quote atoms per lot.
+    pub price: u64,
+    /// Base atoms.
+    pub qty: u64,
+    #[serde(default)]
+    pub time_in_force: TimeInForceJson,
+    #[serde(default)]
+    pub post_only: bool,
+    #[serde(default)]
+    pub self_trade: SelfTradeJson,
+}
+
+/// One order action, tagged by `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OrderActionJson {
+    Place(PlaceJson),
+    /// By `order_id`, or by the account's `client_order_id`.
+    Cancel {
+        market: u32,
+        #[serde(
+            default,
+            with = "opt_u64_string",
+            skip_serializing_if = "Option::is_none"
+        )]
+        order_id: Option<u64>,
+        #[serde(
+            default,
+            with = "opt_u64_string",
+            skip_serializing_if = "Option::is_none"
+        )]
+        client_order_id: Option<u64>,
+    },
+    CancelAll {
+        market: u32,
+    },
+    /// New price (quote atoms per lot) and new remaining quantity (base atoms).
+    Amend {
+        market: u32,
+        #[serde(with = "u64_string")]
+        order_id: u64,
+        price: u64,
+        qty: u64,
+    },
+}
+
+/// What a transaction does, tagged by `type`: the four order actions, `batch`,
+/// `transfer` and `faucet`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionJson {
+    Place(PlaceJson),
+    Cancel {
+        market: u32,
+        #[serde(
+            default,
+            with = "opt_u64_string",
+            skip_serializing_if = "Option::is_none"
+        )]
+        order_id: Option<u64>,
+        #[serde(
+            default,
+            with = "opt_u64_string",
+            skip_serializing_if = "Option::is_none"
+        )]
+        client_order_id: Option<u64>,
+    },
+    CancelAll {
+        market: u32,
+    },
+    Amend {
+        market: u32,
+        #[serde(with = "u64_string")]
+        order_id: u64,
+        price: u64,
+        qty: u64,
+    },
+    Batch {
+        actions: Vec<OrderActionJson>,
+    },
+    Transfer {
+        #[serde(with = "hex_bytes")]
+        to: [u8; 32],
+        asset: u32,
+        amount: u64,
+    },
+    Faucet {
+        asset: u32,
+        amount: u64,
+    },
+}
+
+/// A signed transaction as JSON: every signed field, and the signature over the borsh
+/// encoding of those fields (ARCHITECTURE.md, "Transaction format"). The server rebuilds
+/// the exact signed bytes from these fields, so JSON and binary submissions are the
+/// same transaction with the same hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionJson {
+    pub chain_id: u64,
+    #[serde(with = "hex_bytes")]
+    pub signer: [u8; 32],
+    pub nonce: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_height: Option<u64>,
+    pub action: ActionJson,
+    #[serde(with = "hex_bytes")]
+    pub signature: [u8; 64],
+}
+
+fn order_action_to_chain(action: OrderActionJson) -> Result<OrderAction, String> {
+    Ok(match action {
+        OrderActionJson::Place(p) => OrderAction::Place(PlaceOrder {
+            market: MarketId(p.market),
+            client_order_id: p.client_order_id.map(ClientOrderId),
+            side: p.side.into(),
+            price: p.price,
+            qty: p.qty,
+            time_in_force: p.time_in_force.into(),
+            post_only: p.post_only,
+            self_trade: p.self_trade.into(),
+        }),
+        OrderActionJson::Cancel {
+            market,
+            order_id,
+            client_order_id,
+        } => {
+            let order = match (order_id, client_order_id) {
+                (Some(id), None) => OrderRef::Id(OrderId(id)),
+                (None, Some(id)) => OrderRef::Client(ClientOrderId(id)),
+                _ => {
+                    return Err("a cancel names exactly one of order_id and client_order_id".into());
+                }
+            };
+            OrderAction::Cancel(CancelOrder {
+                market: MarketId(market),
+                order,
+            })
+        }
+        OrderActionJson::CancelAll { market } => OrderAction::CancelAll(CancelAll {
+            market: MarketId(market),
+        }),
+        OrderActionJson::Amend {
+            market,
+            order_id,
+            price,
+            qty,
+        } => OrderAction::Amend(AmendOrder {
+            market: MarketId(market),
+            order_id: OrderId(order_id),
+            price,
+            qty,
+        }),
+    })
+}
+
+fn order_action_to_json(action: &OrderAction) -> OrderActionJson {
+    match *action {
+        OrderAction::Place(p) => OrderActionJson::Place(PlaceJson {
+            market: p.market.0,
+            client_order_id: p.client_order_id.map(|c| c.0),
+            side: p.side.into(),
+            price: p.price,
+            qty: p.qty,
+            time_in_force: p.time_in_force.into(),
+            post_only: p.post_only,
+            self_trade: p.self_trade.into(),
+        }),
+        OrderAction::Cancel(c) => {
+            let (order_id, client_order_id) = match c.order {
+                OrderRef::Id(id) => (Some(id.0), None),
+                OrderRef::Client(id) => (None, Some(id.0)),
+            };
+            OrderActionJson::Cancel {
+                market: c.market.0,
+                order_id,
+                client_order_id,
+            }
+        }
+        OrderAction::CancelAll(c) => OrderActionJson::CancelAll { market: c.market.0 },
+        OrderAction::Amend(a) => OrderActionJson::Amend {
+            market: a.market.0,
+            order_id: a.order_id.0,
+            price: a.price,
+            qty: a.qty,
+        },
+    }
+}
+
+impl ActionJson {
+    /// The chain's action. Fails only on a cancel naming both or neither order id.
+    pub fn to_chain(&self) -> Result<Action, String> {
+        let single = |a: OrderActionJson| order_action_to_chain(a).map(Action::Order);
+        match self.clone() {
+            ActionJson::Place(p) => single(OrderActionJson::Place(p)),
+            ActionJson::Cancel {
+                market,
+                order_id,
+                client_order_id,
+            } => single(OrderActionJson::Cancel {
+                market,
+                order_id,
+                client_order_id,
+            }),
+            ActionJson::CancelAll { market } => single(OrderActionJson::CancelAll { market }),
+            ActionJson::Amend {
+                market,
+                order_id,
+                price,
+                qty,
+            } => single(OrderActionJson::Amend {
+                market,
+                order_id,
+                price,
+                qty,
+            }),
+            ActionJson::Batch { actions } => actions
+                .into_iter()
+                .map(order_action_to_chain)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Action::Batch),
+            ActionJson::Transfer { to, asset, amount } => Ok(Action::Transfer(Transfer {
+                to,
+                asset: AssetId(asset),
+                amount,
+            })),
+            ActionJson::Faucet { asset, amount } => Ok(Action::Faucet(Faucet {
+                asset: AssetId(asset),
+                amount,
+            })),
+        }
+    }
+
+    pub fn from_chain(action: &Action) -> ActionJson {
+        match action {
+            Action::Order(a) => match order_action_to_json(a) {
+                OrderActionJson::Place(p) => ActionJson::Place(p),
+                OrderActionJson::Cancel {
+                    market,
+                    order_id,
+                    client_order_id,
+                } => ActionJson::Cancel {
+                    market,
+                    order_id,
+                    client_order_id,
+                },
+                OrderActionJson::CancelAll { market } => ActionJson::CancelAll { market },
+                OrderActionJson::Amend {
+                    market,
+                    order_id,
+                    price,
+                    qty,
+                } => ActionJson::Amend {
+                    market,
+                    order_id,
+                    price,
+                    qty,
+                },
+            },
+            Action::Batch(actions) => ActionJson::Batch {
+                actions: actions.iter().map(order_action_to_json).collect(),
+            },
+            Action::Transfer(t) => ActionJson::Transfer {
+                to: t.to,
+                asset: t.asset.0,
+                amount: t.amount,
+            },
+            Action::Faucet(f) => ActionJson::Faucet {
+                asset: f.asset.0,
+                amount: f.amount,
+            },
+        }
+    }
+}
+
+impl TransactionJson {
+    /// The signed transaction these fields describe.
+    pub fn to_chain(&self) -> Result<SignedTransaction, String> {
+        Ok(SignedTransaction {
+            transaction: Transaction {
+                chain_id: ChainId(self.chain_id),
+                signer: self.signer,
+                nonce: self.nonce,
+                expiry_height: self.expiry_height,
+                action: self.action.to_chain()?,
+            },
+            signature: self.signature,
+        })
+    }
+
+    pub fn from_chain(signed: &SignedTransaction) -> TransactionJson {
+        let tx = &signed.transaction;
+        TransactionJson {
+            chain_id: tx.chain_id.0,
+            signer: tx.signer,
+            nonce: tx.nonce,
+            expiry_height: tx.expiry_height,
+            action: ActionJson::from_chain(&tx.action),
+            signature: signed.signature,
+        }
+    }
+}
+
+/// `POST /v1/transactions`: one transaction, as hex of its borsh bytes (`tx`) or as
+/// JSON fields (`transaction`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SubmitRequest {
+    Hex { tx: String },
+    Json { transaction: TransactionJson },
+}
+
+/// `POST /v1/transactions/batch`: up to the batch limit of transactions, each as in
+/// [`SubmitRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    pub transactions: Vec<SubmitRequest>,
+}
+
+/// What the node says about a transaction it was given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    /// sha256 of the borsh-encoded signed transaction; poll `GET /v1/transactions/{hash}`.
+    pub hash: String,
+    /// The ids of the orders it places, in action order (known before it executes).
+    pub order_ids: Vec<String>,
+    /// `pending` (in the mempool), `committed` or `rejected` (when the request waited,
+    /// or the transaction was already known).
+    pub status: TxStatusKind,
+    /// True when the node already had this exact transaction: nothing new was queued.
+    #[serde(default)]
+    pub duplicate: bool,
+    /// Set when the status is `committed` or `rejected`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Box<TxStatus>>,
+}
+
+/// The answer to a batch: one entry per transaction, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub results: Vec<BatchItem>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Accepted(SubmitResponse),
+    Error { error: crate::error::ErrorBody },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatusKind {
+    /// In the mempool, waiting for a block.
+    Pending,
+    /// In a block; its actions may still have been refused one by one (see `actions`).
+    Committed,
+    /// In a block but refused as a whole (its `code`); nothing changed.
+    Rejected,
+}
+
+/// `GET /v1/transactions/{hash}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxStatus {
+    pub hash: String,
+    pub status: TxStatusKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// Index in its block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// Why the whole transaction was refused (status `rejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// One per action (status `committed`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionResult>,
+    /// The book events this transaction caused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventJson>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ActionResult {
+    Placed {
+        #[serde(with = "u64_string")]
+        order_id: u64,
+    },
+    Done,
+    Rejected {
+        code: String,
+    },
+}
+
+/// A book event, in chain units (prices in quote atoms per lot, quantities in base
+/// atoms).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventJson {
+    Accepted {
+        market: u32,
+        #[serde(with = "u64_string")]
+        order_id: u64,
+        account: String,
+        #[serde(
+            default,
+            with = "opt_u64_string",
+            skip_serializing_if = "Option::is_none"
+        )]
+        client_order_id: Option<u64>,
+        side: SideJson,
+        price: u64,
+        qty: u64,
+    },
+    Fill(FillJson),
+    Rested {
+        market: u32,
+        #[serde(with = "u64_string")]
+        order_id: u64,
+        account: String,
+        side: SideJson,
+        price: u64,
+        qty: u64,
+    },
+    Amended {
+        market: u32,
+        #[serde(with = "u64_string")]
+        order_id: u64,
+        account: String,
+        side: SideJson,
+        old_price: u64,
+        old_qty: u64,
+        price: u64,
+        qty: u64,
+        priority_kept: bool,
+    },
+    Cancelled {
+        market: u32,
+        #[serde(with = "u64_string")]
+        order_id: u64,
+        account: String,
+        side: SideJson,
+        price: u64,
+        qty: u64,
+        reason: String,
+    },
+    Expired {
+        market: u32,
+        #[serde(with = "u64_string")]
+        order_id: u64,
+        account: String,
+        side: SideJson,
+        price: u64,
+        qty: u64,
+    },
+    Rejected {
+        market: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(
+            default,
+            with = "opt_u64_string",
+            skip_serializing_if = "Option::is_none"
+        )]
+        order_id: Option<u64>,
+        code: String,
+    },
+}
+
+/// A trade.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FillJson {
+    pub market: u32,
+    /// The market's trade sequence number: +1 per fill, no gaps.
+    pub seq: u64,
+    pub height: u64,
+    pub timestamp_ms: u64,
+    /// Quote atoms per lot: the resting order's price.
+    pub price: u64,
+    /// Base atoms.
+    pub qty: u64,
+    pub taker_side: SideJson,
+    #[serde(with = "u64_string")]
+    pub maker_order_id: u64,
+    pub maker: String,
+    #[serde(with = "u64_string")]
+    pub taker_order_id: u64,
+    pub taker: String,
+    pub maker_qty_remaining: u64,
+    pub taker_qty_remaining: u64,
+    /// Quote atoms each side paid in fees.
+    pub maker_fee: u64,
+    pub taker_fee: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetJson {
+    pub id: u32,
+    pub symbol: String,
+    pub decimals: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketJson {
+    pub id: u32,
+    pub symbol: String,
+    pub base: AssetJson,
+    pub quote: AssetJson,
+    /// Prices are multiples of this, in quote atoms per lot.
+    pub tick_size: u64,
+    /// Quantities are multiples of this, in base atoms.
+    pub lot_size: u64,
+    pub qty_min: u64,
+    pub qty_max: u64,
+    pub price_max: u64,
+    pub maker_fee_bps: u16,
+    pub taker_fee_bps: u16,
+    pub best_bid: Option<u64>,
+    pub best_ask: Option<u64>,
+    pub resting_orders: u64,
+    pub last_trade_seq: u64,
+}
+
+impl MarketJson {
+    pub fn new(id: u32, config: &MarketConfig, assets: &[markets::AssetConfig]) -> MarketJson {
+        let asset = |a: AssetId| AssetJson {
+            id: a.0,
+            symbol: assets[a.0 as usize].symbol.clone(),
+            decimals: assets[a.0 as usize].decimals,
+        };
+        let p = &config.params;
+        MarketJson {
+            id,
+            symbol: config.symbol.clone(),
+            base: asset(config.base),
+            quote: asset(config.quote),
+            tick_size: p.tick_size,
+            lot_size: p.lot_size,
+            qty_min: p.qty_lots_min.0 * p.lot_size,
+            qty_max: p.qty_lots_max.0 * p.lot_size,
+            price_max: p.price_ticks_max.0 * p.tick_size,
+            maker_fee_bps: config.maker_fee_bps,
+            taker_fee_bps: config.taker_fee_bps,
+            best_bid: None,
+            best_ask: None,
+            resting_orders: 0,
+            last_trade_seq: 0,
+        }
+    }
+}
+
+/// `GET /v1/markets/{market}/book`: aggregated levels, best first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookJson {
+    pub market: u32,
+    /// The block height this book reflects.
+    pub height: u64,
+    /// The market's book sequence number (see the `book` websocket channel).
+    pub seq: u64,
+    /// `[price, qty]` pairs.
+    pub bids: Vec<[u64; 2]>,
+    pub asks: Vec<[u64; 2]>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceJson {
+    pub asset: u32,
+    pub symbol: String,
+    pub available: u64,
+    pub held: u64,
+}
+
+/// `GET /v1/accounts/{key}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountJson {
+    pub account: String,
+    /// The height this view reflects.
+    pub height: u64,
+    /// False for a key the chain has never seen (all balances zero).
+    pub exists: bool,
+    pub balances: Vec<BalanceJson>,
+    /// The highest nonce used so far, if any (a client picks a larger one).
+    pub last_nonce: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatusJson {
+    /// On the book.
+    Open,
+    Filled,
+    Cancelled,
+    Expired,
+    Rejected,
+}
+
+/// An order, live or recently finished.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderJson {
+    #[serde(with = "u64_string")]
+    pub order_id: u64,
+    pub market: u32,
+    pub account: String,
+    #[serde(
+        default,
+        with = "opt_u64_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_order_id: Option<u64>,
+    pub side: SideJson,
+    pub price: u64,
+    /// Still open (base atoms); 0 once the order has ended.
+    pub qty_remaining: u64,
+    /// Filled so far (base atoms), when the node saw the order placed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qty_filled: Option<u64>,
+    pub status: OrderStatusJson,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_height: Option<u64>,
+    /// Height of the last change the node saw.
+    pub height: u64,
+}
+
+/// One page of an account's fills, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FillsPage {
+    pub fills: Vec<FillJson>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockJson {
+    pub height: u64,
+    pub hash: String,
+    pub parent_hash: String,
+    pub timestamp_ms: u64,
+    pub transaction_count: u32,
+    pub transactions_root: String,
+    pub events_root: String,
+    pub state_root: String,
+    /// Transaction hashes in block order (`GET /v1/blocks/{height}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<Vec<String>>,
+}
+
+impl BlockJson {
+    pub fn from_header(header: &markets::BlockHeader) -> BlockJson {
+        BlockJson {
+            height: header.height,
+            hash: header.hash().to_string(),
+            parent_hash: header.parent_hash.to_string(),
+            timestamp_ms: header.timestamp_ms,
+            transaction_count: header.transaction_count,
+            transactions_root: header.transactions_root.to_string(),
+            events_root: header.events_root.to_string(),
+            state_root: header.state_root.to_string(),
+            transactions: None,
+        }
+    }
+}
+
+/// `GET /v1/health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthJson {
+    pub status: String,
+    pub chain_id: u64,
+    pub height: u64,
+    pub last_block_hash: String,
+    pub last_block_timestamp_ms: u64,
+    pub mempool: u64,
+    pub genesis_hash: String,
+}
+
+/// `POST /v1/faucet` (dev chains): the node sends `amount` of `asset` to `account` from
+/// its faucet account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaucetRequest {
+    pub account: String,
+    pub asset: u32,
+    pub amount: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_survives_json_both_ways() {
+        let json = r#"{"chain_id":1337,"signer":"0101010101010101010101010101010101010101010101010101010101010101",
+            "nonce":5,"action":{"type":"batch","actions":[
+              {"type":"place","market":0,"side":"buy","price":100,"qty":10000,"time_in_force":{"gtb":9}},
+              {"type":"cancel","market":1,"order_id":"18446744073709551615"}]},
+            "signature":"02020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202"}"#;
+        let tx: TransactionJson = serde_json::from_str(json).unwrap();
+        let signed = tx.to_chain().unwrap();
+        let Action::Batch(actions) = &signed.transaction.action else {
+            panic!("a batch")
+        };
+        assert_eq!(actions.len(), 2);
+        assert!(matches!(
+            actions[1],
+            OrderAction::Cancel(CancelOrder {
+                order: OrderRef::Id(OrderId(u64::MAX)),
+                ..
+            })
+        ));
+        assert_eq!(TransactionJson::from_chain(&signed), tx);
+        let again: TransactionJson =
+            serde_json::from_str(&serde_json::to_string(&tx).unwrap()).unwrap();
+        assert_eq!(again, tx);
+    }
+
+    #[test]
+    fn a_cancel_names_exactly_one_order() {
+        let both = ActionJson::Cancel {
+            market: 0,
+            order_id: Some(1),
+            client_order_id: Some(2),
+        };
+        assert!(both.to_chain().is_err());
+        let neither = ActionJson::Cancel {
+            market: 0,
+            order_id: None,
+            client_order_id: None,
+        };
+        assert!(neither.to_chain().is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! A small typed client for the node's REST API (`api::rest`), over `reqwest`.
+//!
+//! Every method returns the API's own types (`api::types`); an error the API answers
+//! keeps its stable `code` ([`ClientError::Api`]) so callers can branch on it.
+
+use std::time::Duration;
+
+use api::ErrorBody;
+use api::rest::CancelBody;
+use api::types::{
+    AccountJson, BookJson, FaucetRequest, FillJson, FillsPage, HealthJson, MarketJson, OrderJson,
+    SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
+};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::sign::{SignedRequest, next_nonce, now_micros};
+
+/// How long one request may take. Waiting submissions are bounded by the node
+/// (`wait_ms_max`), well below this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What went wrong talking to the node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The API answered with an error (`{"code", "message"}`).
+    #[error("error {code}: {message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The stable code (`NONCE_ALREADY_USED`, `NOT_FOUND`, …).
+        code: String,
+        /// A sentence for people.
+        message: String,
+    },
+    /// No answer: connection refused, timeout, bad URL.
+    #[error("cannot reach the node at {url}: {reason}")]
+    Unreachable {
+        /// The request's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// An answer that is not what the API documents.
+    #[error("unexpected answer from {url}: {reason}")]
+    Unexpected {
+        /// The request's URL.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// The API's error code, if the API answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A client for one node.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+}
+
+impl Client {
+    /// A client for the node at `base` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base: &str) -> Result<Client, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            url: base.to_string(),
+            reason,
+        };
+        let base = Url::parse(base).map_err(|e| unreachable(format!("not a URL: {e}")))?;
+        if base.scheme() != "http" {
+            return Err(unreachable(
+                "only http:// nodes are supported (this build has no TLS)".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Client { http, base })
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// The websocket URL (`ws://…/v1/ws`).
+    pub fn ws_url(&self) -> String {
+        let mut url = self.url(&["v1", "ws"], &[]);
+        url.set_scheme("ws")
+            .expect("http and ws are both special schemes");
+        url.to_string()
+    }
+
+    /// The node's URL for `path` (which starts with `/`).
+    pub fn url_for(&self, path: &str) -> String {
+        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("an http URL has a path")
+            .pop_if_empty()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        url
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let shown = url.to_string();
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: shown.clone(),
+            reason: error_chain(&e),
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: shown.clone(),
+                reason: error_chain(&e),
+            })?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+                url: shown,
+                reason: format!("{e} in {}", String::from_utf8_lossy(&bytes)),
+            });
+        }
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.message,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                code: format!("HTTP_{}", status.as_u16()),
+                message: if bytes.is_empty() {
+                    status
+                        .canonical_reason()
+                        .unwrap_or("no message")
+                        .to_string()
+                } else {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                },
+            },
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        self.call(Method::GET, self.url(segments, query), None::<&()>)
+            .await
+    }
+
+    /// `GET /v1/health`.
+    pub async fn health(&self) -> Result<HealthJson, ClientError> {
+        self.get(&["v1", "health"], &[]).await
+    }
+
+    /// `GET /v1/markets`.
+    pub async fn markets(&self) -> Result<Vec<MarketJson>, ClientError> {
+        self.get(&["v1", "markets"], &[]).await
+    }
+
+    /// `GET /v1/markets/{market}`: by id or symbol (any case).
+    pub async fn market(&self, market: &str) -> Result<MarketJson, ClientError> {
+        self.get(&["v1", "markets", market], &[]).await
+    }
+
+    /// `GET /v1/markets/{market}/book`: `depth` levels a side (the node's default 50).
+    pub async fn book(&self, market: &str, depth: Option<usize>) -> Result<BookJson, ClientError> {
+        let query: Vec<_> = depth
+            .map(|d| ("depth", d.to_string()))
+            .into_iter()
+            .collect();
+        self.get(&["v1", "markets", market, "book"], &query).await
+    }
+
+    /// `GET /v1/markets/{market}/trades`: the most recent trades.
+    pub async fn trades(
+        &self,
+        market: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<FillJson>, ClientError> {
+        let query: Vec<_> = limit
+            .map(|l| ("limit", l.to_string()))
+            .into_iter()
+            .collect();
+        self.get(&["v1", "markets", market, "trades"], &query).await
+    }
+
+    /// `GET /v1/accounts/{account}`: balances and last nonce.
+    pub async fn account(&self, account: &[u8; 32]) -> Result<AccountJson, ClientError> {
+        self.get(&["v1", "accounts", &hex::encode(account)], &[])
+            .await
+    }
+
+    /// `GET /v1/accounts/{account}/orders`: open orders.
+    pub async fn orders(&self, account: &[u8; 32]) -> Result<Vec<OrderJson>, ClientError> {
+        self.get(&["v1", "accounts", &hex::encode(account), "orders"], &[])
+            .await
+    }
+
+    /// `GET /v1/accounts/{account}/fills`: one page, newest first.
+    pub async fn fills(
+        &self,
+        account: &[u8; 32],
+        limit: Option<usize>,
+        before: Option<&str>,
+    ) -> Result<FillsPage, ClientError> {
+        let mut query = Vec::new();
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(before) = before {
+            query.push(("before", before.to_string()));
+        }
+        self.get(&["v1", "accounts", &hex::encode(account), "fills"], &query)
+            .await
+    }
+
+    /// `GET /v1/orders/{order_id}`.
+    pub async fn order(&self, order_id: u64) -> Result<OrderJson, ClientError> {
+        self.get(&["v1", "orders", &order_id.to_string()], &[])
+            .await
+    }
+
+    /// `GET /v1/transactions/{hash}`.
+    pub async fn transaction(&self, hash: &str) -> Result<TxStatus, ClientError> {
+        self.get(&["v1", "transactions", hash], &[]).await
+    }
+
+    fn wait_query(wait: bool) -> Vec<(&'static str, String)> {
+        if wait {
+            vec![("wait", "true".to_string())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `POST /v1/transactions`; with `wait`, answers once the transaction is in a block
+    /// (or the node's wait limit passes: then the status is still `pending`).
+    pub async fn submit(
+        &self,
+        request: &SubmitRequest,
+        wait: bool,
+    ) -> Result<SubmitResponse, ClientError> {
+        let url = self.url(&["v1", "transactions"], &Self::wait_query(wait));
+        self.call(Method::POST, url, Some(request)).await
+    }
+
+    /// `POST /v1/orders`: a place or a batch of order actions.
+    pub async fn place(
+        &self,
+        transaction: &TransactionJson,
+        wait: bool,
+    ) -> Result<SubmitResponse, ClientError> {
+        let url = self.url(&["v1", "orders"], &Self::wait_query(wait));
+        self.call(Method::POST, url, Some(transaction)).await
+    }
+
+    /// `DELETE /v1/orders/{order_id}`.
+    pub async fn cancel(
+        &self,
+        order_id: u64,
+        body: &CancelBody,
+        wait: bool,
+    ) -> Result<SubmitResponse, ClientError> {
+        let url = self.url(
+            &["v1", "orders", &order_id.to_string()],
+            &Self::wait_query(wait),
+        );
+        self.call(Method::DELETE, url, Some(body)).await
+    }
+
+    /// Sends a request built by [`super::sign::request_for`] on its route.
+    pub async fn send(
+        &self,
+        request: &SignedRequest,
+        wait: bool,
+    ) -> Result<SubmitResponse, ClientError> {
+        match request {
+            SignedRequest::Place(transaction) => self.place(transaction, wait).await,
+            SignedRequest::Cancel { order_id, body } => self.cancel(*order_id, body, wait).await,
+            SignedRequest::Submit(request) => self.submit(request, wait).await,
+        }
+    }
+
+    /// `POST /v1/faucet` (dev chains): the node sends funds from its faucet account.
+    pub async fn faucet(
+        &self,
+        request: &FaucetRequest,
+        wait: bool,
+    ) -> Result<SubmitResponse, ClientError> {
+        let url = self.url(&["v1", "faucet"], &Self::wait_query(wait));
+        self.call(Method::POST, url, Some(request)).await
+    }
+
+    /// The nonce `account` should use next (see [`next_nonce`]).
+    pub async fn next_nonce(&self, account: &[u8; 32]) -> Result<u64, ClientError> {
+        let account = self.account(account).await?;
+        Ok(next_nonce(now_micros(), account.last_nonce))
+    }
+}
+
+/// An error and its sources in one line (reqwest hides the useful part in a source).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_built_segment_by_segment() {
+        let client = Client::new("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(
+            client
+                .url(
+                    &["v1", "markets", "BTC-USD", "book"],
+                    &[("depth", "5".into())]
+                )
+                .as_str(),
+            "http://127.0.0.1:8080/v1/markets/BTC-USD/book?depth=5"
+        );
+        // A name with a slash stays one segment.
+        assert_eq!(
+            client.url(&["v1", "markets", "a/b"], &[]).as_str(),
+            "http://127.0.0.1:8080/v1/markets/a%2Fb"
+        );
+        assert_eq!(client.ws_url(), "ws://127.0.0.1:8080/v1/ws");
+        assert_eq!(
+            client.url_for("/v1/orders?wait=true"),
+            "http://127.0.0.1:8080/v1/orders?wait=true"
+        );
+        let prefixed = Client::new("http://host:1/node").unwrap();
+        assert_eq!(
+            prefixed.url(&["v1", "health"], &[]).as_str(),
+            "http://host:1/node/v1/health"
+        );
+        assert!(Client::new("https://host").is_err());
+        assert!(Client::new("host:8080").is_err());
+    }
+}
