@@ -62,7 +62,7 @@ impl Default for FeedLimits {
             trades_per_market: 1_000,
             fills_per_account: 10_000,
             orders: 500_000,
-            bus_blocks: 256,
+            bus_blocks: 64,
         }
     }
 }

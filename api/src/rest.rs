@@ -617,7 +617,8 @@ async fn place_order<N: Node>(
 ) -> Result<Response, ApiError> {
     if !matches!(
         transaction.action,
-        crate::types::ActionJson::Place(_) | crate::types::ActionJson::Batch { .. }
+        crate::types::ActionJson::Order(crate::types::OrderActionJson::Place(_))
+            | crate::types::ActionJson::Batch { .. }
     ) {
         return Err(ApiError::bad_request(
             "WRONG_ACTION",

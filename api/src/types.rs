@@ -234,37 +234,12 @@ pub enum OrderActionJson {
     },
 }
 
-/// What a transaction does, tagged by `type`: the four order actions, `batch`,
-/// `transfer` and `faucet`.
+/// What a transaction does, tagged by `type`: the four order actions (`place`,
+/// `cancel`, `cancel_all`, `amend`, as in [`OrderActionJson`]), `batch`, `transfer` and
+/// `faucet`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionJson {
-    Place(PlaceJson),
-    Cancel {
-        market: u32,
-        #[serde(
-            default,
-            with = "opt_u64_string",
-            skip_serializing_if = "Option::is_none"
-        )]
-        order_id: Option<u64>,
-        #[serde(
-            default,
-            with = "opt_u64_string",
-            skip_serializing_if = "Option::is_none"
-        )]
-        client_order_id: Option<u64>,
-    },
-    CancelAll {
-        market: u32,
-    },
-    Amend {
-        market: u32,
-        #[serde(with = "u64_string")]
-        order_id: u64,
-        price: u64,
-        qty: u64,
-    },
     Batch {
         actions: Vec<OrderActionJson>,
     },
@@ -278,6 +253,9 @@ pub enum ActionJson {
         asset: u32,
         amount: u64,
     },
+    /// One order action; it carries its own `type`.
+    #[serde(untagged)]
+    Order(OrderActionJson),
 }
 
 /// A signed transaction as JSON: every signed field, and the signature over the borsh
@@ -379,73 +357,28 @@ fn order_action_to_json(action: &OrderAction) -> OrderActionJson {
 impl ActionJson {
     /// The chain's action. Fails only on a cancel naming both or neither order id.
     pub fn to_chain(&self) -> Result<Action, String> {
-        let single = |a: OrderActionJson| order_action_to_chain(a).map(Action::Order);
-        match self.clone() {
-            ActionJson::Place(p) => single(OrderActionJson::Place(p)),
-            ActionJson::Cancel {
-                market,
-                order_id,
-                client_order_id,
-            } => single(OrderActionJson::Cancel {
-                market,
-                order_id,
-                client_order_id,
-            }),
-            ActionJson::CancelAll { market } => single(OrderActionJson::CancelAll { market }),
-            ActionJson::Amend {
-                market,
-                order_id,
-                price,
-                qty,
-            } => single(OrderActionJson::Amend {
-                market,
-                order_id,
-                price,
-                qty,
-            }),
+        match self {
+            ActionJson::Order(action) => order_action_to_chain(*action).map(Action::Order),
             ActionJson::Batch { actions } => actions
-                .into_iter()
-                .map(order_action_to_chain)
+                .iter()
+                .map(|a| order_action_to_chain(*a))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Action::Batch),
             ActionJson::Transfer { to, asset, amount } => Ok(Action::Transfer(Transfer {
-                to,
-                asset: AssetId(asset),
-                amount,
+                to: *to,
+                asset: AssetId(*asset),
+                amount: *amount,
             })),
             ActionJson::Faucet { asset, amount } => Ok(Action::Faucet(Faucet {
-                asset: AssetId(asset),
-                amount,
+                asset: AssetId(*asset),
+                amount: *amount,
             })),
         }
     }
 
     pub fn from_chain(action: &Action) -> ActionJson {
         match action {
-            Action::Order(a) => match order_action_to_json(a) {
-                OrderActionJson::Place(p) => ActionJson::Place(p),
-                OrderActionJson::Cancel {
-                    market,
-                    order_id,
-                    client_order_id,
-                } => ActionJson::Cancel {
-                    market,
-                    order_id,
-                    client_order_id,
-                },
-                OrderActionJson::CancelAll { market } => ActionJson::CancelAll { market },
-                OrderActionJson::Amend {
-                    market,
-                    order_id,
-                    price,
-                    qty,
-                } => ActionJson::Amend {
-                    market,
-                    order_id,
-                    price,
-                    qty,
-                },
-            },
+            Action::Order(a) => ActionJson::Order(order_action_to_json(a)),
             Action::Batch(actions) => ActionJson::Batch {
                 actions: actions.iter().map(order_action_to_json).collect(),
             },
@@ -904,17 +837,17 @@ mod tests {
 
     #[test]
     fn a_cancel_names_exactly_one_order() {
-        let both = ActionJson::Cancel {
+        let both = ActionJson::Order(OrderActionJson::Cancel {
             market: 0,
             order_id: Some(1),
             client_order_id: Some(2),
-        };
+        });
         assert!(both.to_chain().is_err());
-        let neither = ActionJson::Cancel {
+        let neither = ActionJson::Order(OrderActionJson::Cancel {
             market: 0,
             order_id: None,
             client_order_id: None,
-        };
+        });
         assert!(neither.to_chain().is_err());
     }
 }

@@ -855,7 +855,7 @@ fn the_schemas_describe_what_the_types_serialize_to() {
             side: SideJson::Sell,
             price: 1,
             qty: 2,
-            reason: format!("{:?}", matching::CancelReason::ImmediateOrCancel),
+            reason: api::feed::cancel_reason(matching::CancelReason::ImmediateOrCancel).to_string(),
         },
         EventJson::Cancelled {
             market: 0,
@@ -864,7 +864,7 @@ fn the_schemas_describe_what_the_types_serialize_to() {
             side: SideJson::Sell,
             price: 1,
             qty: 2,
-            reason: format!("{:?}", matching::CancelReason::CancelAll),
+            reason: api::feed::cancel_reason(matching::CancelReason::CancelAll).to_string(),
         },
         EventJson::Expired {
             market: 0,
@@ -1019,19 +1019,19 @@ fn the_schemas_describe_what_the_types_serialize_to() {
         self_trade: SelfTradeJson::CancelBoth,
     };
     let actions = [
-        ActionJson::Place(place),
-        ActionJson::Cancel {
+        ActionJson::Order(OrderActionJson::Place(place)),
+        ActionJson::Order(OrderActionJson::Cancel {
             market: 0,
             order_id: Some(1),
             client_order_id: None,
-        },
-        ActionJson::CancelAll { market: 0 },
-        ActionJson::Amend {
+        }),
+        ActionJson::Order(OrderActionJson::CancelAll { market: 0 }),
+        ActionJson::Order(OrderActionJson::Amend {
             market: 0,
             order_id: 1,
             price: 2,
             qty: 3,
-        },
+        }),
         ActionJson::Batch {
             actions: vec![
                 OrderActionJson::Place(PlaceJson {

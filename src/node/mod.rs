@@ -41,7 +41,7 @@ pub use config::NodeConfig;
 use mempool::{Admission, Mempool, MempoolLimits, Refusal};
 
 /// Blocks kept decoded in memory for receipts and websocket replays.
-const RECENT_BLOCKS: usize = 128;
+const RECENT_BLOCKS: usize = 32;
 /// Blocks indexed into the feed at start-up.
 const FEED_BLOCKS_AT_START: u64 = 256;
 /// Signatures per batch equation at the door.
