@@ -11,6 +11,7 @@
 
 pub mod chain;
 pub mod cli;
+pub mod loadtest;
 pub mod lobster;
 pub mod node;
 pub mod storage;

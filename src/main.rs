@@ -24,6 +24,9 @@ enum Command {
     /// Run a node: with no flags, a dev chain (demo markets, funded demo accounts whose
     /// keys go to <data>/dev-keys.json) under ./data, API on 127.0.0.1:8080.
     Node(clobchain::node::config::NodeArgs),
+    /// Load-test a node over its API, or the block executor in process: throughput,
+    /// latency, commits and rejects, the node's CPU and memory.
+    Loadtest(clobchain::loadtest::LoadtestArgs),
     /// Re-execute the whole stored chain from genesis and check every block header and
     /// the latest snapshot.
     Verify {
@@ -39,6 +42,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Node(args) => run_node(&args),
+        Command::Loadtest(args) => clobchain::loadtest::command(args),
         Command::Verify { data } => verify(&data),
         Command::Client(command) => std::process::exit(clobchain::cli::run(command)),
     }

@@ -46,8 +46,9 @@ pub struct FeedLimits {
     pub transactions: usize,
     /// Recent trades kept per market.
     pub trades_per_market: usize,
-    /// Recent fills kept per account.
-    pub fills_per_account: usize,
+    /// Account fills kept, over all accounts (a fill counts once for each side); the
+    /// oldest go first.
+    pub fills: usize,
     /// Orders remembered with their fills and final status (oldest forgotten first;
     /// live orders are always read from the books).
     pub orders: usize,
@@ -60,9 +61,9 @@ impl Default for FeedLimits {
         FeedLimits {
             transactions: 500_000,
             trades_per_market: 1_000,
-            fills_per_account: 10_000,
-            orders: 500_000,
-            bus_blocks: 64,
+            fills: 200_000,
+            orders: 100_000,
+            bus_blocks: 32,
         }
     }
 }
@@ -120,6 +121,9 @@ struct Index {
     tx_order: VecDeque<Hash>,
     trades: Vec<VecDeque<FillJson>>,
     fills: HashMap<[u8; 32], VecDeque<FillJson>>,
+    /// Whose fill each kept fill is, oldest first: evicting the front evicts that
+    /// account's oldest fill.
+    fill_order: VecDeque<[u8; 32]>,
     orders: HashMap<u64, OrderJson>,
     order_order: VecDeque<u64>,
     book_seq: Vec<u64>,
@@ -488,6 +492,7 @@ impl Feed {
                 tx_order: VecDeque::new(),
                 trades: vec![VecDeque::new(); markets],
                 fills: HashMap::new(),
+                fill_order: VecDeque::new(),
                 orders: HashMap::new(),
                 order_order: VecDeque::new(),
                 book_seq: vec![0; markets],
@@ -536,9 +541,13 @@ impl Feed {
     /// lock under which `state` became the state after this block.
     pub fn publish(&self, stored: &StoredBlock, state: &State) -> Arc<BlockUpdate> {
         let mut index = self.index.lock();
-        let update = Arc::new(BlockUpdate::build(stored, state, Some(&mut index.book_seq)));
+        let mut update = BlockUpdate::build(stored, state, Some(&mut index.book_seq));
         index.add(stored, &update);
         drop(index);
+        // The bus keeps its last blocks whether or not anyone reads them: keep only what
+        // the websocket channels send.
+        update.events = Vec::new();
+        let update = Arc::new(update);
         self.latest
             .store(stored.block.header.height, Ordering::Release);
         // No receivers is fine; a full channel overwrites the oldest entry and lagging
@@ -621,8 +630,18 @@ impl Index {
         for (key, fills) in &update.fills {
             let list = self.fills.entry(*key).or_default();
             list.extend(fills.iter().cloned());
-            while list.len() > self.limits.fills_per_account {
-                list.pop_front();
+            self.fill_order
+                .extend(std::iter::repeat_n(*key, fills.len()));
+        }
+        while self.fill_order.len() > self.limits.fills {
+            let key = self.fill_order.pop_front().expect("non-empty");
+            let list = self
+                .fills
+                .get_mut(&key)
+                .expect("every kept fill has its account");
+            list.pop_front();
+            if list.is_empty() {
+                self.fills.remove(&key);
             }
         }
         for event in &update.events {

@@ -120,6 +120,10 @@ impl NodeConfig {
             None => FileConfig::default(),
         };
         let d = NodeConfig::default();
+        let mempool_max = args
+            .mempool_max
+            .or(file.mempool_max)
+            .unwrap_or(d.mempool_max);
         let config = NodeConfig {
             data: args.data.clone().or(file.data).unwrap_or(d.data),
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
@@ -135,14 +139,12 @@ impl NodeConfig {
                 .block_txs_max
                 .or(file.block_txs_max)
                 .unwrap_or(d.block_txs_max),
-            mempool_max: args
-                .mempool_max
-                .or(file.mempool_max)
-                .unwrap_or(d.mempool_max),
+            mempool_max,
+            // Unset, the per-account limit follows a smaller total limit down.
             mempool_per_account_max: args
                 .mempool_per_account_max
                 .or(file.mempool_per_account_max)
-                .unwrap_or(d.mempool_per_account_max),
+                .unwrap_or(d.mempool_per_account_max.min(mempool_max)),
             snapshot_interval: args
                 .snapshot_interval
                 .or(file.snapshot_interval)

@@ -2,6 +2,7 @@
 
 mod chain;
 mod chain_storage;
+mod loadtest;
 mod lobster;
 mod matching_golden;
 mod matching_model;

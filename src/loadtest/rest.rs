@@ -1,0 +1,1700 @@
+//! The REST mode: signed transactions over HTTP to a node, fills and blocks back over its
+//! websocket, the node's own metrics each second. See the parent module for what is
+//! measured how.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use ed25519_dalek::SigningKey;
+use futures_util::{SinkExt as _, StreamExt as _};
+use hdrhistogram::Histogram;
+use markets::SignedTransaction;
+use parking_lot::Mutex;
+use rayon::prelude::*;
+use serde::Deserialize;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::engine::lobster_report;
+use super::report::{Counts, LobsterReport, NetworkReport, NodeStats, TimelinePoint};
+use super::stats::{self, Percentiles};
+use super::workload::{Lobster, MarketSpec, Mix, MixConfig, Planned};
+use super::{LoadtestArgs, LobsterPacing, WorkloadKind};
+
+/// Takers whose fill has not been seen after this long are given up on (counted as
+/// never filled), so the table of sent takers stays bounded.
+const TAKER_FORGET_AFTER: Duration = Duration::from_secs(60);
+/// A request sent more than this after its slot counts as late.
+const LATE_AFTER: Duration = Duration::from_millis(5);
+/// Requests one connection may have in flight, at most.
+const IN_FLIGHT_MAX: usize = 8;
+/// Subscriptions per websocket connection (the server's limit is 256).
+const SUBSCRIPTIONS_PER_SOCKET: usize = 200;
+/// How long to wait for a spawned node to report its address.
+const NODE_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------
+// The node: external, a child process, or inside this process.
+
+enum NodeHandle {
+    External,
+    Child {
+        child: std::process::Child,
+        data: PathBuf,
+    },
+    InProcess {
+        running: crate::node::Running,
+        runtime: tokio::runtime::Runtime,
+        data: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+impl NodeHandle {
+    fn kind(&self) -> &'static str {
+        match self {
+            NodeHandle::External => "external",
+            NodeHandle::Child { .. } => "child process",
+            NodeHandle::InProcess { .. } => "in-process",
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            NodeHandle::External => Ok(()),
+            NodeHandle::Child { mut child, data } => {
+                // SIGKILL by pid: the run is over and the data directory is thrown away.
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&data);
+                Ok(())
+            }
+            NodeHandle::InProcess {
+                running,
+                runtime,
+                data,
+            } => {
+                let result = runtime.spawn(running.shutdown()).await;
+                runtime.shutdown_background();
+                let _ = std::fs::remove_dir_all(&data);
+                result.context("the node's shutdown task")?
+            }
+        }
+    }
+}
+
+fn temp_data_dir() -> anyhow::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir =
+        std::env::temp_dir().join(format!("clobchain-loadtest-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The binary to spawn a node from: `--node-bin`, or this executable when it is
+/// `clobchain` (not a test harness).
+fn node_binary(args: &LoadtestArgs) -> Option<PathBuf> {
+    if let Some(path) = &args.node_bin {
+        return Some(path.clone());
+    }
+    let exe = std::env::current_exe().ok()?;
+    (exe.file_stem()? == "clobchain").then_some(exe)
+}
+
+async fn spawn_node(args: &LoadtestArgs) -> anyhow::Result<(String, NodeHandle)> {
+    let data = temp_data_dir()?;
+    if let Some(bin) = node_binary(args) {
+        let log = std::fs::File::create(data.join("node.log"))?;
+        let mut command = std::process::Command::new(&bin);
+        command
+            .arg("node")
+            .arg("--data")
+            .arg(data.join("chain"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--dev-accounts", &args.traders.max(1).to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log);
+        if let Some(ms) = args.node_block_interval_ms {
+            command.args(["--block-interval-ms", &ms.to_string()]);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("the node's stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("lt-node-stdout".into())
+            .spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.split("API on ").nth(1) {
+                        let url = rest.split_whitespace().next().unwrap_or("").to_string();
+                        let _ = tx.send(url);
+                    }
+                }
+            })?;
+        let url = tokio::task::spawn_blocking(move || rx.recv_timeout(NODE_START_TIMEOUT))
+            .await?
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the spawned node did not report its address (log in {})",
+                    data.display()
+                )
+            });
+        let url = match url {
+            Ok(url) => url,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        return Ok((url, NodeHandle::Child { child, data }));
+    }
+    let mut config = crate::node::NodeConfig {
+        data: data.join("chain"),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        dev_accounts: args.traders.max(1),
+        ..crate::node::NodeConfig::default()
+    };
+    if let Some(ms) = args.node_block_interval_ms {
+        config.block_interval_ms = ms;
+        config.empty_block_interval_ms = config.empty_block_interval_ms.max(ms);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("node-api")
+        .build()?;
+    let running = runtime.spawn(crate::node::start(config)).await??;
+    let url = format!("http://{}", running.addr);
+    Ok((
+        url,
+        NodeHandle::InProcess {
+            running,
+            runtime,
+            data,
+        },
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Setup over REST.
+
+#[derive(Deserialize)]
+struct HealthLite {
+    chain_id: u64,
+    height: u64,
+}
+
+#[derive(Deserialize)]
+struct MarketLite {
+    id: u32,
+    tick_size: u64,
+    lot_size: u64,
+    price_max: u64,
+}
+
+#[derive(Deserialize)]
+struct AccountLite {
+    exists: bool,
+    last_nonce: Option<u64>,
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<T> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    anyhow::ensure!(
+        status.is_success(),
+        "GET {url}: {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    serde_json::from_slice(&bytes).with_context(|| format!("reading the answer of GET {url}"))
+}
+
+/// Each trader's first nonce: one above the highest it has used.
+async fn nonce_starts(
+    client: &reqwest::Client,
+    base: &str,
+    signers: &[[u8; 32]],
+) -> anyhow::Result<Vec<u64>> {
+    let mut starts = vec![0u64; signers.len()];
+    for (chunk_index, chunk) in signers.chunks(32).enumerate() {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, signer) in chunk.iter().enumerate() {
+            let client = client.clone();
+            let url = format!("{base}/v1/accounts/{}", hex::encode(signer));
+            set.spawn(async move { (i, get_json::<AccountLite>(&client, &url).await) });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (i, account) = joined?;
+            let account = account?;
+            let trader = chunk_index * 32 + i;
+            anyhow::ensure!(
+                account.exists,
+                "trader {trader} (demo key {trader}) has no account on the node: start it with \
+                 --dev-accounts {} or lower --traders",
+                signers.len()
+            );
+            starts[trader] = account.last_nonce.map_or(1, |n| n + 1);
+        }
+    }
+    Ok(starts)
+}
+
+// ---------------------------------------------------------------------------------------
+// The producer: generate, sign, encode, queue.
+
+/// One HTTP request, ready to send.
+#[derive(Debug)]
+struct Request {
+    body: Vec<u8>,
+    txs: u32,
+    orders: u32,
+    takers: Vec<u64>,
+    watched_txs: u32,
+}
+
+enum Source {
+    Mix(Box<Mix>),
+    /// The stream, and the number of transactions in each request, in order.
+    Lobster {
+        stream: std::vec::IntoIter<Planned>,
+        requests: std::vec::IntoIter<usize>,
+    },
+}
+
+struct ProducerCounters {
+    generated_txs: AtomicU64,
+    ready: AtomicBool,
+    exhausted: AtomicBool,
+}
+
+struct ProducerSetup {
+    source: Source,
+    keys: Arc<Vec<SigningKey>>,
+    queues: Vec<mpsc::Sender<Request>>,
+    batch: usize,
+    /// Transactions to have queued before the window may open.
+    prefill: u64,
+    /// Transactions to generate in all (`None`: until stopped or the source ends).
+    total: Option<u64>,
+    watched: u64,
+    stop: Arc<AtomicBool>,
+    counters: Arc<ProducerCounters>,
+}
+
+fn encode_body(signed: &[SignedTransaction], single: bool) -> Vec<u8> {
+    let mut body = String::with_capacity(signed.len() * 400 + 32);
+    if single {
+        body.push_str("{\"tx\":\"");
+        body.push_str(&hex::encode(signed[0].to_bytes()));
+        body.push_str("\"}");
+    } else {
+        body.push_str("{\"transactions\":[");
+        for (i, tx) in signed.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str("{\"tx\":\"");
+            body.push_str(&hex::encode(tx.to_bytes()));
+            body.push_str("\"}");
+        }
+        body.push_str("]}");
+    }
+    body.into_bytes()
+}
+
+fn produce(setup: ProducerSetup) -> anyhow::Result<()> {
+    let ProducerSetup {
+        mut source,
+        keys,
+        queues,
+        batch,
+        prefill,
+        total,
+        watched,
+        stop,
+        counters,
+    } = setup;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("lt-sign-{i}"))
+        .build()?;
+    let connections = queues.len();
+    let single = batch == 1;
+    let mut generated = 0u64;
+    'rounds: loop {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
+        // One round: one request per connection, each from that connection's traders.
+        let mut round: Vec<Vec<Planned>> = Vec::with_capacity(connections);
+        for c in 0..connections {
+            let mut planned = Vec::with_capacity(batch);
+            let size = match &mut source {
+                Source::Mix(_) => batch,
+                Source::Lobster { requests, .. } => requests.next().unwrap_or(0),
+            };
+            for _ in 0..size {
+                if total.is_some_and(|t| generated >= t) {
+                    break;
+                }
+                let next = match &mut source {
+                    Source::Mix(mix) => {
+                        let trader = mix.pick_trader(c, connections);
+                        Some(mix.next_tx(trader))
+                    }
+                    Source::Lobster { stream, .. } => stream.next(),
+                };
+                let Some(next) = next else { break };
+                generated += 1;
+                planned.push(next);
+            }
+            round.push(planned);
+        }
+        let round_txs: usize = round.iter().map(Vec::len).sum();
+        if round_txs == 0 {
+            counters.exhausted.store(true, Ordering::Release);
+            break;
+        }
+        let signed: Vec<(Vec<u8>, &Vec<Planned>)> = pool.install(|| {
+            round
+                .par_iter()
+                .filter(|p| !p.is_empty())
+                .map(|planned| {
+                    let signed: Vec<SignedTransaction> = planned
+                        .par_iter()
+                        .map(|p| SignedTransaction::sign(p.tx.clone(), &keys[p.trader]))
+                        .collect();
+                    (encode_body(&signed, single), planned)
+                })
+                .collect()
+        });
+        let mut queue_of = round
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(c, _)| c);
+        for (body, planned) in signed {
+            let c = queue_of.next().expect("one queue per non-empty request");
+            let request = Request {
+                body,
+                txs: u32::try_from(planned.len()).expect("a batch is at most 2000"),
+                orders: planned.iter().map(|p| p.orders).sum(),
+                takers: planned
+                    .iter()
+                    .flat_map(|p| p.takers.iter().copied())
+                    .collect(),
+                watched_txs: u32::try_from(
+                    planned
+                        .iter()
+                        .filter(|p| (p.trader as u64) < watched)
+                        .count(),
+                )
+                .expect("a batch is at most 2000"),
+            };
+            // A full queue means enough is signed ahead: the window may open.
+            match queues[c].try_send(request) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(request)) => {
+                    counters.ready.store(true, Ordering::Release);
+                    if queues[c].blocking_send(request).is_err() {
+                        break 'rounds;
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => break 'rounds,
+            }
+        }
+        counters.generated_txs.store(generated, Ordering::Release);
+        if generated >= prefill {
+            counters.ready.store(true, Ordering::Release);
+        }
+    }
+    counters.generated_txs.store(generated, Ordering::Release);
+    counters.ready.store(true, Ordering::Release);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// What the senders and watchers record.
+
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+impl Window {
+    fn contains(&self, at: Instant) -> bool {
+        at >= self.start && at < self.end
+    }
+}
+
+#[derive(Default)]
+struct Takers {
+    sent: HashMap<u64, (Instant, bool)>,
+    order: VecDeque<(Instant, u64)>,
+    sent_in_window: u64,
+    filled_in_window: u64,
+}
+
+struct Shared {
+    window: Window,
+    submitted: [AtomicU64; 2],
+    acknowledged: [AtomicU64; 2],
+    window_submitted: [AtomicU64; 2],
+    window_acknowledged: [AtomicU64; 2],
+    window_requests: AtomicU64,
+    refused: Mutex<BTreeMap<String, u64>>,
+    transport_errors: AtomicU64,
+    transport_example: Mutex<Option<String>>,
+    late: AtomicU64,
+    lag_max_micros: AtomicU64,
+    ack: Mutex<Histogram<u64>>,
+    fill: Mutex<Histogram<u64>>,
+    takers: Mutex<Takers>,
+    fills: AtomicU64,
+    window_fills: AtomicU64,
+    blocks: Mutex<Vec<BlockSeen>>,
+    /// Transactions in the blocks seen, and a wake-up for each block.
+    committed: AtomicU64,
+    block_seen: tokio::sync::Notify,
+    reasons: Mutex<BTreeMap<String, u64>>,
+    watched_txs: AtomicU64,
+    lobster_makers: Option<Arc<HashMap<u64, (u32, u64)>>>,
+    lot_sizes: HashMap<u32, u64>,
+    lobster_fills: Mutex<HashMap<(u32, u64), Vec<u64>>>,
+    notes: Mutex<Vec<String>>,
+    last_send_done: Mutex<Option<Instant>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct BlockSeen {
+    arrived: Instant,
+    timestamp_ms: u64,
+    txs: u64,
+}
+
+impl Shared {
+    fn transport_error(&self, what: String) {
+        self.transport_errors.fetch_add(1, Ordering::AcqRel);
+        let mut example = self.transport_example.lock();
+        if example.is_none() {
+            *example = Some(what);
+        }
+    }
+
+    fn refuse(&self, code: &str, txs: u64, in_window: bool) {
+        if in_window {
+            *self.refused.lock().entry(code.to_string()).or_default() += txs;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Senders.
+
+#[derive(Deserialize)]
+struct ErrorLite {
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct ItemLite {
+    #[serde(default)]
+    error: Option<ErrorLite>,
+}
+
+#[derive(Deserialize)]
+struct BatchLite {
+    results: Vec<ItemLite>,
+}
+
+struct SenderSetup {
+    client: reqwest::Client,
+    url: String,
+    single: bool,
+    queue: mpsc::Receiver<Request>,
+    connection: usize,
+    connections: usize,
+    in_flight: usize,
+    /// Seconds between two requests of the whole run (0: closed loop).
+    slot_secs: f64,
+    t0: Instant,
+    /// Send the next request only once every acknowledged transaction is committed.
+    lockstep: bool,
+}
+
+async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
+    let SenderSetup {
+        client,
+        url,
+        single,
+        mut queue,
+        connection,
+        connections,
+        in_flight,
+        slot_secs,
+        t0,
+        lockstep,
+    } = setup;
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let mut k = 0u64;
+    tokio::time::sleep_until(t0.into()).await;
+    while let Some(request) = queue.recv().await {
+        let slot = k * connections as u64 + connection as u64;
+        k += 1;
+        let due = (slot_secs > 0.0).then(|| t0 + Duration::from_secs_f64(slot as f64 * slot_secs));
+        if due.is_some_and(|d| d >= shared.window.end) || Instant::now() >= shared.window.end {
+            break;
+        }
+        if let Some(due) = due {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let sent = Instant::now();
+        if sent >= shared.window.end {
+            break;
+        }
+        if let Some(due) = due
+            && sent > due + LATE_AFTER
+        {
+            shared.late.fetch_add(1, Ordering::AcqRel);
+            let lag = u64::try_from((sent - due).as_micros()).unwrap_or(u64::MAX);
+            shared.lag_max_micros.fetch_max(lag, Ordering::AcqRel);
+        }
+        let in_window = shared.window.contains(sent);
+        {
+            let mut takers = shared.takers.lock();
+            for &id in &request.takers {
+                takers.sent.insert(id, (sent, in_window));
+                takers.order.push_back((sent, id));
+            }
+            if in_window {
+                takers.sent_in_window += request.takers.len() as u64;
+            }
+            while let Some(&(at, id)) = takers.order.front() {
+                if sent.duration_since(at) < TAKER_FORGET_AFTER {
+                    break;
+                }
+                takers.order.pop_front();
+                takers.sent.remove(&id);
+            }
+        }
+        let txs = u64::from(request.txs);
+        let orders = u64::from(request.orders);
+        shared.submitted[0].fetch_add(txs, Ordering::AcqRel);
+        shared.submitted[1].fetch_add(orders, Ordering::AcqRel);
+        shared
+            .watched_txs
+            .fetch_add(u64::from(request.watched_txs), Ordering::AcqRel);
+        if in_window {
+            shared.window_submitted[0].fetch_add(txs, Ordering::AcqRel);
+            shared.window_submitted[1].fetch_add(orders, Ordering::AcqRel);
+            shared.window_requests.fetch_add(1, Ordering::AcqRel);
+        }
+        let exchange = exchange(Exchange {
+            client: client.clone(),
+            url: url.clone(),
+            single,
+            body: request.body,
+            txs,
+            orders,
+            sent,
+            in_window,
+            shared: Arc::clone(&shared),
+        });
+        if lockstep {
+            exchange.await;
+            drop(permit);
+            wait_committed(&shared).await;
+        } else {
+            tokio::spawn(async move {
+                exchange.await;
+                drop(permit);
+            });
+        }
+    }
+    // Wait for this connection's requests in flight.
+    let _ = permits
+        .acquire_many(u32::try_from(in_flight).unwrap_or(u32::MAX))
+        .await;
+}
+
+/// One request and what its answer says.
+struct Exchange {
+    client: reqwest::Client,
+    url: String,
+    single: bool,
+    body: Vec<u8>,
+    txs: u64,
+    orders: u64,
+    sent: Instant,
+    in_window: bool,
+    shared: Arc<Shared>,
+}
+
+async fn exchange(e: Exchange) {
+    let Exchange {
+        client,
+        url,
+        single,
+        body,
+        txs,
+        orders,
+        sent,
+        in_window,
+        shared,
+    } = e;
+    let answer = client
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await;
+    let answer = match answer {
+        Ok(response) => {
+            let status = response.status();
+            response.bytes().await.map(|b| (status, b))
+        }
+        Err(e) => Err(e),
+    };
+    let done = Instant::now();
+    if in_window {
+        let micros = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
+        stats::record(&mut shared.ack.lock(), micros);
+    }
+    let per_tx_orders = orders / txs.max(1);
+    let mut accepted = 0u64;
+    match answer {
+        Err(e) => shared.transport_error(e.to_string()),
+        Ok((status, bytes)) if status.is_success() => {
+            if single {
+                accepted = 1;
+            } else {
+                match serde_json::from_slice::<BatchLite>(&bytes) {
+                    Ok(batch) => {
+                        for item in batch.results {
+                            match item.error {
+                                None => accepted += 1,
+                                Some(e) => shared.refuse(&e.code, 1, in_window),
+                            }
+                        }
+                    }
+                    Err(e) => shared.transport_error(format!("unreadable answer: {e}")),
+                }
+            }
+        }
+        Ok((status, bytes)) => match serde_json::from_slice::<ErrorLite>(&bytes) {
+            Ok(e) => shared.refuse(&e.code, txs, in_window),
+            Err(_) => shared.transport_error(format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            )),
+        },
+    }
+    shared.acknowledged[0].fetch_add(accepted, Ordering::AcqRel);
+    shared.acknowledged[1].fetch_add(accepted * per_tx_orders, Ordering::AcqRel);
+    if in_window {
+        shared.window_acknowledged[0].fetch_add(accepted, Ordering::AcqRel);
+        shared.window_acknowledged[1].fetch_add(accepted * per_tx_orders, Ordering::AcqRel);
+    }
+    *shared.last_send_done.lock() = Some(done);
+}
+
+/// Lock step: waits until every acknowledged transaction is in a block, or the window
+/// ends.
+async fn wait_committed(shared: &Shared) {
+    loop {
+        let notified = shared.block_seen.notified();
+        let acknowledged = shared.acknowledged[0].load(Ordering::Acquire);
+        let committed = shared.committed.load(Ordering::Acquire);
+        if committed >= acknowledged || Instant::now() >= shared.window.end {
+            return;
+        }
+        // A block can be missed between the check and the wait: look again now and then.
+        let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Websocket watchers.
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Deserialize)]
+struct FillLite {
+    market: u32,
+    qty: u64,
+    maker_order_id: String,
+    taker_order_id: String,
+}
+
+#[derive(Deserialize)]
+struct TradesMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Vec<FillLite>,
+}
+
+#[derive(Deserialize)]
+struct BlockLite {
+    timestamp_ms: u64,
+    transaction_count: u64,
+}
+
+#[derive(Deserialize)]
+struct BlocksMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Option<BlockLite>,
+}
+
+#[derive(Deserialize)]
+struct EventLite {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    refused: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UpdateLite {
+    #[serde(default)]
+    action: Option<u16>,
+    event: EventLite,
+}
+
+#[derive(Deserialize)]
+struct OrdersMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Vec<UpdateLite>,
+}
+
+/// Connects and subscribes; returns once every subscription is confirmed.
+async fn subscribe(ws_url: &str, subscriptions: &[serde_json::Value]) -> anyhow::Result<Socket> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .with_context(|| format!("connecting to {ws_url}"))?;
+    for sub in subscriptions {
+        socket.send(Message::text(sub.to_string())).await?;
+    }
+    let mut confirmed = 0;
+    while confirmed < subscriptions.len() {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .context("waiting for subscriptions to be confirmed")?
+            .context("the websocket closed while subscribing")??;
+        if let Message::Text(text) = message {
+            let value: serde_json::Value = serde_json::from_str(text.as_str())?;
+            match value["type"].as_str() {
+                Some("subscribed") => confirmed += 1,
+                Some("error") => anyhow::bail!("subscription refused: {value}"),
+                _ => {}
+            }
+        }
+    }
+    Ok(socket)
+}
+
+/// Reads `socket` until it closes or `stop` is set, handing each text frame and its
+/// arrival time to `on_text`.
+async fn watch(
+    mut socket: Socket,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    shared: Arc<Shared>,
+    what: &'static str,
+    mut on_text: impl FnMut(&str, Instant, &Shared) -> Option<String> + Send,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => break,
+            m = socket.next() => m,
+        };
+        let arrived = Instant::now();
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                if let Some(problem) = on_text(text.as_str(), arrived, &shared) {
+                    shared
+                        .notes
+                        .lock()
+                        .push(format!("{what} websocket: {problem}"));
+                    break;
+                }
+            }
+            Some(Ok(Message::Close(_))) | None => break,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                shared
+                    .notes
+                    .lock()
+                    .push(format!("{what} websocket failed: {e}"));
+                break;
+            }
+        }
+    }
+    let _ = socket.close(None).await;
+}
+
+fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
+    let message: TradesMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("unreadable message: {e}")),
+    };
+    match message.kind.as_str() {
+        "trades" => {}
+        "lagged" | "closing" | "error" => {
+            return Some(format!(
+                "{} (fills after this are not counted)",
+                message.kind
+            ));
+        }
+        _ => return None,
+    }
+    let count = message.data.len() as u64;
+    shared.fills.fetch_add(count, Ordering::AcqRel);
+    if shared.window.contains(arrived) {
+        shared.window_fills.fetch_add(count, Ordering::AcqRel);
+    }
+    {
+        let mut takers = shared.takers.lock();
+        let mut fill = shared.fill.lock();
+        for f in &message.data {
+            let Ok(id) = f.taker_order_id.parse::<u64>() else {
+                continue;
+            };
+            if let Some((sent, in_window)) = takers.sent.remove(&id)
+                && in_window
+            {
+                takers.filled_in_window += 1;
+                let micros = u64::try_from((arrived - sent).as_micros()).unwrap_or(u64::MAX);
+                stats::record(&mut fill, micros);
+            }
+        }
+    }
+    if let Some(makers) = &shared.lobster_makers {
+        let mut fills = shared.lobster_fills.lock();
+        for f in &message.data {
+            let Ok(id) = f.maker_order_id.parse::<u64>() else {
+                continue;
+            };
+            if let Some(&(market, lobster_id)) = makers.get(&id) {
+                debug_assert_eq!(market, f.market);
+                let lot = shared.lot_sizes.get(&market).copied().unwrap_or(1).max(1);
+                fills
+                    .entry((market, lobster_id))
+                    .or_default()
+                    .push(f.qty / lot);
+            }
+        }
+    }
+    None
+}
+
+fn on_blocks(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
+    let message: BlocksMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("unreadable message: {e}")),
+    };
+    match (message.kind.as_str(), message.data) {
+        ("blocks", Some(block)) => {
+            shared.blocks.lock().push(BlockSeen {
+                arrived,
+                timestamp_ms: block.timestamp_ms,
+                txs: block.transaction_count,
+            });
+            shared
+                .committed
+                .fetch_add(block.transaction_count, Ordering::AcqRel);
+            shared.block_seen.notify_waiters();
+            None
+        }
+        ("lagged" | "closing" | "error", _) => Some(format!(
+            "{} (blocks after this are not counted)",
+            message.kind
+        )),
+        _ => None,
+    }
+}
+
+fn on_orders(text: &str, _arrived: Instant, shared: &Shared) -> Option<String> {
+    let message: OrdersMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("unreadable message: {e}")),
+    };
+    match message.kind.as_str() {
+        "orders" => {}
+        "lagged" | "closing" | "error" => {
+            return Some(format!(
+                "{} (rejects after this are not counted)",
+                message.kind
+            ));
+        }
+        _ => return None,
+    }
+    let mut reasons = shared.reasons.lock();
+    for update in message.data {
+        let reason = match (update.event.refused, update.event.kind.as_deref()) {
+            (Some(code), _) if update.action.is_none() => Some(format!("{code} (whole tx)")),
+            (Some(code), _) => Some(code),
+            (None, Some("rejected")) => update.event.code,
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            *reasons.entry(reason).or_default() += 1;
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics.
+
+#[derive(Clone, Copy, Debug, Default)]
+struct MetricsSample {
+    at: Option<Instant>,
+    cpu_seconds: Option<f64>,
+    rss_bytes: Option<f64>,
+    transactions: Option<f64>,
+    rejected: Option<f64>,
+    fills: Option<f64>,
+    mempool: Option<f64>,
+}
+
+fn parse_metrics(text: &str, at: Instant) -> MetricsSample {
+    let mut sample = MetricsSample {
+        at: Some(at),
+        ..MetricsSample::default()
+    };
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let slot = match name {
+            "process_cpu_seconds_total" => &mut sample.cpu_seconds,
+            "process_resident_memory_bytes" => &mut sample.rss_bytes,
+            "clobchain_transactions_total" => &mut sample.transactions,
+            "clobchain_transactions_rejected_total" => &mut sample.rejected,
+            "clobchain_fills_total" => &mut sample.fills,
+            "clobchain_mempool" => &mut sample.mempool,
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+    sample
+}
+
+async fn scrape(client: &reqwest::Client, base: &str) -> Option<MetricsSample> {
+    let response = client.get(format!("{base}/metrics")).send().await.ok()?;
+    let text = response.text().await.ok()?;
+    Some(parse_metrics(&text, Instant::now()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The run.
+
+/// Requests one connection may have in flight without any trader's nonces leaving the
+/// 64-wide replay window: each request holds about `batch × connections / traders`
+/// transactions of each of its traders.
+fn in_flight_auto(batch: usize, connections: usize, traders: usize) -> usize {
+    let per_trader = (batch * connections).div_ceil(traders.max(1)).max(1);
+    (markets::limits::NONCE_WINDOW / 2 / per_trader).clamp(1, IN_FLIGHT_MAX)
+}
+
+pub async fn run(
+    args: &LoadtestArgs,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(NetworkReport, Option<LobsterReport>)> {
+    let (base, handle) = match (&args.node, args.spawn_node) {
+        (Some(url), _) => (url.trim_end_matches('/').to_string(), NodeHandle::External),
+        (None, true) => spawn_node(args).await?,
+        (None, false) => anyhow::bail!("--node URL or --spawn-node"),
+    };
+    let result = run_against(args, &base, handle.kind(), notes).await;
+    let stopped = handle.stop().await;
+    let result = result?;
+    stopped?;
+    Ok(result)
+}
+
+async fn run_against(
+    args: &LoadtestArgs,
+    base: &str,
+    node_kind: &str,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(NetworkReport, Option<LobsterReport>)> {
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let health: HealthLite = get_json(&client, &format!("{base}/v1/health")).await?;
+    let node_markets: Vec<MarketLite> = get_json(&client, &format!("{base}/v1/markets")).await?;
+    let lobster_mode = args.workload == WorkloadKind::Lobster;
+    let market_count = if lobster_mode {
+        2
+    } else {
+        args.markets as usize
+    };
+    anyhow::ensure!(
+        node_markets.len() >= market_count,
+        "the node has {} markets; the workload needs {market_count}",
+        node_markets.len()
+    );
+    let specs: Vec<MarketSpec> = node_markets[..market_count]
+        .iter()
+        .map(|m| MarketSpec {
+            id: m.id,
+            tick_size: m.tick_size,
+            lot_size: m.lot_size,
+            price_ticks_max: m.price_max / m.tick_size.max(1),
+        })
+        .collect();
+    let traders = usize::try_from(args.traders)?;
+    let keys: Arc<Vec<SigningKey>> = Arc::new((0..args.traders).map(markets::dev::key).collect());
+    let signers: Vec<[u8; 32]> = keys.iter().map(|k| k.verifying_key().to_bytes()).collect();
+    let nonce_start = nonce_starts(&client, base, &signers).await?;
+    let chain_id = markets::ChainId(health.chain_id);
+
+    // Connections, in flight, and how much to sign.
+    let (connections, in_flight, warmup) = if lobster_mode {
+        notes.push(format!(
+            "LOBSTER: one connection, one request in flight and no warm-up, so the node sees \
+             the commands in the replay's order; pacing {:?}{}",
+            args.lobster_pacing,
+            if args.lobster_pacing == LobsterPacing::Sequential {
+                " (each request is one run that a block executes as Nasdaq's sequence, sent \
+                 once the previous one is committed)"
+            } else {
+                ""
+            }
+        ));
+        (1, 1, 0.0)
+    } else {
+        let connections = args.connections.min(traders);
+        if connections < args.connections {
+            notes.push(format!(
+                "connections lowered to {connections}: one trader at least each"
+            ));
+        }
+        // Closed loop (no --rate): one request per connection at a time, so "as fast as
+        // possible" means as fast as the node answers. Open loop: enough in flight to
+        // keep the schedule, within what keeps nonces in the replay window.
+        let in_flight = args.in_flight.unwrap_or_else(|| {
+            if args.rate == 0 {
+                1
+            } else {
+                in_flight_auto(args.batch, connections, traders)
+            }
+        });
+        (connections, in_flight.max(1), args.warmup)
+    };
+    let actions_per_tx = if lobster_mode {
+        1
+    } else {
+        args.actions_per_tx.unwrap_or(1)
+    };
+    let mut lobster_requests = 0usize;
+    let (source, lobster) = if lobster_mode {
+        let lobster = Lobster::build(chain_id, &signers, &nonce_start, &specs)?;
+        let requests: Vec<usize> = match args.lobster_pacing {
+            LobsterPacing::Sequential => lobster
+                .segment_ranges(args.batch)
+                .into_iter()
+                .map(|r| r.len())
+                .collect(),
+            LobsterPacing::Free => lobster
+                .stream
+                .chunks(args.batch)
+                .map(<[Planned]>::len)
+                .collect(),
+        };
+        lobster_requests = requests.len();
+        let source = Source::Lobster {
+            stream: lobster.stream.clone().into_iter(),
+            requests: requests.into_iter(),
+        };
+        (source, Some(lobster))
+    } else {
+        let mix = Mix::new(
+            args.seed,
+            MixConfig {
+                chain_id,
+                signers: signers.clone(),
+                nonce_start: nonce_start.clone(),
+                markets: specs.clone(),
+                hot_per_mille: args.hot_skew_per_mille(),
+                actions_per_tx,
+            },
+        );
+        (Source::Mix(Box::new(mix)), None)
+    };
+    let total: Option<u64> = match (&lobster, args.rate) {
+        (Some(l), _) => Some(l.stream.len() as u64),
+        // As fast as possible: only what was signed ahead is sent (the run ends early if
+        // it runs out), so the tester never signs while it measures.
+        (None, 0) => Some(args.presign_txs()),
+        (None, rate) => {
+            let orders = rate as f64 * (warmup + args.duration);
+            Some(
+                stats::whole((orders / actions_per_tx as f64).ceil())
+                    + (args.batch * connections) as u64,
+            )
+        }
+    };
+    let prefill = total.map_or(args.presign_txs(), |t| t.min(args.presign_txs()));
+    // Requests each queue holds: enough for the prefill (the LOBSTER stream is sent
+    // whole, in requests of varying sizes).
+    let per_queue = if lobster_mode {
+        lobster_requests.max(2)
+    } else {
+        usize::try_from(prefill)
+            .unwrap_or(usize::MAX)
+            .div_ceil(args.batch * connections)
+            .max(2)
+    };
+    let mut senders_rx = Vec::new();
+    let mut queues = Vec::new();
+    for _ in 0..connections {
+        let (tx, rx) = mpsc::channel(per_queue);
+        queues.push(tx);
+        senders_rx.push(rx);
+    }
+    let stop_producer = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(ProducerCounters {
+        generated_txs: AtomicU64::new(0),
+        ready: AtomicBool::new(false),
+        exhausted: AtomicBool::new(false),
+    });
+    let watched = args.watch_traders.min(args.traders);
+    let producer = {
+        let setup = ProducerSetup {
+            source,
+            keys: Arc::clone(&keys),
+            queues,
+            batch: args.batch,
+            prefill,
+            total,
+            watched,
+            stop: Arc::clone(&stop_producer),
+            counters: Arc::clone(&counters),
+        };
+        std::thread::Builder::new()
+            .name("lt-producer".into())
+            .spawn(move || produce(setup))?
+    };
+
+    // Sign ahead.
+    let bar = super::progress_bar(args, prefill, "txs signed ahead");
+    while !counters.ready.load(Ordering::Acquire) {
+        if producer.is_finished() {
+            break;
+        }
+        bar.set_position(counters.generated_txs.load(Ordering::Acquire));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_and_clear();
+    if producer.is_finished() && !counters.ready.load(Ordering::Acquire) {
+        return match producer.join() {
+            Ok(Err(e)) => Err(e.context("the transaction producer failed")),
+            _ => Err(anyhow::anyhow!("the transaction producer stopped")),
+        };
+    }
+
+    // Watchers, subscribed before anything is sent.
+    let ws_url = format!("{}/v1/ws", base.replacen("http", "ws", 1));
+    let trades_subs: Vec<serde_json::Value> = specs
+        .iter()
+        .map(|m| serde_json::json!({"op": "subscribe", "channel": "trades", "market": m.id}))
+        .collect();
+    let trades_socket = subscribe(&ws_url, &trades_subs).await?;
+    let blocks_socket = subscribe(
+        &ws_url,
+        &[serde_json::json!({"op": "subscribe", "channel": "blocks"})],
+    )
+    .await?;
+    let mut orders_sockets = Vec::new();
+    let watched_signers = &signers[..usize::try_from(watched)?];
+    for chunk in watched_signers.chunks(SUBSCRIPTIONS_PER_SOCKET) {
+        let subs: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|s| serde_json::json!({"op": "subscribe", "channel": "orders", "account": hex::encode(s)}))
+            .collect();
+        orders_sockets.push(subscribe(&ws_url, &subs).await?);
+    }
+    let first_metrics = scrape(&client, base).await;
+    if first_metrics.is_none() {
+        notes.push("the node's /metrics could not be read: no CPU or memory figures".into());
+    }
+
+    let t0 = Instant::now() + Duration::from_millis(50);
+    let window_start = t0 + Duration::from_secs_f64(warmup);
+    let shared = Arc::new(Shared {
+        window: Window {
+            start: window_start,
+            end: window_start + Duration::from_secs_f64(args.duration),
+        },
+        submitted: Default::default(),
+        acknowledged: Default::default(),
+        window_submitted: Default::default(),
+        window_acknowledged: Default::default(),
+        window_requests: AtomicU64::new(0),
+        refused: Mutex::new(BTreeMap::new()),
+        transport_errors: AtomicU64::new(0),
+        transport_example: Mutex::new(None),
+        late: AtomicU64::new(0),
+        lag_max_micros: AtomicU64::new(0),
+        ack: Mutex::new(stats::latency_histogram()),
+        fill: Mutex::new(stats::latency_histogram()),
+        takers: Mutex::new(Takers::default()),
+        fills: AtomicU64::new(0),
+        window_fills: AtomicU64::new(0),
+        blocks: Mutex::new(Vec::new()),
+        committed: AtomicU64::new(0),
+        block_seen: tokio::sync::Notify::new(),
+        reasons: Mutex::new(BTreeMap::new()),
+        watched_txs: AtomicU64::new(0),
+        lobster_makers: lobster.as_ref().map(|l| Arc::new(l.makers.clone())),
+        lot_sizes: specs.iter().map(|m| (m.id, m.lot_size)).collect(),
+        lobster_fills: Mutex::new(HashMap::new()),
+        notes: Mutex::new(Vec::new()),
+        last_send_done: Mutex::new(None),
+    });
+    let (stop_watchers, stopped) = tokio::sync::watch::channel(false);
+    let mut watchers = Vec::new();
+    watchers.push(tokio::spawn(watch(
+        trades_socket,
+        stopped.clone(),
+        Arc::clone(&shared),
+        "trades",
+        on_trades,
+    )));
+    watchers.push(tokio::spawn(watch(
+        blocks_socket,
+        stopped.clone(),
+        Arc::clone(&shared),
+        "blocks",
+        on_blocks,
+    )));
+    for socket in orders_sockets {
+        watchers.push(tokio::spawn(watch(
+            socket,
+            stopped.clone(),
+            Arc::clone(&shared),
+            "orders",
+            on_orders,
+        )));
+    }
+
+    // Senders.
+    let single = args.batch == 1;
+    let url = if single {
+        format!("{base}/v1/transactions")
+    } else {
+        format!("{base}/v1/transactions/batch")
+    };
+    let slot_secs = if args.rate > 0 {
+        (args.batch * actions_per_tx) as f64 / args.rate as f64
+    } else {
+        0.0
+    };
+    let mut senders = Vec::new();
+    for (connection, queue) in senders_rx.into_iter().enumerate() {
+        let setup = SenderSetup {
+            client: reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .timeout(Duration::from_secs(60))
+                .build()?,
+            url: url.clone(),
+            single,
+            queue,
+            connection,
+            connections,
+            in_flight,
+            slot_secs,
+            t0,
+            lockstep: lobster_mode && args.lobster_pacing == LobsterPacing::Sequential,
+        };
+        senders.push(tokio::spawn(sender(setup, Arc::clone(&shared))));
+    }
+
+    // Each second: a point of the timeline, a metrics sample, the progress bar.
+    let total_secs = warmup + args.duration;
+    let bar = super::progress_bar(args, stats::whole(total_secs.ceil()), "s");
+    let mut samples: Vec<MetricsSample> = first_metrics.into_iter().collect();
+    let mut cumulative: Vec<(Instant, [u64; 4])> = Vec::new();
+    let snapshot = |shared: &Shared| -> [u64; 4] {
+        let committed: u64 = shared.blocks.lock().iter().map(|b| b.txs).sum();
+        [
+            shared.submitted[1].load(Ordering::Acquire),
+            shared.acknowledged[1].load(Ordering::Acquire),
+            committed,
+            shared.fills.load(Ordering::Acquire),
+        ]
+    };
+    tokio::time::sleep_until(t0.into()).await;
+    // What is signed from here on is signed during the run.
+    let presigned = counters.generated_txs.load(Ordering::Acquire);
+    cumulative.push((Instant::now(), snapshot(&shared)));
+    let mut tick =
+        tokio::time::interval_at((t0 + Duration::from_secs(1)).into(), Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        if let Some(sample) = scrape(&client, base).await {
+            samples.push(sample);
+        }
+        let counts = snapshot(&shared);
+        let previous = cumulative.last().map_or([0; 4], |c| c.1);
+        let since = cumulative.last().map_or(1.0, |c| (now - c.0).as_secs_f64());
+        cumulative.push((now, counts));
+        bar.set_position(stats::whole((now - t0).as_secs_f64()));
+        bar.set_message(format!(
+            "{:.0} orders/s acknowledged, {:.0} fills/s, submit→fill p99 {:.1} ms",
+            (counts[1] - previous[1]) as f64 / since,
+            (counts[3] - previous[3]) as f64 / since,
+            shared.fill.lock().value_at_quantile(0.99) as f64 / 1000.0
+        ));
+        let senders_done = senders.iter().all(tokio::task::JoinHandle::is_finished);
+        if now >= shared.window.end || senders_done {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+
+    // Drain: the last answers, then the mempool's last blocks and their fills.
+    for s in senders {
+        let _ = s.await;
+    }
+    let sending_ended = Instant::now();
+    stop_producer.store(true, Ordering::Release);
+    let drain_until = sending_ended + Duration::from_secs_f64(args.drain.max(0.0));
+    let acknowledged = shared.acknowledged[0].load(Ordering::Acquire);
+    loop {
+        let committed: u64 = shared.blocks.lock().iter().map(|b| b.txs).sum();
+        let sample = scrape(&client, base).await;
+        let empty = sample.and_then(|s| s.mempool).is_none_or(|m| m == 0.0);
+        if let Some(sample) = sample {
+            samples.push(sample);
+        }
+        if (empty && committed >= acknowledged) || Instant::now() >= drain_until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The trades of the last block travel with it: give the socket a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop_watchers.send_replace(true);
+    for w in watchers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
+    let producer_result = tokio::task::spawn_blocking(move || producer.join()).await?;
+    match producer_result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => notes.push(format!("the producer failed: {e:#}")),
+        Err(_) => notes.push("the producer panicked".into()),
+    }
+    if let Some(sample) = scrape(&client, base).await {
+        samples.push(sample);
+    }
+
+    // The report.
+    let window = &shared.window;
+    let exhausted = counters.exhausted.load(Ordering::Acquire);
+    // The workload ran out when its last answer came clearly before the window's end
+    // (a fixed-rate run generates a round more than it needs, so it never does).
+    let last_done = shared.last_send_done.lock().unwrap_or(window.end);
+    let tolerance = Duration::from_secs_f64((args.duration * 0.02).max(0.25));
+    let ran_out = exhausted && last_done + tolerance < window.end;
+    let window_end = if ran_out { last_done } else { window.end };
+    if ran_out {
+        notes.push(format!(
+            "the workload ran out {:.1} s into the window{}: the window is shortened to it",
+            window_end
+                .saturating_duration_since(window.start)
+                .as_secs_f64(),
+            if lobster.is_some() {
+                " (the whole replay was sent)"
+            } else {
+                "; raise --presign for a longer as-fast-as-possible run"
+            }
+        ));
+    }
+    let window_secs = window_end
+        .saturating_duration_since(window.start)
+        .as_secs_f64()
+        .max(1e-3);
+    let blocks = shared.blocks.lock().clone();
+    let in_window: Vec<&BlockSeen> = blocks
+        .iter()
+        .filter(|b| b.arrived >= window.start && b.arrived < window_end)
+        .collect();
+    let intervals: Vec<f64> = in_window
+        .windows(2)
+        .map(|w| w[1].timestamp_ms.saturating_sub(w[0].timestamp_ms) as f64)
+        .collect();
+    let per_block: Vec<f64> = in_window.iter().map(|b| b.txs as f64).collect();
+    let committed_window: u64 = in_window.iter().map(|b| b.txs).sum();
+    let load = |a: &AtomicU64| a.load(Ordering::Acquire);
+    let window_acknowledged = Counts {
+        txs: load(&shared.window_acknowledged[0]),
+        orders: load(&shared.window_acknowledged[1]),
+    };
+    let orders_per_tx = if window_acknowledged.txs > 0 {
+        window_acknowledged.orders as f64 / window_acknowledged.txs as f64
+    } else {
+        actions_per_tx as f64
+    };
+    let takers = shared.takers.lock();
+    let first = samples.first().copied().unwrap_or_default();
+    let last = samples.last().copied().unwrap_or_default();
+    let delta = |f: fn(&MetricsSample) -> Option<f64>| -> Option<u64> {
+        Some(stats::whole(f(&last)? - f(&first)?))
+    };
+    let node_process = node_stats(
+        &samples,
+        window.start,
+        window_end,
+        node_kind == "in-process",
+    );
+    let timeline = timeline(&cumulative, &samples, window.start, orders_per_tx);
+    let ack = shared.ack.lock();
+    let fill = shared.fill.lock();
+    let report = NetworkReport {
+        node: base.to_string(),
+        node_kind: node_kind.to_string(),
+        window_secs,
+        warmup_secs: warmup,
+        presigned_txs: presigned,
+        signed_during_run_txs: load(&counters.generated_txs).saturating_sub(presigned),
+        requests: load(&shared.window_requests),
+        transactions_per_request: args.batch as u64,
+        connections: connections as u64,
+        in_flight_per_connection: in_flight as u64,
+        submitted: Counts {
+            txs: load(&shared.window_submitted[0]),
+            orders: load(&shared.window_submitted[1]),
+        },
+        acknowledged: window_acknowledged,
+        refused_at_submit: shared.refused.lock().clone(),
+        transport_errors: load(&shared.transport_errors),
+        transport_error_example: shared.transport_example.lock().clone(),
+        late_requests: load(&shared.late),
+        send_lag_max_ms: load(&shared.lag_max_micros) as f64 / 1000.0,
+        committed_txs: committed_window,
+        blocks: in_window.len() as u64,
+        block_interval_ms: Percentiles::of_values(&intervals),
+        txs_per_block: Percentiles::of_values(&per_block),
+        fills: load(&shared.window_fills),
+        submitted_orders_per_sec: load(&shared.window_submitted[1]) as f64 / window_secs,
+        acknowledged_orders_per_sec: window_acknowledged.orders as f64 / window_secs,
+        committed_txs_per_sec: committed_window as f64 / window_secs,
+        committed_orders_per_sec: committed_window as f64 * orders_per_tx / window_secs,
+        fills_per_sec: load(&shared.window_fills) as f64 / window_secs,
+        ack_latency_ms: Percentiles::of(&ack, 1000.0),
+        fill_latency_ms: Percentiles::of(&fill, 1000.0),
+        takers_sent: takers.sent_in_window,
+        takers_without_fill: takers.sent_in_window - takers.filled_in_window,
+        run_submitted_txs: load(&shared.submitted[0]),
+        run_acknowledged_txs: load(&shared.acknowledged[0]),
+        run_committed_txs: blocks.iter().map(|b| b.txs).sum(),
+        run_rejected_in_block_txs: delta(|s| s.rejected),
+        run_fills: delta(|s| s.fills),
+        rejected_by_reason: shared.reasons.lock().clone(),
+        watched_traders: watched,
+        watched_txs: load(&shared.watched_txs),
+        node_process,
+        timeline,
+        ack_curve: stats::curve(&ack),
+        fill_curve: stats::curve(&fill),
+    };
+    drop((ack, fill, takers));
+    notes.push(format!(
+        "committed orders/s is committed tx/s × {orders_per_tx:.1}, the orders per \
+         acknowledged transaction (blocks report transactions, not orders)"
+    ));
+    if report.signed_during_run_txs > 0 {
+        notes.push(format!(
+            "{} transactions were signed during the run by the background producer (more than \
+             --presign {}): signing took CPU beside the node",
+            report.signed_during_run_txs,
+            args.presign_txs()
+        ));
+    }
+    if report
+        .node_process
+        .as_ref()
+        .is_some_and(|s| s.includes_tester)
+    {
+        notes.push("the node runs inside the tester's process: CPU and memory are of both".into());
+    }
+    if health.height > 0 {
+        notes.push(format!(
+            "the node was at height {} when the run began",
+            health.height
+        ));
+    }
+    notes.extend(shared.notes.lock().drain(..));
+    let lobster_report = lobster.map(|l| {
+        let fills = shared.lobster_fills.lock().clone();
+        lobster_report(&l, &fills, l.stream.len() as u64, report.run_submitted_txs)
+    });
+    Ok((report, lobster_report))
+}
+
+/// CPU over the window and memory at its ends, from the metrics samples.
+fn node_stats(
+    samples: &[MetricsSample],
+    start: Instant,
+    end: Instant,
+    includes_tester: bool,
+) -> Option<NodeStats> {
+    let usable: Vec<&MetricsSample> = samples
+        .iter()
+        .filter(|s| s.cpu_seconds.is_some() && s.rss_bytes.is_some())
+        .collect();
+    let first = usable
+        .iter()
+        .rev()
+        .find(|s| s.at.is_some_and(|a| a <= start))
+        .or(usable.first())?;
+    let last = usable
+        .iter()
+        .find(|s| s.at.is_some_and(|a| a >= end))
+        .or(usable.last())?;
+    let (t0, t1) = (first.at?, last.at?);
+    let wall = t1.saturating_duration_since(t0).as_secs_f64();
+    let cpu = last.cpu_seconds? - first.cpu_seconds?;
+    let during: Vec<f64> = usable
+        .iter()
+        .filter(|s| s.at.is_some_and(|a| a >= t0 && a <= t1))
+        .filter_map(|s| s.rss_bytes)
+        .collect();
+    let mb = |b: f64| b / (1024.0 * 1024.0);
+    Some(NodeStats {
+        cpu_percent: if wall > 0.0 { cpu / wall * 100.0 } else { 0.0 },
+        rss_start_mb: mb(first.rss_bytes?),
+        rss_end_mb: mb(last.rss_bytes?),
+        rss_max_mb: mb(during.iter().copied().fold(0.0, f64::max)),
+        includes_tester,
+    })
+}
+
+/// Per-second rates from the cumulative counts, with the node's CPU and memory.
+fn timeline(
+    cumulative: &[(Instant, [u64; 4])],
+    samples: &[MetricsSample],
+    window_start: Instant,
+    orders_per_tx: f64,
+) -> Vec<TimelinePoint> {
+    let secs_since = |at: Instant| {
+        if at >= window_start {
+            (at - window_start).as_secs_f64()
+        } else {
+            -(window_start - at).as_secs_f64()
+        }
+    };
+    cumulative
+        .windows(2)
+        .map(|w| {
+            let (t0, a) = w[0];
+            let (t1, b) = w[1];
+            let dt = (t1 - t0).as_secs_f64().max(1e-3);
+            let rate = |i: usize| b[i].saturating_sub(a[i]) as f64 / dt;
+            // The metrics samples taken in this second.
+            let inside: Vec<&MetricsSample> = samples
+                .iter()
+                .filter(|s| {
+                    s.at.is_some_and(|x| x > t0 && x <= t1 + Duration::from_millis(500))
+                })
+                .collect();
+            let before = samples
+                .iter()
+                .rev()
+                .find(|s| s.at.is_some_and(|x| x <= t0 + Duration::from_millis(500)));
+            let cpu = match (before, inside.last()) {
+                (Some(p), Some(q)) => match (p.cpu_seconds, q.cpu_seconds, p.at, q.at) {
+                    (Some(c0), Some(c1), Some(a0), Some(a1)) if a1 > a0 => {
+                        Some((c1 - c0) / (a1 - a0).as_secs_f64() * 100.0)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            TimelinePoint {
+                t_secs: secs_since(t1),
+                submitted_orders_per_sec: rate(0),
+                acknowledged_orders_per_sec: rate(1),
+                committed_txs_per_sec: rate(2),
+                committed_orders_per_sec: rate(2) * orders_per_tx,
+                fills_per_sec: rate(3),
+                cpu_percent: cpu,
+                rss_mb: inside
+                    .last()
+                    .and_then(|s| s.rss_bytes)
+                    .map(|b| b / (1024.0 * 1024.0)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_read_from_the_exposition() {
+        let text = "# HELP x\nclobchain_transactions_total 12\nclobchain_mempool 3\n\
+                    process_cpu_seconds_total 1.5\nprocess_resident_memory_bytes 1048576\n# EOF\n";
+        let s = parse_metrics(text, Instant::now());
+        assert_eq!(s.transactions, Some(12.0));
+        assert_eq!(s.mempool, Some(3.0));
+        assert_eq!(s.cpu_seconds, Some(1.5));
+        assert_eq!(s.rss_bytes, Some(1_048_576.0));
+        assert_eq!(s.rejected, None);
+    }
+
+    #[test]
+    fn in_flight_keeps_nonces_in_the_window() {
+        // 1000 traders, 8 connections, 500 per request: 4 txs of a trader per request.
+        assert_eq!(in_flight_auto(500, 8, 1000), 8);
+        // 10 traders, batch 2000: one request holds 1600 of a trader's txs.
+        assert_eq!(in_flight_auto(2000, 8, 10), 1);
+    }
+}
