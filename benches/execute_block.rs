@@ -9,8 +9,8 @@
 //! Orders spread evenly over the markets. Before timing, `WARMUP_BLOCKS` blocks fill
 //! the books (~20 resting orders per account).
 //!
-//! A second workload, `batch=8`, sends the same orders as batches of 8 per signed
-//! transaction (as market makers requote), on 8 markets.
+//! Two more workloads, `batch=2` and `batch=8`, send the same orders as batches of 2 or
+//! 8 per signed transaction (as market makers requote), on 8 markets.
 //!
 //! Benchmarks, for markets ∈ {1, 8, 64} and threads ∈ {1, 2}:
 //! - `markets/execute_block/markets=M/threads=T`: the whole executor, signatures
@@ -340,9 +340,16 @@ fn bench_ceiling_named(c: &mut Criterion, fixture: &Fixture, prefix: &str) {
     group.finish();
 }
 
-/// The same orders in batches of 8 per signature, 8 markets, with its own ceiling.
+/// The same orders in batches of 2 and of 8 per signature, 8 markets, each with its
+/// own ceiling.
 fn bench_batched(c: &mut Criterion) {
-    let fixture = fixture_batched(8, 8);
+    for per_tx in [2usize, 8] {
+        bench_batched_with(c, per_tx);
+    }
+}
+
+fn bench_batched_with(c: &mut Criterion, per_tx: usize) {
+    let fixture = fixture_batched(8, per_tx);
     let expected = reference_hash(&fixture);
     let mut group = c.benchmark_group("markets");
     group.throughput(Throughput::Elements(orders_in(&fixture.block)));
@@ -352,13 +359,13 @@ fn bench_batched(c: &mut Criterion) {
         group.bench_function(
             BenchmarkId::new(
                 "execute_block",
-                format!("markets=8/batch=8/threads={threads}"),
+                format!("markets=8/batch={per_tx}/threads={threads}"),
             ),
             |b| time_block(b, &pool, &fixture, Signatures::Verify, expected),
         );
     }
     group.finish();
-    bench_ceiling_named(c, &fixture, "batch=8/");
+    bench_ceiling_named(c, &fixture, &format!("batch={per_tx}/"));
 }
 
 criterion_group!(benches, bench, bench_batched);
