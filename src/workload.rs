@@ -33,68 +33,9 @@ use matching::{
     SelfTradePrevention, Side, TimeInForce,
 };
 
-/// SplitMix64 (Steele, Lea and Flood, 2014): a 64-bit state advanced by a constant and
-/// mixed by two multiply-xorshift rounds. Small, fast and good enough for workloads;
-/// integers only, so the same seed gives the same stream on every machine.
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-}
-
-impl Rng {
-    pub const fn new(seed: u64) -> Rng {
-        Rng { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`), by Lemire's multiply-shift. Its bias, below
-    /// `n / 2^64`, is far under anything a workload could notice.
-    pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "Rng::below(0)");
-        let wide = u128::from(self.next_u64()) * u128::from(n);
-        (wide >> 64) as u64
-    }
-
-    /// A number in `low..=high`.
-    pub fn between(&mut self, low: u64, high: u64) -> u64 {
-        assert!(low <= high, "Rng::between({low}, {high})");
-        low + self.below(high - low + 1)
-    }
-
-    /// True with probability `per_mille / 1000`.
-    pub fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    /// An index in `0..len`.
-    pub fn index(&mut self, len: usize) -> usize {
-        let len = u64::try_from(len).expect("usize fits u64");
-        usize::try_from(self.below(len)).expect("an index below a usize fits a usize")
-    }
-
-    pub fn side(&mut self) -> Side {
-        if self.below(2) == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        }
-    }
-
-    /// Fisher–Yates.
-    pub fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.index(i + 1);
-            items.swap(i, j);
-        }
-    }
-}
+/// The seeded SplitMix64 of `markets::sim`: one generator for every workload, so a seed
+/// means the same stream everywhere.
+pub use markets::sim::Rng;
 
 /// The market every workload trades in: the test parameters (prices up to 1,000,000
 /// ticks, up to 1,000 resting orders per account and 100,000 per book), which leave
