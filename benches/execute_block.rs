@@ -351,6 +351,7 @@ fn bench_batched(c: &mut Criterion) {
 fn bench_batched_with(c: &mut Criterion, per_tx: usize) {
     let fixture = fixture_batched(8, per_tx);
     let expected = reference_hash(&fixture);
+    let verdicts = vec![true; fixture.block.len()];
     let mut group = c.benchmark_group("markets");
     group.throughput(Throughput::Elements(orders_in(&fixture.block)));
     group.sample_size(10);
@@ -362,6 +363,21 @@ fn bench_batched_with(c: &mut Criterion, per_tx: usize) {
                 format!("markets=8/batch={per_tx}/threads={threads}"),
             ),
             |b| time_block(b, &pool, &fixture, Signatures::Verify, expected),
+        );
+        group.bench_function(
+            BenchmarkId::new(
+                "execute_block_preverified",
+                format!("markets=8/batch={per_tx}/threads={threads}"),
+            ),
+            |b| {
+                time_block(
+                    b,
+                    &pool,
+                    &fixture,
+                    Signatures::Verified(&verdicts),
+                    expected,
+                )
+            },
         );
     }
     group.finish();

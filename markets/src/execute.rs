@@ -4,11 +4,13 @@
 //! 1 signatures   all transactions, batched, in parallel        ─► verdict per tx
 //! 2 holds        per account (accounts in parallel), each       ─► nonce used, funds held,
 //!                account's transactions in block order              book commands planned
-//! 3 matching     per market (one rayon task each), Expire, then ─► tagged book events
-//!                cancels, then everything else, each in block order
+//! 3 matching     per market (one rayon task each), Expire, then ─► tagged book events,
+//!                cancels, then everything else, each in block       events hash, book
+//!                order; then the market's events hash and digest   digest
 //! 4 settlement   new accounts in block order; deltas per market ─► balances, fees
-//!                (parallel); applied per account (parallel)
-//! 5 commitments  tx, receipts, per-market events, state roots   ─► header
+//!                (parallel); summed and applied per account
+//!                (parallel)
+//! 5 commitments  tx, receipts, state roots                      ─► header
 //! ```
 //!
 //! Results always merge in ascending transaction, market and account order, never in
@@ -63,11 +65,6 @@ fn action_index(i: usize) -> u16 {
 
 /// Per market: `(transaction index, action index, command)`.
 type MarketCommands = Vec<Vec<(u32, u16, Command)>>;
-/// Per market: the events and each command's result.
-type MarketResults = Vec<(
-    Vec<TaggedEvent>,
-    (Vec<(u32, u16, Result<(), matching::RejectCode>)>, bool),
-)>;
 
 /// What the block producer decides; the rest comes from the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,24 +161,27 @@ pub fn execute_block(
         );
     }
 
-    let encoded: Vec<Vec<u8>> = transactions
-        .par_iter()
-        .map(SignedTransaction::to_bytes)
-        .collect();
     let signers = phase1_signatures(state, transactions, signatures);
     let mut plans = phase2_holds(state, context, transactions, &signers);
-    let (market_events, book_results, markets_ran) = phase3_match(state, context, &plans);
-    let touched = phase4_settle(state, &signers, &mut plans, &market_events, markets_ran);
+    let matched = phase3_match(state, context, &plans);
+    let touched = phase4_settle(state, &signers, &mut plans, &matched);
     // Each transaction is hashed once: its receipt names it and the transactions root
     // commits to it.
-    let tx_hashes: Vec<Hash> = encoded.par_iter().map(|bytes| tx_hash(bytes)).collect();
-    let receipts = receipts(&tx_hashes, &plans, &book_results);
+    let tx_hashes: Vec<Hash> = transactions
+        .par_iter()
+        .map_init(Vec::new, |buffer, tx| {
+            buffer.clear();
+            borsh::BorshSerialize::serialize(tx, buffer).expect("Vec");
+            tx_hash(buffer)
+        })
+        .collect();
+    let (receipts, receipt_leaves) = receipts(&tx_hashes, &plans, &matched.results);
     let header = phase5_commit(
         state,
         context,
         &tx_hashes,
-        &receipts,
-        &market_events,
+        &receipt_leaves,
+        &matched,
         &touched,
     );
     let hash = header.hash();
@@ -194,7 +194,7 @@ pub fn execute_block(
         header,
         hash,
         receipts,
-        market_events,
+        market_events: matched.events,
     })
 }
 
@@ -307,69 +307,71 @@ fn phase2_holds(
     transactions: &[SignedTransaction],
     signers: &[Result<AccountId, Reject>],
 ) -> Vec<TxPlan> {
-    let mut plans: Vec<TxPlan> = Vec::with_capacity(transactions.len());
-    let mut by_account: std::collections::BTreeMap<AccountId, Vec<usize>> =
-        std::collections::BTreeMap::new();
-    for (i, signer) in signers.iter().enumerate() {
-        match signer {
-            Ok(account) => {
-                by_account.entry(*account).or_default().push(i);
-                plans.push(TxPlan::Actions(Vec::new()));
-            }
-            Err(reject) => plans.push(TxPlan::Rejected(*reject)),
-        }
-    }
-
-    let mut taken: Vec<(AccountId, Vec<usize>, Account)> = by_account
-        .into_iter()
-        .map(|(id, txs)| {
-            let account = take_account(state, id);
-            (id, txs, account)
+    let mut plans: Vec<TxPlan> = signers
+        .iter()
+        .map(|signer| match signer {
+            Ok(_) => TxPlan::Actions(Vec::new()),
+            Err(reject) => TxPlan::Rejected(*reject),
         })
         .collect();
+    // (account, transaction index), sorted: each account's transactions in block order.
+    let mut order: Vec<(AccountId, u32)> = signers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, signer)| signer.as_ref().ok().map(|&id| (id, tx_index(i))))
+        .collect();
+    order.sort_unstable();
+    let groups: Vec<&[(AccountId, u32)]> = order.chunk_by(|a, b| a.0 == b.0).collect();
+    let accounts = accounts_mut(&mut state.accounts, groups.iter().map(|group| group[0].0));
     let markets = &state.markets;
     let account_ids = &state.account_ids;
     let faucet = state.faucet;
     let assets = state.assets.len();
-    let planned: Vec<Vec<(usize, TxPlan)>> = taken
-        .par_iter_mut()
-        .map(|(id, txs, account)| {
-            txs.iter()
-                .map(|&i| {
-                    let plan = plan_transaction(
-                        &transactions[i],
-                        *id,
-                        account,
-                        markets,
-                        account_ids,
-                        faucet,
-                        assets,
-                        context,
-                    );
-                    (i, plan)
-                })
-                .collect()
+    let planned: Vec<(u32, TxPlan)> = groups
+        .into_par_iter()
+        .zip(accounts)
+        .flat_map_iter(|(group, account)| {
+            group.iter().map(move |&(id, i)| {
+                let plan = plan_transaction(
+                    &transactions[i as usize],
+                    id,
+                    account,
+                    markets,
+                    account_ids,
+                    faucet,
+                    assets,
+                    context,
+                );
+                (i, plan)
+            })
         })
         .collect();
-    for (id, _, account) in taken {
-        state.accounts[ix(id)] = account;
-    }
-    for (i, plan) in planned.into_iter().flatten() {
-        plans[i] = plan;
+    for (i, plan) in planned {
+        plans[i as usize] = plan;
     }
     plans
 }
 
-/// Moves an account out of the state so that accounts can be worked on in parallel
-/// with plain `&mut`; the caller puts it back before the phase ends. The stand-in left
-/// behind (no balances) is never read.
-fn take_account(state: &mut State, id: AccountId) -> Account {
-    let stand_in = Account {
-        key: state.accounts[ix(state.fee_account)].key,
-        balances: Vec::new(),
-        nonces: Default::default(),
-    };
-    std::mem::replace(&mut state.accounts[ix(id)], stand_in)
+/// Mutable references to the accounts `ids` names (ascending and distinct), in that
+/// order, so that they can be worked on in parallel. O(ids), whatever the number of
+/// accounts.
+fn accounts_mut(
+    accounts: &mut [Account],
+    ids: impl IntoIterator<Item = AccountId>,
+) -> Vec<&mut Account> {
+    let mut out = Vec::new();
+    let mut rest = accounts;
+    let mut base = 0;
+    for id in ids {
+        let index = ix(id);
+        assert!(index >= base, "account ids must be ascending and distinct");
+        let (_, tail) = rest.split_at_mut(index - base);
+        let (account, tail) = tail.split_first_mut().expect("the account exists");
+        out.push(account);
+        rest = tail;
+        base = index + 1;
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -411,7 +413,8 @@ fn plan_transaction(
             .iter()
             .enumerate()
             .map(|(index, action)| {
-                let order_id = tx.order_id(u32::try_from(index).expect("batches are small"));
+                // Only a place needs its id (a hash), so it is derived on demand.
+                let order_id = || tx.order_id(u32::try_from(index).expect("batches are small"));
                 plan_order_action(
                     action, order_id, account_id, account, markets, context, &mut hold,
                 )
@@ -475,7 +478,7 @@ fn plan_transaction(
 
 fn plan_order_action(
     action: &OrderAction,
-    order_id: matching::OrderId,
+    order_id: impl FnOnce() -> matching::OrderId,
     account_id: AccountId,
     account: &mut Account,
     markets: &[Market],
@@ -492,7 +495,7 @@ fn plan_order_action(
             let market = market_of(place.market)?;
             let params = &market.config.params;
             let order = NewOrder {
-                order_id,
+                order_id: order_id(),
                 account: account_id,
                 client_order_id: place.client_order_id,
                 side: place.side,
@@ -585,14 +588,24 @@ impl EventSink for TaggingSink<'_> {
 
 type BookResults = Vec<Vec<(u32, u16, Result<(), matching::RejectCode>)>>;
 
+/// What phase 3 leaves, per market (index = market id).
+struct Matched {
+    /// The book's events, tagged with the command that caused them.
+    events: Vec<Vec<TaggedEvent>>,
+    /// Each command's result.
+    results: BookResults,
+    /// [`market_events_hash`] of `events`.
+    events_hashes: Vec<Hash>,
+    /// The new digest of each book that ran anything; `None` for books left alone.
+    digests: Vec<Option<matching::BookDigest>>,
+}
+
 /// Phase 3: every market's book, one rayon task each. Within a market: expiry, then the
 /// block's cancels in block order, then every other command in block order (makers'
-/// cancels are never overtaken by takers in the same block; see ARCHITECTURE.md).
-fn phase3_match(
-    state: &mut State,
-    context: BlockContext,
-    plans: &[TxPlan],
-) -> (Vec<Vec<TaggedEvent>>, BookResults, Vec<bool>) {
+/// cancels are never overtaken by takers in the same block; see ARCHITECTURE.md). The
+/// same task hashes the market's events and commits the book (its changed levels are
+/// still in cache), since nothing after this phase changes a book.
+fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> Matched {
     let mut cancels: MarketCommands = vec![Vec::new(); state.markets.len()];
     let mut others: MarketCommands = vec![Vec::new(); state.markets.len()];
     for (tx, plan) in plans.iter().enumerate() {
@@ -613,12 +626,13 @@ fn phase3_match(
         }
     }
     let height = Height(context.height);
-    let results: MarketResults = state
+    let per_market: Vec<MarketOutput> = state
         .markets
         .par_iter_mut()
         .zip(cancels.into_par_iter().zip(others.into_par_iter()))
         .map(|(market, (cancels, others))| {
-            let mut events = Vec::new();
+            // Most commands emit one or two events (a fill emits one per maker).
+            let mut events = Vec::with_capacity(cancels.len() + 2 * others.len() + 1);
             let mut results = Vec::with_capacity(cancels.len() + others.len());
             let due = market
                 .book
@@ -647,13 +661,33 @@ fn phase3_match(
                 };
                 results.push((tx, action, market.book.execute(command, &mut sink)));
             }
-            (events, (results, runs))
+            let events_hash = market_events_hash(&events);
+            let digest = runs.then(|| market.book.commit_digest());
+            (events, results, events_hash, digest)
         })
         .collect();
-    let (events, rest): (Vec<_>, Vec<_>) = results.into_iter().unzip();
-    let (results, ran) = rest.into_iter().unzip();
-    (events, results, ran)
+    let mut matched = Matched {
+        events: Vec::with_capacity(per_market.len()),
+        results: Vec::with_capacity(per_market.len()),
+        events_hashes: Vec::with_capacity(per_market.len()),
+        digests: Vec::with_capacity(per_market.len()),
+    };
+    for (events, results, events_hash, digest) in per_market {
+        matched.events.push(events);
+        matched.results.push(results);
+        matched.events_hashes.push(events_hash);
+        matched.digests.push(digest);
+    }
+    matched
 }
+
+/// One market's phase 3 output: events, command results, events hash, new digest.
+type MarketOutput = (
+    Vec<TaggedEvent>,
+    Vec<(u32, u16, Result<(), matching::RejectCode>)>,
+    Hash,
+    Option<matching::BookDigest>,
+);
 
 /// Phase 4: create recipients' accounts and mint faucet funds in block order, turn every
 /// market's events into balance deltas (markets in parallel), and apply the deltas per
@@ -662,8 +696,7 @@ fn phase4_settle(
     state: &mut State,
     signers: &[Result<AccountId, Reject>],
     plans: &mut [TxPlan],
-    market_events: &[Vec<TaggedEvent>],
-    markets_ran: Vec<bool>,
+    matched: &Matched,
 ) -> Touched {
     let mut deltas: Vec<Delta> = Vec::new();
     for (plan, signer) in plans.iter_mut().zip(signers) {
@@ -724,7 +757,7 @@ fn phase4_settle(
     let market_deltas: Vec<Vec<Delta>> = state
         .markets
         .par_iter()
-        .zip(market_events.par_iter())
+        .zip(matched.events.par_iter())
         .map(|(market, events)| settle_market(&market.config, events, fee_account, &reserve_of))
         .collect();
     deltas.extend(market_deltas.into_iter().flatten());
@@ -733,58 +766,46 @@ fn phase4_settle(
     accounts.extend(signers.iter().filter_map(|s| s.ok()));
     accounts.sort_unstable();
     accounts.dedup();
-    let markets = (0..state.markets.len())
-        .filter(|&m| markets_ran[m])
-        .collect();
-    Touched { accounts, markets }
+    Touched { accounts }
 }
 
-/// Which accounts and markets a block changed, ascending.
+/// Which accounts a block changed, ascending (the books it changed are those with a new
+/// digest in [`Matched`]).
 #[derive(Debug, Default)]
 struct Touched {
     accounts: Vec<AccountId>,
-    markets: Vec<usize>,
 }
 
-/// Sums the deltas per account and applies them, accounts in parallel. Returns the
-/// accounts changed, ascending.
+/// Sums the deltas per account and asset and applies the sums, accounts in parallel.
+/// Returns the accounts changed, ascending.
 fn apply_deltas(state: &mut State, mut deltas: Vec<Delta>) -> Vec<AccountId> {
-    deltas.sort_by_key(|d| (d.account, d.asset));
-    let mut groups: Vec<(AccountId, Vec<Delta>)> = Vec::new();
-    for delta in deltas {
-        match groups.last_mut() {
-            Some((account, list)) if *account == delta.account => list.push(delta),
-            _ => groups.push((delta.account, vec![delta])),
-        }
-    }
-    let mut taken: Vec<(AccountId, Vec<Delta>, Account)> = groups
-        .into_iter()
-        .map(|(id, list)| {
-            let account = take_account(state, id);
-            (id, list, account)
-        })
-        .collect();
-    taken.par_iter_mut().for_each(|(id, list, account)| {
-        for delta in list.iter() {
-            let balance = &mut account.balances[delta.asset.0 as usize];
-            let available = i128::from(balance.available) + delta.available;
-            let held = i128::from(balance.held) + delta.held;
-            // Holds are released exactly once and supply bounds every balance, so a
-            // balance outside u64 is a broken invariant, not bad input.
-            balance.available = u64::try_from(available).unwrap_or_else(|_| {
-                panic!("account {id:?} available balance out of range: {available}")
-            });
-            balance.held = u64::try_from(held)
-                .unwrap_or_else(|_| panic!("account {id:?} held balance out of range: {held}"));
-        }
-    });
-    taken
-        .into_iter()
-        .map(|(id, _, account)| {
-            state.accounts[ix(id)] = account;
-            id
-        })
-        .collect()
+    // Sums do not depend on the order of their terms, so an unstable sort is enough.
+    deltas.par_sort_unstable_by_key(|d| (d.account, d.asset));
+    let groups: Vec<&[Delta]> = deltas.chunk_by(|a, b| a.account == b.account).collect();
+    let ids: Vec<AccountId> = groups.iter().map(|group| group[0].account).collect();
+    let accounts = accounts_mut(&mut state.accounts, ids.iter().copied());
+    groups
+        .into_par_iter()
+        .zip(accounts)
+        .for_each(|(group, account)| {
+            for same in group.chunk_by(|a, b| a.asset == b.asset) {
+                let (id, asset) = (same[0].account, same[0].asset);
+                let (available, held) = same
+                    .iter()
+                    .fold((0i128, 0i128), |(a, h), d| (a + d.available, h + d.held));
+                let balance = &mut account.balances[asset.0 as usize];
+                let available = i128::from(balance.available) + available;
+                let held = i128::from(balance.held) + held;
+                // Holds are released exactly once and supply bounds every balance, so a
+                // balance outside u64 is a broken invariant, not bad input.
+                balance.available = u64::try_from(available).unwrap_or_else(|_| {
+                    panic!("account {id:?} available balance out of range: {available}")
+                });
+                balance.held = u64::try_from(held)
+                    .unwrap_or_else(|_| panic!("account {id:?} held balance out of range: {held}"));
+            }
+        });
+    ids
 }
 
 /// The balance changes one market's events imply. Every order's hold is
@@ -919,17 +940,30 @@ impl Deltas {
     }
 }
 
-/// One receipt per transaction.
-fn receipts(tx_hashes: &[Hash], plans: &[TxPlan], book_results: &BookResults) -> Vec<Receipt> {
-    let mut book_outcome: std::collections::BTreeMap<(u32, u16), Result<(), matching::RejectCode>> =
-        std::collections::BTreeMap::new();
-    for (tx, action, result) in book_results.iter().flatten() {
-        book_outcome.insert((*tx, *action), *result);
+/// One receipt per transaction, with the receipt's tree item (the sha256 of its borsh
+/// encoding), transactions in parallel.
+fn receipts(
+    tx_hashes: &[Hash],
+    plans: &[TxPlan],
+    book_results: &BookResults,
+) -> (Vec<Receipt>, Vec<Hash>) {
+    // Each action's slot in one flat list: transaction `i`'s actions start at `first[i]`.
+    let mut first = Vec::with_capacity(plans.len());
+    let mut actions = 0;
+    for plan in plans {
+        first.push(actions);
+        if let TxPlan::Actions(list) = plan {
+            actions += list.len();
+        }
+    }
+    let mut book_outcome: Vec<Option<Result<(), matching::RejectCode>>> = vec![None; actions];
+    for &(tx, action, result) in book_results.iter().flatten() {
+        book_outcome[first[tx as usize] + usize::from(action)] = Some(result);
     }
     plans
-        .iter()
+        .par_iter()
         .enumerate()
-        .map(|(i, plan)| {
+        .map_init(Vec::new, |buffer, (i, plan)| {
             let outcome = match plan {
                 TxPlan::Rejected(reject) => Outcome::Rejected(*reject),
                 TxPlan::Actions(actions) => Outcome::Executed(
@@ -938,15 +972,17 @@ fn receipts(tx_hashes: &[Hash], plans: &[TxPlan], book_results: &BookResults) ->
                         .enumerate()
                         .map(|(a, action)| match action {
                             ActionPlan::Rejected(reject) => ActionOutcome::Rejected(*reject),
-                            ActionPlan::Book { command, .. } => match book_outcome
-                                [&(tx_index(i), action_index(a))]
-                            {
-                                Err(code) => ActionOutcome::Rejected(code.into()),
-                                Ok(()) => match command {
-                                    Command::Place(order) => ActionOutcome::Placed(order.order_id),
-                                    _ => ActionOutcome::Done,
-                                },
-                            },
+                            ActionPlan::Book { command, .. } => {
+                                match book_outcome[first[i] + a].expect("every book command ran") {
+                                    Err(code) => ActionOutcome::Rejected(code.into()),
+                                    Ok(()) => match command {
+                                        Command::Place(order) => {
+                                            ActionOutcome::Placed(order.order_id)
+                                        }
+                                        _ => ActionOutcome::Done,
+                                    },
+                                }
+                            }
                             ActionPlan::Transfer { .. } | ActionPlan::Faucet { .. } => {
                                 ActionOutcome::Done
                             }
@@ -954,12 +990,16 @@ fn receipts(tx_hashes: &[Hash], plans: &[TxPlan], book_results: &BookResults) ->
                         .collect(),
                 ),
             };
-            Receipt {
+            let receipt = Receipt {
                 tx_hash: tx_hashes[i],
                 outcome,
-            }
+            };
+            buffer.clear();
+            borsh::BorshSerialize::serialize(&receipt, buffer).expect("Vec");
+            let leaf = crate::sha256(buffer);
+            (receipt, leaf)
         })
-        .collect()
+        .unzip()
 }
 
 /// One market's events as committed in the events root: `sha256("clobchain/market-events/v1"
@@ -980,51 +1020,36 @@ pub fn market_events_hash(events: &[TaggedEvent]) -> Hash {
     Hash(hasher.finalize().into())
 }
 
-/// Phase 5: the roots and the header.
+/// Phase 5: the roots and the header. Each tree item is the sha256 of its borsh
+/// encoding (the trees apply their own leaf prefix); a transaction's item is its hash.
 fn phase5_commit(
     state: &mut State,
     context: BlockContext,
     tx_hashes: &[Hash],
-    receipts: &[Receipt],
-    market_events: &[Vec<TaggedEvent>],
+    receipt_leaves: &[Hash],
+    matched: &Matched,
     touched: &Touched,
 ) -> BlockHeader {
-    // Each tree item is the sha256 of its borsh encoding (the trees apply their own leaf
-    // prefix); a transaction's item is its hash.
-    let receipt_leaves: Vec<Hash> = receipts
-        .par_iter()
-        .map(|r| crate::sha256(&borsh::to_vec(r).expect("Vec")))
-        .collect();
-    let mut events_leaves = vec![merkle_root(&receipt_leaves)];
-    events_leaves.extend(
-        market_events
-            .par_iter()
-            .map(|events| market_events_hash(events))
-            .collect::<Vec<_>>(),
+    let ((transactions_root, receipts_root), account_leaves) = rayon::join(
+        || rayon::join(|| merkle_root(tx_hashes), || merkle_root(receipt_leaves)),
+        || {
+            touched
+                .accounts
+                .par_iter()
+                .map(|&id| (ix(id), state.accounts[ix(id)].leaf()))
+                .collect::<Vec<_>>()
+        },
     );
-
-    let account_leaves: Vec<(usize, Hash)> = touched
-        .accounts
-        .par_iter()
-        .map(|&id| (ix(id), state.accounts[ix(id)].leaf()))
-        .collect();
+    let mut events_leaves = Vec::with_capacity(1 + matched.events_hashes.len());
+    events_leaves.push(receipts_root);
+    events_leaves.extend_from_slice(&matched.events_hashes);
     for (index, leaf) in account_leaves {
         state.account_tree.set(index, leaf);
     }
-    // Touched books rehash their changed levels, one rayon task per book.
-    let mut touched_market = vec![false; state.markets.len()];
-    for &market in &touched.markets {
-        touched_market[market] = true;
-    }
-    let digests: Vec<(usize, matching::BookDigest)> = state
-        .markets
-        .par_iter_mut()
-        .enumerate()
-        .filter(|(m, _)| touched_market[*m])
-        .map(|(m, market)| (m, market.book.commit_digest()))
-        .collect();
-    for (market, digest) in digests {
-        state.set_market_leaf(market, digest);
+    for (market, digest) in matched.digests.iter().enumerate() {
+        if let Some(digest) = digest {
+            state.set_market_leaf(market, *digest);
+        }
     }
     BlockHeader {
         chain_id: state.chain_id,
@@ -1032,7 +1057,7 @@ fn phase5_commit(
         parent_hash: state.block_hash,
         timestamp_ms: context.timestamp_ms,
         transaction_count: u32::try_from(tx_hashes.len()).expect("bounded by the block limit"),
-        transactions_root: merkle_root(tx_hashes),
+        transactions_root,
         events_root: merkle_root(&events_leaves),
         state_root: state.state_root(),
     }

@@ -278,7 +278,11 @@ fn tree_hash_of_nodes(mut nodes: Vec<Hash>) -> Hash {
         return EMPTY_TREE_HASH;
     }
     while nodes.len() > 1 {
-        fold_level(&mut nodes);
+        if nodes.len() / 2 >= PARALLEL_NODES_MIN {
+            nodes = next_level(&nodes);
+        } else {
+            fold_level(&mut nodes);
+        }
     }
     nodes[0]
 }
@@ -324,7 +328,11 @@ fn tree_hash_from_path(index: u64, len: u64, leaf: Hash, siblings: &[Hash]) -> O
 }
 
 fn leaf_nodes(leaves: &[Hash]) -> Vec<Hash> {
-    leaves.iter().map(|leaf| leaf_hash(&leaf.0)).collect()
+    if leaves.len() >= PARALLEL_NODES_MIN {
+        leaves.par_iter().map(|leaf| leaf_hash(&leaf.0)).collect()
+    } else {
+        leaves.iter().map(|leaf| leaf_hash(&leaf.0)).collect()
+    }
 }
 
 /// The root of a tree over `leaves`, in one pass: O(n) hashes. See the module docs for

@@ -21,10 +21,11 @@ use std::fmt::Write as _;
 
 use hashbrown::HashMap;
 
+use crate::digest::level_hash_encoded;
 use crate::{
     AccountId, BookDigest, CancelReason, ClientOrderId, Command, DigestBuilder, Event, EventSink,
     Fill, Height, MarketParams, NewOrder, OrderBook, OrderId, OrderRef, Price, Qty, RejectCode,
-    RestingOrder, SelfTradePrevention, Side, TimeInForce, book_digest, level_hash,
+    RestingOrder, SelfTradePrevention, Side, TimeInForce, book_digest, encode_order, level_hash,
 };
 
 /// The null link in the intrusive lists.
@@ -508,6 +509,7 @@ impl Book {
     /// hash)` pairs. The chain calls this once per block for each book it touched.
     pub fn commit_digest(&mut self) -> BookDigest {
         let mut builder = DigestBuilder::new(self.height, self.trade_seq);
+        let mut encoded = Vec::new();
         for side in [Side::Buy, Side::Sell] {
             builder.begin_side(side);
             let levels: Vec<u32> = self.side_levels(side).collect();
@@ -515,7 +517,7 @@ impl Book {
                 let hash = match self.level_hashes[level as usize] {
                     Some(hash) => hash,
                     None => {
-                        let hash = self.level_hash_now(level);
+                        let hash = self.level_hash_now(level, &mut encoded);
                         self.level_hashes[level as usize] = Some(hash);
                         hash
                     }
@@ -526,7 +528,35 @@ impl Book {
         builder.finish()
     }
 
-    fn level_hash_now(&self, level: u32) -> [u8; 32] {
+    /// [`level_hash`] of a level, from the slab: its orders are encoded into `encoded`
+    /// (a scratch buffer) and hashed in one call. `check_invariants` checks it against
+    /// [`level_hash`] itself.
+    fn level_hash_now(&self, level: u32, encoded: &mut Vec<u8>) -> [u8; 32] {
+        let level = &self.levels[level as usize];
+        encoded.clear();
+        let mut count: u64 = 0;
+        let mut slot = level.head;
+        while slot != NIL {
+            let o = &self.orders[slot as usize];
+            encoded.extend_from_slice(&encode_order(&RestingOrder {
+                order_id: o.order_id,
+                account: o.account,
+                client_order_id: o.client_order_id(),
+                side: o.side(),
+                price: level.price,
+                qty: o.qty,
+                expiry: o.expiry(),
+                post_only: o.post_only(),
+                self_trade: o.self_trade(),
+            }));
+            count += 1;
+            slot = o.next;
+        }
+        level_hash_encoded(level.price, count, encoded)
+    }
+
+    /// [`level_hash`] of a level, computed the plain way: for `check_invariants`.
+    fn level_hash_reference(&self, level: u32) -> [u8; 32] {
         let mut orders = Vec::with_capacity(self.levels[level as usize].count as usize);
         let mut slot = self.levels[level as usize].head;
         while slot != NIL {
@@ -1165,7 +1195,7 @@ impl Book {
                 }
                 assert_eq!(level.tail, prev, "level tail is not the last order");
                 if let Some(hash) = self.level_hashes[level_slot as usize] {
-                    let now = self.level_hash_now(level_slot);
+                    let now = self.level_hash_reference(level_slot);
                     assert_eq!(hash, now, "cached hash of level {price:?} is stale");
                 }
                 assert_eq!(
