@@ -18,7 +18,13 @@
 //! - `markets/execute_block_preverified/markets=M/threads=T`: the same block with the
 //!   signature verdicts given (matching, holds, settlement and roots alone);
 //! - `markets/verify_ceiling/threads=T`: batch-verifying the same block's signatures
-//!   alone, on the same threads: the best the executor could do.
+//!   alone, on the same threads: the best the executor could do. It is measured right
+//!   before the executor on the same thread count (the batch workloads have their own,
+//!   `verify_ceiling/batch=N/threads=T`).
+//!
+//! For the batch workloads, `markets/execute_block_paired/...` also times the ceiling and
+//! the executor back to back on every iteration and prints the executor's share of the
+//! ceiling pair by pair: the ratio least exposed to this machine's drift.
 //!
 //! Every measured block is checked: its hash is the same on every iteration and every
 //! thread count, so a speed-up cannot silently change behaviour.
@@ -258,17 +264,29 @@ fn orders_in(block: &[SignedTransaction]) -> u64 {
         .sum()
 }
 
+/// The benchmark group, its throughput counted in the block's signed orders.
+fn group<'c>(
+    c: &'c mut Criterion,
+    fixture: &Fixture,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group("markets");
+    group.throughput(Throughput::Elements(orders_in(&fixture.block)));
+    group.sample_size(10);
+    group
+}
+
 fn bench(c: &mut Criterion) {
     for markets in [1u32, 8, 64] {
         let fixture = fixture(markets);
         let expected = reference_hash(&fixture);
         let verdicts = vec![true; fixture.block.len()];
-        let mut group = c.benchmark_group("markets");
-        group.throughput(Throughput::Elements(orders_in(&fixture.block)));
-        group.sample_size(10);
         for threads in [1usize, 2] {
             let pool = pool(threads);
+            if markets == 1 {
+                bench_ceiling(c, &fixture, "", threads);
+            }
             let id = format!("markets={markets}/threads={threads}");
+            let mut group = group(c, &fixture);
             group.bench_function(BenchmarkId::new("execute_block", &id), |b| {
                 time_block(b, &pool, &fixture, Signatures::Verify, expected)
             });
@@ -281,63 +299,128 @@ fn bench(c: &mut Criterion) {
                     expected,
                 )
             });
-        }
-        group.finish();
-        if markets == 1 {
-            bench_ceiling(c, &fixture);
+            group.finish();
         }
     }
 }
 
-/// Batch-verifying the measured block's signatures alone: the ceiling for the
-/// executor on the same threads (messages are built outside the timed loop, so this
-/// is the pure signature cost).
-fn bench_ceiling(c: &mut Criterion, fixture: &Fixture) {
-    bench_ceiling_named(c, fixture, "");
+/// The block's signatures as the verifier takes them, built outside any timing.
+struct SignatureInputs {
+    keys: Vec<AccountKey>,
+    messages: Vec<Vec<u8>>,
 }
 
-/// The ceiling of `fixture`'s signatures, throughput counted in the block's orders so
-/// it compares directly with `execute_block` on the same block.
-fn bench_ceiling_named(c: &mut Criterion, fixture: &Fixture, prefix: &str) {
-    let keys: Vec<AccountKey> = fixture
-        .block
-        .iter()
-        .map(|tx| AccountKey::from_bytes(&tx.transaction.signer).expect("valid key"))
-        .collect();
-    let messages: Vec<Vec<u8>> = fixture
-        .block
-        .iter()
-        .map(|tx| tx.transaction.signing_message())
-        .collect();
-    let items: Vec<SignedItem<'_>> = fixture
-        .block
-        .iter()
-        .zip(&keys)
-        .zip(&messages)
-        .map(|((tx, key), message)| SignedItem {
-            key,
-            message,
-            signature: &tx.signature,
-        })
-        .collect();
-    let mut group = c.benchmark_group("markets");
-    group.throughput(Throughput::Elements(orders_in(&fixture.block)));
-    group.sample_size(10);
-    for threads in [1usize, 2] {
-        let pool = pool(threads);
-        group.bench_function(
-            BenchmarkId::new("verify_ceiling", format!("{prefix}threads={threads}")),
-            |b| {
-                b.iter(|| {
-                    let verdicts = pool.install(|| {
-                        verify_parallel(black_box(&items), markets::execute::SIGNATURE_CHUNK)
-                    });
-                    assert!(verdicts.iter().all(|&ok| ok));
-                })
-            },
-        );
+impl SignatureInputs {
+    fn new(fixture: &Fixture) -> SignatureInputs {
+        SignatureInputs {
+            keys: fixture
+                .block
+                .iter()
+                .map(|tx| AccountKey::from_bytes(&tx.transaction.signer).expect("valid key"))
+                .collect(),
+            messages: fixture
+                .block
+                .iter()
+                .map(|tx| tx.transaction.signing_message())
+                .collect(),
+        }
     }
+
+    fn items<'a>(&'a self, fixture: &'a Fixture) -> Vec<SignedItem<'a>> {
+        fixture
+            .block
+            .iter()
+            .zip(&self.keys)
+            .zip(&self.messages)
+            .map(|((tx, key), message)| SignedItem {
+                key,
+                message,
+                signature: &tx.signature,
+            })
+            .collect()
+    }
+}
+
+/// Batch-verifies `items` on `pool`, as the executor does, checking every verdict.
+fn verify_all(pool: &rayon::ThreadPool, items: &[SignedItem<'_>]) {
+    let verdicts =
+        pool.install(|| verify_parallel(black_box(items), markets::execute::SIGNATURE_CHUNK));
+    assert!(verdicts.iter().all(|&ok| ok));
+}
+
+/// Batch-verifying the measured block's signatures alone on `threads` threads: the
+/// ceiling for the executor on the same threads (messages are built outside the timed
+/// loop, so this is the pure signature cost). Throughput is counted in the block's
+/// orders so it compares directly with `execute_block` on the same block. Each ceiling
+/// is measured right before the executor on the same threads, so that their ratio is as
+/// little exposed as possible to this noisy machine's drift between benchmarks.
+fn bench_ceiling(c: &mut Criterion, fixture: &Fixture, prefix: &str, threads: usize) {
+    let inputs = SignatureInputs::new(fixture);
+    let items = inputs.items(fixture);
+    let pool = pool(threads);
+    let mut group = group(c, fixture);
+    group.bench_function(
+        BenchmarkId::new("verify_ceiling", format!("{prefix}threads={threads}")),
+        |b| b.iter(|| verify_all(&pool, &items)),
+    );
     group.finish();
+}
+
+/// `execute_block_paired`: every iteration verifies the block's signatures alone (the
+/// ceiling) and then executes the block, back to back on the same threads. Criterion
+/// times the executor; the bench prints the executor's share of the ceiling, pair by
+/// pair (median and 10th–90th percentile). Pairs a few milliseconds apart share the
+/// machine's state, so the share does not swing with the drift between benchmarks
+/// seconds apart that this noisy 2-core VM shows.
+fn bench_paired(c: &mut Criterion, fixture: &Fixture, expected: Hash, id: &str, threads: usize) {
+    let inputs = SignatureInputs::new(fixture);
+    let items = inputs.items(fixture);
+    let pool = pool(threads);
+    let shares = std::cell::RefCell::new(Vec::new());
+    let mut group = group(c, fixture);
+    group.bench_function(BenchmarkId::new("execute_block_paired", id), |b| {
+        b.iter_custom(|iters| {
+            let mut executing = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let mut state = fixture.state.clone();
+                let start = std::time::Instant::now();
+                verify_all(&pool, &items);
+                let ceiling = start.elapsed();
+                let start = std::time::Instant::now();
+                let output = pool.install(|| {
+                    execute_block(
+                        &mut state,
+                        fixture.context,
+                        &fixture.block,
+                        Signatures::Verify,
+                    )
+                });
+                let execution = start.elapsed();
+                assert_eq!(output.expect("block").hash, expected);
+                executing += execution;
+                shares
+                    .borrow_mut()
+                    .push(ceiling.as_secs_f64() / execution.as_secs_f64());
+            }
+            executing
+        })
+    });
+    group.finish();
+    let mut shares = shares.into_inner();
+    if shares.is_empty() {
+        return; // filtered out
+    }
+    shares.sort_by(f64::total_cmp);
+    // The share at `percent` (nearest rank).
+    let at = |percent: usize| 100.0 * shares[(shares.len() - 1) * percent / 100];
+    println!(
+        "markets/execute_block_paired/{id}: executor at {:.1}% of the ceiling \
+         (median of {} back-to-back pairs; 10th-90th percentile {:.1}-{:.1}%)",
+        at(50),
+        shares.len(),
+        at(10),
+        at(90),
+    );
 }
 
 /// The same orders in batches of 2 and of 8 per signature, 8 markets, each with its
@@ -352,36 +435,26 @@ fn bench_batched_with(c: &mut Criterion, per_tx: usize) {
     let fixture = fixture_batched(8, per_tx);
     let expected = reference_hash(&fixture);
     let verdicts = vec![true; fixture.block.len()];
-    let mut group = c.benchmark_group("markets");
-    group.throughput(Throughput::Elements(orders_in(&fixture.block)));
-    group.sample_size(10);
     for threads in [1usize, 2] {
+        bench_ceiling(c, &fixture, &format!("batch={per_tx}/"), threads);
         let pool = pool(threads);
-        group.bench_function(
-            BenchmarkId::new(
-                "execute_block",
-                format!("markets=8/batch={per_tx}/threads={threads}"),
-            ),
-            |b| time_block(b, &pool, &fixture, Signatures::Verify, expected),
-        );
-        group.bench_function(
-            BenchmarkId::new(
-                "execute_block_preverified",
-                format!("markets=8/batch={per_tx}/threads={threads}"),
-            ),
-            |b| {
-                time_block(
-                    b,
-                    &pool,
-                    &fixture,
-                    Signatures::Verified(&verdicts),
-                    expected,
-                )
-            },
-        );
+        let id = format!("markets=8/batch={per_tx}/threads={threads}");
+        let mut group = group(c, &fixture);
+        group.bench_function(BenchmarkId::new("execute_block", &id), |b| {
+            time_block(b, &pool, &fixture, Signatures::Verify, expected)
+        });
+        group.bench_function(BenchmarkId::new("execute_block_preverified", &id), |b| {
+            time_block(
+                b,
+                &pool,
+                &fixture,
+                Signatures::Verified(&verdicts),
+                expected,
+            )
+        });
+        group.finish();
+        bench_paired(c, &fixture, expected, &id, threads);
     }
-    group.finish();
-    bench_ceiling_named(c, &fixture, &format!("batch={per_tx}/"));
 }
 
 criterion_group!(benches, bench, bench_batched);

@@ -45,7 +45,7 @@ use crate::block::{ActionOutcome, BlockHeader, BlockOutput, Outcome, Receipt, Ta
 use crate::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use crate::merkle::{Hash, merkle_root};
 use crate::state::{Account, Market, MarketConfig, ix};
-use crate::tx::{Action, OrderAction, tx_hash};
+use crate::tx::{Action, Framed, OrderAction, tx_hash};
 use crate::verify::{AccountKey, SignedItem, verify_parallel};
 use crate::{AssetId, ChainReject, MarketId, Reject, SignedTransaction, State};
 
@@ -161,19 +161,20 @@ pub fn execute_block(
         );
     }
 
-    let signers = phase1_signatures(state, transactions, signatures);
+    // Each transaction is encoded once: the signature check and its hash share the bytes.
+    let framed: Vec<Framed> = transactions
+        .par_iter()
+        .map(SignedTransaction::framed)
+        .collect();
+    let signers = phase1_signatures(state, transactions, &framed, signatures);
     let mut plans = phase2_holds(state, context, transactions, &signers);
     let matched = phase3_match(state, context, &plans);
     let touched = phase4_settle(state, &signers, &mut plans, &matched);
     // Each transaction is hashed once: its receipt names it and the transactions root
     // commits to it.
-    let tx_hashes: Vec<Hash> = transactions
+    let tx_hashes: Vec<Hash> = framed
         .par_iter()
-        .map_init(Vec::new, |buffer, tx| {
-            buffer.clear();
-            borsh::BorshSerialize::serialize(tx, buffer).expect("Vec");
-            tx_hash(buffer)
-        })
+        .map(|framed| tx_hash(framed.encoded()))
         .collect();
     let (receipts, receipt_leaves) = receipts(&tx_hashes, &plans, &matched.results);
     let header = phase5_commit(
@@ -248,6 +249,7 @@ pub fn precheck(state: &State, signed: &SignedTransaction) -> Result<(), Reject>
 fn phase1_signatures(
     state: &State,
     transactions: &[SignedTransaction],
+    framed: &[Framed],
     signatures: Signatures<'_>,
 ) -> Vec<Result<AccountId, Reject>> {
     let mut signers: Vec<Result<AccountId, Reject>> = transactions
@@ -270,16 +272,11 @@ fn phase1_signatures(
             let candidates: Vec<usize> = (0..transactions.len())
                 .filter(|&i| signers[i].is_ok())
                 .collect();
-            let messages: Vec<Vec<u8>> = candidates
-                .par_iter()
-                .map(|&i| transactions[i].transaction.signing_message())
-                .collect();
             let items: Vec<SignedItem<'_>> = candidates
                 .iter()
-                .zip(&messages)
-                .map(|(&i, message)| SignedItem {
+                .map(|&i| SignedItem {
                     key: &state.accounts[ix(signers[i].expect("candidate"))].key,
-                    message,
+                    message: framed[i].signing_message(),
                     signature: &transactions[i].signature,
                 })
                 .collect();

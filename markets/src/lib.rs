@@ -70,8 +70,8 @@ pub use state::{
     State,
 };
 pub use tx::{
-    Action, AmendOrder, CancelAll, CancelOrder, Faucet, OrderAction, PlaceOrder, SignedTransaction,
-    Transaction, Transfer,
+    Action, AmendOrder, CancelAll, CancelOrder, Faucet, Framed, OrderAction, PlaceOrder,
+    SignedTransaction, Transaction, Transfer,
 };
 
 /// sha256 of `bytes`, as a [`Hash`].

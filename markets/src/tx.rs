@@ -214,6 +214,35 @@ impl SignedTransaction {
     pub fn hash(&self) -> Hash {
         tx_hash(&self.to_bytes())
     }
+
+    /// `SIGNING_DOMAIN ‖ borsh(self)`, which holds both byte strings the executor needs
+    /// from one encoding: [`Framed::signing_message`] (`SIGNING_DOMAIN ‖
+    /// borsh(transaction)`, because the signature is encoded last) and
+    /// [`Framed::encoded`] (what [`tx_hash`] hashes).
+    pub fn framed(&self) -> Framed {
+        let mut bytes = Vec::with_capacity(SIGNING_DOMAIN.len() + 256);
+        bytes.extend_from_slice(SIGNING_DOMAIN);
+        self.serialize(&mut bytes)
+            .expect("writing to a Vec cannot fail");
+        Framed(bytes)
+    }
+}
+
+/// A signed transaction encoded once, after the signing domain: see
+/// [`SignedTransaction::framed`].
+#[derive(Clone, Debug)]
+pub struct Framed(Vec<u8>);
+
+impl Framed {
+    /// The bytes the signature covers.
+    pub fn signing_message(&self) -> &[u8] {
+        &self.0[..self.0.len() - 64]
+    }
+
+    /// The signed transaction's borsh encoding.
+    pub fn encoded(&self) -> &[u8] {
+        &self.0[SIGNING_DOMAIN.len()..]
+    }
 }
 
 /// sha256 of an encoded signed transaction.
@@ -282,6 +311,25 @@ mod tests {
         assert_ne!(id, order_id(&[4; 32], 42, 0));
         assert_eq!(tx.placed_order_ids(), vec![id]);
         let _ = Price(0);
+    }
+
+    #[test]
+    fn one_framed_encoding_holds_the_signing_message_and_the_encoding() {
+        for action in [
+            sample().action,
+            Action::Batch(vec![sample().order_actions()[0].clone(); 3]),
+        ] {
+            let signed = SignedTransaction {
+                transaction: Transaction { action, ..sample() },
+                signature: [5; 64],
+            };
+            let framed = signed.framed();
+            assert_eq!(
+                framed.signing_message(),
+                signed.transaction.signing_message()
+            );
+            assert_eq!(framed.encoded(), signed.to_bytes());
+        }
     }
 
     #[test]
