@@ -275,31 +275,37 @@ fn group<'c>(
     group
 }
 
+/// `execute_block` (signatures checked) and `execute_block_preverified` (verdicts
+/// given) of `fixture` on `pool`.
+fn bench_executor(
+    c: &mut Criterion,
+    pool: &rayon::ThreadPool,
+    fixture: &Fixture,
+    expected: Hash,
+    id: &str,
+) {
+    let verdicts = vec![true; fixture.block.len()];
+    let mut group = group(c, fixture);
+    group.bench_function(BenchmarkId::new("execute_block", id), |b| {
+        time_block(b, pool, fixture, Signatures::Verify, expected)
+    });
+    group.bench_function(BenchmarkId::new("execute_block_preverified", id), |b| {
+        time_block(b, pool, fixture, Signatures::Verified(&verdicts), expected)
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     for markets in [1u32, 8, 64] {
         let fixture = fixture(markets);
         let expected = reference_hash(&fixture);
-        let verdicts = vec![true; fixture.block.len()];
         for threads in [1usize, 2] {
             let pool = pool(threads);
             if markets == 1 {
                 bench_ceiling(c, &fixture, "", threads);
             }
             let id = format!("markets={markets}/threads={threads}");
-            let mut group = group(c, &fixture);
-            group.bench_function(BenchmarkId::new("execute_block", &id), |b| {
-                time_block(b, &pool, &fixture, Signatures::Verify, expected)
-            });
-            group.bench_function(BenchmarkId::new("execute_block_preverified", &id), |b| {
-                time_block(
-                    b,
-                    &pool,
-                    &fixture,
-                    Signatures::Verified(&verdicts),
-                    expected,
-                )
-            });
-            group.finish();
+            bench_executor(c, &pool, &fixture, expected, &id);
         }
     }
 }
@@ -434,25 +440,11 @@ fn bench_batched(c: &mut Criterion) {
 fn bench_batched_with(c: &mut Criterion, per_tx: usize) {
     let fixture = fixture_batched(8, per_tx);
     let expected = reference_hash(&fixture);
-    let verdicts = vec![true; fixture.block.len()];
     for threads in [1usize, 2] {
         bench_ceiling(c, &fixture, &format!("batch={per_tx}/"), threads);
         let pool = pool(threads);
         let id = format!("markets=8/batch={per_tx}/threads={threads}");
-        let mut group = group(c, &fixture);
-        group.bench_function(BenchmarkId::new("execute_block", &id), |b| {
-            time_block(b, &pool, &fixture, Signatures::Verify, expected)
-        });
-        group.bench_function(BenchmarkId::new("execute_block_preverified", &id), |b| {
-            time_block(
-                b,
-                &pool,
-                &fixture,
-                Signatures::Verified(&verdicts),
-                expected,
-            )
-        });
-        group.finish();
+        bench_executor(c, &pool, &fixture, expected, &id);
         bench_paired(c, &fixture, expected, &id, threads);
     }
 }
