@@ -232,14 +232,28 @@ fn time_runs<B: OrderBook + Clone>(
     iters: u64,
     expected: &Outcome,
 ) -> Duration {
+    time_runs_with(warm, commands, iters, expected, |book, commands, sink| {
+        for &command in commands {
+            let _ = black_box(book.execute(command, sink));
+        }
+    })
+}
+
+/// [`time_runs`], the commands applied by `run` (one by one, or through
+/// [`Book::execute_all`]).
+fn time_runs_with<B: OrderBook + Clone>(
+    warm: &B,
+    commands: &[Command],
+    iters: u64,
+    expected: &Outcome,
+    run: impl Fn(&mut B, &[Command], &mut CountingSink),
+) -> Duration {
     let mut total = Duration::ZERO;
     for i in 0..iters {
         let mut book = warm.clone();
         let mut sink = CountingSink::default();
         let start = Instant::now();
-        for &command in commands {
-            let _ = black_box(book.execute(command, &mut sink));
-        }
+        run(&mut book, commands, &mut sink);
         total += start.elapsed();
         assert_eq!(sink, expected.sink, "event counts of a timed run");
         if i + 1 == iters {
@@ -392,6 +406,23 @@ fn mixed(c: &mut Criterion) {
     group.throughput(Throughput::Elements(commands));
     group.bench_function("mixed/fast", |b| {
         b.iter_custom(|iters| time_runs(&fast, &workload.timed, iters, &expected));
+    });
+    // The same commands as one batch, the way the block executor hands a market its
+    // commands: `execute_all` prefetches a few commands ahead.
+    group.bench_function("mixed/fast_all", |b| {
+        b.iter_custom(|iters| {
+            time_runs_with(
+                &fast,
+                &workload.timed,
+                iters,
+                &expected,
+                |book, commands, sink| {
+                    book.execute_all(commands, sink, |_, result| {
+                        let _ = black_box(result);
+                    });
+                },
+            )
+        });
     });
     // The naive book is built on first use, so that a filter that skips this bench
     // also skips the minute its copy takes.

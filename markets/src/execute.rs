@@ -565,6 +565,22 @@ fn plan_order_action(
     }
 }
 
+/// Tags the events of a batch of commands: command `current`'s with `tags[current]`
+/// (the batch's result callback moves `current` on after each command).
+struct BatchSink<'a> {
+    events: &'a mut Vec<TaggedEvent>,
+    tags: &'a [(u32, u16)],
+    current: &'a std::cell::Cell<usize>,
+}
+
+impl EventSink for BatchSink<'_> {
+    #[inline]
+    fn push(&mut self, event: Event) {
+        let (tx, action) = self.tags[self.current.get()];
+        self.events.push(TaggedEvent { tx, action, event });
+    }
+}
+
 /// Tags every event with the transaction and action that caused it.
 struct TaggingSink<'a> {
     events: &'a mut Vec<TaggedEvent>,
@@ -650,14 +666,24 @@ fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> M
                     .execute(Command::Expire { height }, &mut sink)
                     .expect("expire never rejects");
             }
-            for (tx, action, command) in cancels.into_iter().chain(others) {
-                let mut sink = TaggingSink {
-                    events: &mut events,
-                    tx,
-                    action,
-                };
-                results.push((tx, action, market.book.execute(command, &mut sink)));
-            }
+            // One batch, so the book can prefetch ahead (`Book::execute_all`); each
+            // command's events are tagged with its own (transaction, action).
+            let (tags, commands): (Vec<(u32, u16)>, Vec<Command>) = cancels
+                .into_iter()
+                .chain(others)
+                .map(|(tx, action, command)| ((tx, action), command))
+                .unzip();
+            let current = std::cell::Cell::new(0usize);
+            let mut sink = BatchSink {
+                events: &mut events,
+                tags: &tags,
+                current: &current,
+            };
+            market.book.execute_all(&commands, &mut sink, |i, result| {
+                let (tx, action) = tags[i];
+                results.push((tx, action, result));
+                current.set(i + 1);
+            });
             let events_hash = market_events_hash(&events);
             let digest = runs.then(|| market.book.commit_digest());
             (events, results, events_hash, digest)

@@ -3,9 +3,10 @@
 //! Layout (see ARCHITECTURE.md for the reasons):
 //! - every resting order lives in one slab (`orders`), addressed by a `u32` slot and
 //!   reused through a free list; an order links to its neighbours in its level's FIFO
-//!   (`prev`/`next`) and in its account's list (`account_prev`/`account_next`), so
-//!   removing any order is O(1) once its slot is known;
-//! - `by_id` maps an order id to its slot (a hash map, looked up, never iterated);
+//!   (`prev`/`next`) and knows its place in its account's list of slots, so removing
+//!   any order is O(1) once its slot is known;
+//! - `by_id` maps an order id to its slot (an open-addressing table of our own, looked
+//!   up, never iterated, whose probe start can be prefetched: see `execute_all`);
 //! - every price level lives in a second slab (`levels`) with its total and its FIFO's
 //!   head and tail; each side keeps a `BTreeMap<Price, level slot>` for price order and
 //!   the best level of each side is cached, so matching never searches the tree;
@@ -22,6 +23,7 @@ use std::fmt::Write as _;
 use hashbrown::HashMap;
 
 use crate::digest::level_hash_encoded;
+use crate::index::OrderIndex;
 use crate::{
     AccountId, BookDigest, CancelReason, ClientOrderId, Command, DigestBuilder, Event, EventSink,
     Fill, Height, MarketParams, NewOrder, OrderBook, OrderId, OrderRef, Price, Qty, RejectCode,
@@ -114,6 +116,28 @@ impl Slot {
             Some(height) => TimeInForce::GoodTillBlock(height),
             None => TimeInForce::GoodTillCancel,
         }
+    }
+}
+
+/// How many commands ahead [`Book::execute_all`] prefetches the order index entry.
+pub const PREFETCH_INDEX_AHEAD: usize = 16;
+/// How many commands ahead [`Book::execute_all`] prefetches the named order's slot.
+pub const PREFETCH_ORDER_AHEAD: usize = 8;
+/// How many commands ahead [`Book::execute_all`] prefetches what removing or appending
+/// an order writes besides the order ([`Book::prefetch_neighbours`]).
+pub const PREFETCH_NEIGHBOURS_AHEAD: usize = 4;
+
+/// The order id whose index entry `command` looks up first: a new order's (checked for
+/// duplicates, then inserted), or the one a cancel or amend names.
+fn named_order(command: &Command) -> Option<OrderId> {
+    match *command {
+        Command::Place(order) => Some(order.order_id),
+        Command::Cancel {
+            order: OrderRef::Id(id),
+            ..
+        }
+        | Command::Amend { order_id: id, .. } => Some(id),
+        Command::Cancel { .. } | Command::CancelAll { .. } | Command::Expire { .. } => None,
     }
 }
 
@@ -214,7 +238,7 @@ pub struct Book {
     prices: [BTreeMap<Price, u32>; 2],
     /// Best level slot per side, or `NIL`.
     best: [u32; 2],
-    by_id: HashMap<OrderId, u32>,
+    by_id: OrderIndex,
     by_client: HashMap<(AccountId, ClientOrderId), u32>,
     /// Entry in `account_entries` of each account with resting orders.
     account_index: HashMap<AccountId, u32>,
@@ -242,7 +266,7 @@ impl Book {
             level_at: HashMap::new(),
             prices: [BTreeMap::new(), BTreeMap::new()],
             best: [NIL, NIL],
-            by_id: HashMap::new(),
+            by_id: OrderIndex::new(),
             by_client: HashMap::new(),
             account_index: HashMap::new(),
             account_entries: Vec::new(),
@@ -263,7 +287,7 @@ impl Book {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.by_id.len() == 0
     }
 
     /// The last height given by [`Command::Expire`].
@@ -311,7 +335,7 @@ impl Book {
 
     /// A live order.
     pub fn order(&self, order_id: OrderId) -> Option<RestingOrder> {
-        self.by_id.get(&order_id).map(|&slot| self.resting(slot))
+        self.by_id.get(order_id).map(|slot| self.resting(slot))
     }
 
     /// The orders of `side` in priority order: best price first, oldest first.
@@ -411,7 +435,7 @@ impl Book {
                 let duplicate_client = order
                     .client_order_id
                     .is_some_and(|c| book.by_client.contains_key(&(order.account, c)));
-                if book.by_id.contains_key(&id) || duplicate_client {
+                if book.by_id.contains(id) || duplicate_client {
                     return Err(RestoreError::Duplicate(id));
                 }
                 let account_count = book.account_count(order.account);
@@ -493,6 +517,79 @@ impl Book {
         result
     }
 
+    /// Applies `commands` in order, exactly as [`Book::execute`] on each would, and
+    /// passes each result to `result` with the command's index. While it runs a command
+    /// it asks the CPU for the memory the next ones will touch: the order index entry
+    /// of the command [`PREFETCH_INDEX_AHEAD`] ahead, the slot of the order named by
+    /// the one [`PREFETCH_ORDER_AHEAD`] ahead (whose index entry is in cache by then),
+    /// and that order's neighbours for the one [`PREFETCH_NEIGHBOURS_AHEAD`] ahead.
+    /// The book is bound by memory latency, so overlapping those misses is the gain;
+    /// the events and results are the same, which the tests check.
+    pub fn execute_all<S: EventSink>(
+        &mut self,
+        commands: &[Command],
+        sink: &mut S,
+        mut result: impl FnMut(usize, Result<(), RejectCode>),
+    ) {
+        for (i, &command) in commands.iter().enumerate() {
+            if let Some(ahead) = commands.get(i + PREFETCH_INDEX_AHEAD) {
+                self.prefetch_index(ahead);
+            }
+            if let Some(ahead) = commands.get(i + PREFETCH_ORDER_AHEAD) {
+                self.prefetch_order(ahead);
+            }
+            if let Some(ahead) = commands.get(i + PREFETCH_NEIGHBOURS_AHEAD) {
+                self.prefetch_neighbours(ahead);
+            }
+            result(i, self.execute(command, sink));
+        }
+    }
+
+    /// Cache hint: the order index entry where the lookup `command` will make starts.
+    #[inline]
+    pub fn prefetch_index(&self, command: &Command) {
+        if let Some(id) = named_order(command) {
+            self.by_id.prefetch(id);
+        }
+    }
+
+    /// Cache hint: what removing or appending an order will write besides the order
+    /// itself: for a cancel or amend, the named order's neighbours in its level and its
+    /// account's entry; for a new order, the last order of the level at its price.
+    #[inline]
+    pub fn prefetch_neighbours(&self, command: &Command) {
+        if let Command::Place(order) = command {
+            if let Some(&level) = self.level_at.get(&order.price) {
+                let tail = self.levels[level as usize].tail;
+                if tail != NIL {
+                    crate::prefetch::prefetch(&self.orders[tail as usize]);
+                }
+            }
+        } else if let Some(id) = named_order(command)
+            && let Some(slot) = self.by_id.get(id)
+        {
+            let order = &self.orders[slot as usize];
+            for neighbour in [order.prev, order.next] {
+                if neighbour != NIL {
+                    crate::prefetch::prefetch(&self.orders[neighbour as usize]);
+                }
+            }
+            crate::prefetch::prefetch(&self.account_entries[order.account_entry as usize]);
+        }
+    }
+
+    /// Cache hint: the slot of the resting order `command` names, if there is one.
+    #[inline]
+    pub fn prefetch_order(&self, command: &Command) {
+        let is_place = matches!(command, Command::Place(_));
+        if let Some(id) = named_order(command)
+            && !is_place
+            && let Some(slot) = self.by_id.get(id)
+        {
+            crate::prefetch::prefetch(&self.orders[slot as usize]);
+        }
+    }
+
     /// sha256 of the book's canonical contents (see [`crate::book_digest`]), computed
     /// from scratch.
     pub fn digest(&self) -> BookDigest {
@@ -571,7 +668,7 @@ impl Book {
     fn place<S: EventSink>(&mut self, order: NewOrder, sink: &mut S) -> Result<(), RejectCode> {
         self.params.check_new_order(&order, self.height)?;
         let rests = order.time_in_force.rests();
-        if self.by_id.contains_key(&order.order_id) {
+        if self.by_id.contains(order.order_id) {
             return Err(RejectCode::DuplicateOrderId);
         }
         if let Some(client) = order.client_order_id
@@ -721,7 +818,10 @@ impl Book {
             if expiry >= height {
                 break;
             }
-            let slot = self.by_id[&order_id];
+            let slot = self
+                .by_id
+                .get(order_id)
+                .expect("an expiring order is indexed");
             let order = self.resting(slot);
             self.remove_slot(slot);
             sink.push(Event::Expired {
@@ -875,7 +975,7 @@ impl Book {
     // ---- storage of resting orders ----
 
     fn owned_slot(&self, account: AccountId, order_id: OrderId) -> Result<u32, RejectCode> {
-        let slot = *self.by_id.get(&order_id).ok_or(RejectCode::UnknownOrder)?;
+        let slot = self.by_id.get(order_id).ok_or(RejectCode::UnknownOrder)?;
         if self.orders[slot as usize].account != account {
             return Err(RejectCode::NotOrderOwner);
         }
@@ -1076,7 +1176,7 @@ impl Book {
             self.free_entries.push(o.account_entry);
         }
 
-        self.by_id.remove(&o.order_id);
+        self.by_id.remove(o.order_id);
         if let Some(client) = o.client_order_id() {
             self.by_client.remove(&(o.account, client));
         }
@@ -1173,7 +1273,7 @@ impl Book {
                         "order {:?} rests with zero quantity",
                         o.order_id
                     );
-                    assert_eq!(self.by_id.get(&o.order_id), Some(&slot), "index disagrees");
+                    assert_eq!(self.by_id.get(o.order_id), Some(slot), "index disagrees");
                     if let Some(client) = o.client_order_id() {
                         assert_eq!(self.by_client.get(&(o.account, client)), Some(&slot));
                         with_client += 1;
@@ -1219,6 +1319,7 @@ impl Book {
             resting,
             "slab leak"
         );
+        self.by_id.check_invariants();
         assert_eq!(
             self.levels.len() - self.free_levels.len(),
             self.prices[0].len() + self.prices[1].len()

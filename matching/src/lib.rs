@@ -114,13 +114,18 @@ mod book;
 mod command;
 mod digest;
 mod event;
+mod index;
 mod params;
+mod prefetch;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod reference;
 mod reject;
 mod types;
 
-pub use book::{Book, BookSnapshot, RestoreError};
+pub use book::{
+    Book, BookSnapshot, PREFETCH_INDEX_AHEAD, PREFETCH_NEIGHBOURS_AHEAD, PREFETCH_ORDER_AHEAD,
+    RestoreError,
+};
 pub use command::{Command, NewOrder, OrderRef};
 pub use digest::{BookDigest, DigestBuilder, RestingOrder, book_digest, encode_order, level_hash};
 pub use event::{CancelReason, CountingSink, Event, EventSink, Fill};

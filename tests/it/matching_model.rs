@@ -1117,3 +1117,38 @@ fn digest_of_a_book_holding_an_order() {
         })],
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 128,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// `Book::execute_all` (which prefetches ahead) gives exactly the events, results
+    /// and digest of `Book::execute` on each command in turn.
+    #[test]
+    fn execute_all_is_execute_one_by_one(
+        params in params(),
+        ops in prop::collection::vec(op(true), 1..300),
+    ) {
+        let commands = run_ops(params, ops, 0).map_err(TestCaseError::fail)?.history;
+        let mut one_by_one = Book::new(params);
+        let mut events_one: Vec<Event> = Vec::new();
+        let results_one: Vec<_> = commands
+            .iter()
+            .map(|&command| one_by_one.execute(command, &mut events_one))
+            .collect();
+        let mut all = Book::new(params);
+        let mut events_all: Vec<Event> = Vec::new();
+        let mut results_all = Vec::new();
+        all.execute_all(&commands, &mut events_all, |i, result| results_all.push((i, result)));
+        all.check_invariants();
+        prop_assert_eq!(events_all, events_one);
+        prop_assert_eq!(
+            results_all,
+            results_one.into_iter().enumerate().collect::<Vec<_>>()
+        );
+        prop_assert_eq!(all.digest(), one_by_one.digest());
+    }
+}
