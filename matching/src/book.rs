@@ -123,9 +123,6 @@ impl Slot {
 pub const PREFETCH_INDEX_AHEAD: usize = 16;
 /// How many commands ahead [`Book::execute_all`] prefetches the named order's slot.
 pub const PREFETCH_ORDER_AHEAD: usize = 8;
-/// How many commands ahead [`Book::execute_all`] prefetches what removing or appending
-/// an order writes besides the order ([`Book::prefetch_neighbours`]).
-pub const PREFETCH_NEIGHBOURS_AHEAD: usize = 4;
 
 /// The order id whose index entry `command` looks up first: a new order's (checked for
 /// duplicates, then inserted), or the one a cancel or amend names.
@@ -520,11 +517,14 @@ impl Book {
     /// Applies `commands` in order, exactly as [`Book::execute`] on each would, and
     /// passes each result to `result` with the command's index. While it runs a command
     /// it asks the CPU for the memory the next ones will touch: the order index entry
-    /// of the command [`PREFETCH_INDEX_AHEAD`] ahead, the slot of the order named by
-    /// the one [`PREFETCH_ORDER_AHEAD`] ahead (whose index entry is in cache by then),
-    /// and that order's neighbours for the one [`PREFETCH_NEIGHBOURS_AHEAD`] ahead.
+    /// of the command [`PREFETCH_INDEX_AHEAD`] ahead, and the slot of the order named by
+    /// the one [`PREFETCH_ORDER_AHEAD`] ahead (whose index entry is in cache by then).
     /// The book is bound by memory latency, so overlapping those misses is the gain;
     /// the events and results are the same, which the tests check.
+    ///
+    /// Prefetching the named order's neighbours and account entry as well (4 commands
+    /// ahead) was tried and dropped: finding them is itself a chain of loads, and it
+    /// measured 8–10% slower than without (BENCHMARKS.md, 2026-12-03).
     pub fn execute_all<S: EventSink>(
         &mut self,
         commands: &[Command],
@@ -538,54 +538,31 @@ impl Book {
             if let Some(ahead) = commands.get(i + PREFETCH_ORDER_AHEAD) {
                 self.prefetch_order(ahead);
             }
-            if let Some(ahead) = commands.get(i + PREFETCH_NEIGHBOURS_AHEAD) {
-                self.prefetch_neighbours(ahead);
-            }
             result(i, self.execute(command, sink));
         }
     }
 
     /// Cache hint: the order index entry where the lookup `command` will make starts.
     #[inline]
-    pub fn prefetch_index(&self, command: &Command) {
+    fn prefetch_index(&self, command: &Command) {
         if let Some(id) = named_order(command) {
             self.by_id.prefetch(id);
         }
     }
 
-    /// Cache hint: what removing or appending an order will write besides the order
-    /// itself: for a cancel or amend, the named order's neighbours in its level and its
-    /// account's entry; for a new order, the last order of the level at its price.
+    /// Cache hint: the slot of the resting order `command` cancels or amends, if there
+    /// is one. (A new order's id is looked up only to find it absent.)
     #[inline]
-    pub fn prefetch_neighbours(&self, command: &Command) {
-        if let Command::Place(order) = command {
-            if let Some(&level) = self.level_at.get(&order.price) {
-                let tail = self.levels[level as usize].tail;
-                if tail != NIL {
-                    crate::prefetch::prefetch(&self.orders[tail as usize]);
-                }
+    fn prefetch_order(&self, command: &Command) {
+        let named = match *command {
+            Command::Cancel {
+                order: OrderRef::Id(id),
+                ..
             }
-        } else if let Some(id) = named_order(command)
-            && let Some(slot) = self.by_id.get(id)
-        {
-            let order = &self.orders[slot as usize];
-            for neighbour in [order.prev, order.next] {
-                if neighbour != NIL {
-                    crate::prefetch::prefetch(&self.orders[neighbour as usize]);
-                }
-            }
-            crate::prefetch::prefetch(&self.account_entries[order.account_entry as usize]);
-        }
-    }
-
-    /// Cache hint: the slot of the resting order `command` names, if there is one.
-    #[inline]
-    pub fn prefetch_order(&self, command: &Command) {
-        let is_place = matches!(command, Command::Place(_));
-        if let Some(id) = named_order(command)
-            && !is_place
-            && let Some(slot) = self.by_id.get(id)
-        {
+            | Command::Amend { order_id: id, .. } => self.by_id.get(id),
+            _ => None,
+        };
+        if let Some(slot) = named {
             crate::prefetch::prefetch(&self.orders[slot as usize]);
         }
     }

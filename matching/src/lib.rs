@@ -122,10 +122,7 @@ pub mod reference;
 mod reject;
 mod types;
 
-pub use book::{
-    Book, BookSnapshot, PREFETCH_INDEX_AHEAD, PREFETCH_NEIGHBOURS_AHEAD, PREFETCH_ORDER_AHEAD,
-    RestoreError,
-};
+pub use book::{Book, BookSnapshot, PREFETCH_INDEX_AHEAD, PREFETCH_ORDER_AHEAD, RestoreError};
 pub use command::{Command, NewOrder, OrderRef};
 pub use digest::{BookDigest, DigestBuilder, RestingOrder, book_digest, encode_order, level_hash};
 pub use event::{CancelReason, CountingSink, Event, EventSink, Fill};
