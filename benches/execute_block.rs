@@ -36,8 +36,8 @@ use ed25519_dalek::SigningKey;
 use markets::sim::Rng;
 use markets::verify::{AccountKey, SignedItem, verify_parallel};
 use markets::{
-    Action, BlockContext, CancelOrder, Hash, MarketId, OrderAction, PlaceOrder, Signatures,
-    SignedTransaction, State, Transaction, execute_block,
+    Action, BlockContext, CancelOrder, Hash, MarketId, OrderAction, PlaceOrder, SignedTransaction,
+    State, Transaction, Verified, execute_block, execute_verified,
 };
 use matching::{OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
 
@@ -120,7 +120,7 @@ fn fixture_batched(markets: u32, per_tx: usize) -> Fixture {
             height,
             timestamp_ms: genesis.timestamp_ms + height * 100,
         };
-        execute_block(&mut state, context, &txs, Signatures::Verify).expect("warm-up block");
+        execute_block(&mut state, context, &txs).expect("warm-up block");
     }
 
     // The measured block: TXS_PER_BLOCK orders, `per_tx` to a transaction.
@@ -216,13 +216,7 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 /// was executed (none refused as a whole).
 fn reference_hash(fixture: &Fixture) -> Hash {
     let mut state = fixture.state.clone();
-    let output = execute_block(
-        &mut state,
-        fixture.context,
-        &fixture.block,
-        Signatures::Verify,
-    )
-    .expect("block");
+    let output = execute_block(&mut state, fixture.context, &fixture.block).expect("block");
     let refused = output
         .receipts
         .iter()
@@ -241,14 +235,16 @@ fn time_block(
     b: &mut criterion::Bencher<'_>,
     pool: &rayon::ThreadPool,
     fixture: &Fixture,
-    signatures: Signatures<'_>,
+    preverified: Option<&[Verified]>,
     expected: Hash,
 ) {
     b.iter_batched(
-        || fixture.state.clone(),
-        |mut state| {
-            let output = pool
-                .install(|| execute_block(&mut state, fixture.context, &fixture.block, signatures));
+        || (fixture.state.clone(), preverified.map(<[Verified]>::to_vec)),
+        |(mut state, verified)| {
+            let output = pool.install(|| match verified {
+                Some(verified) => execute_verified(&mut state, fixture.context, verified),
+                None => execute_block(&mut state, fixture.context, &fixture.block),
+            });
             assert_eq!(output.expect("block").hash, expected);
             state
         },
@@ -284,13 +280,13 @@ fn bench_executor(
     expected: Hash,
     id: &str,
 ) {
-    let verdicts = vec![true; fixture.block.len()];
+    let verified = markets::verify_block(&fixture.state, &fixture.block);
     let mut group = group(c, fixture);
     group.bench_function(BenchmarkId::new("execute_block", id), |b| {
-        time_block(b, pool, fixture, Signatures::Verify, expected)
+        time_block(b, pool, fixture, None, expected)
     });
     group.bench_function(BenchmarkId::new("execute_block_preverified", id), |b| {
-        time_block(b, pool, fixture, Signatures::Verified(&verdicts), expected)
+        time_block(b, pool, fixture, Some(&verified), expected)
     });
     group.finish();
 }
@@ -393,14 +389,8 @@ fn bench_paired(c: &mut Criterion, fixture: &Fixture, expected: Hash, id: &str, 
                 verify_all(&pool, &items);
                 let ceiling = start.elapsed();
                 let start = std::time::Instant::now();
-                let output = pool.install(|| {
-                    execute_block(
-                        &mut state,
-                        fixture.context,
-                        &fixture.block,
-                        Signatures::Verify,
-                    )
-                });
+                let output =
+                    pool.install(|| execute_block(&mut state, fixture.context, &fixture.block));
                 let execution = start.elapsed();
                 assert_eq!(output.expect("block").hash, expected);
                 executing += execution;

@@ -77,8 +77,8 @@ use std::time::{Duration, Instant};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use markets::{
-    Block, BlockContext, BlockOutput, Genesis, Hash, Receipt, Signatures, SignedTransaction, State,
-    TaggedEvent, execute_block,
+    Block, BlockContext, ExecutedBlock, Genesis, Hash, Receipt, SignedTransaction, State,
+    TaggedEvent, execute_block, execute_verified,
 };
 use matching::Height;
 
@@ -175,8 +175,8 @@ pub struct BlockRecord {
     pub market_events: Vec<Vec<TaggedEvent>>,
 }
 
-impl From<&BlockOutput> for BlockRecord {
-    fn from(output: &BlockOutput) -> Self {
+impl From<&ExecutedBlock> for BlockRecord {
+    fn from(output: &ExecutedBlock) -> Self {
         BlockRecord {
             height: output.header.height,
             hash: output.hash,
@@ -186,7 +186,7 @@ impl From<&BlockOutput> for BlockRecord {
     }
 }
 
-/// [`BlockRecord`] borrowing from a [`BlockOutput`], so that commit encodes the record
+/// [`BlockRecord`] borrowing from a [`ExecutedBlock`], so that commit encodes the record
 /// without copying the receipts and events. Borsh encodes a slice like a `Vec` and a
 /// reference like its target, so the bytes are those of the owned type.
 #[derive(BorshSerialize)]
@@ -197,7 +197,7 @@ struct BlockRecordRef<'a> {
     market_events: &'a [Vec<TaggedEvent>],
 }
 
-fn encode_record(output: &BlockOutput) -> Vec<u8> {
+fn encode_record(output: &ExecutedBlock) -> Vec<u8> {
     borsh::to_vec(&BlockRecordRef {
         height: output.header.height,
         hash: &output.hash,
@@ -229,8 +229,16 @@ pub struct OpenReport {
 /// The chain's state and its storage, in one directory.
 #[derive(Debug)]
 pub struct Chain {
-    dir: PathBuf,
     state: State,
+    store: Store,
+}
+
+/// The chain's storage without its state: the block log, the outputs log and the
+/// snapshots. The node's writer stage owns it (behind a lock readers share), while the
+/// executor owns the [`State`]; see [`Chain::into_parts`].
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
     log: BlockLog,
     /// One [`BlockRecord`] per block, at the block's height.
     outputs: BlockLog,
@@ -333,21 +341,23 @@ impl Chain {
             blocks_reexecuted_for_records,
         };
         let chain = Chain {
-            dir: dir.to_path_buf(),
             state,
-            log,
-            outputs,
-            snapshots,
-            snapshot_interval: SNAPSHOT_INTERVAL_DEFAULT,
-            last_header,
-            _lock: lock,
+            store: Store {
+                dir: dir.to_path_buf(),
+                log,
+                outputs,
+                snapshots,
+                snapshot_interval: SNAPSHOT_INTERVAL_DEFAULT,
+                last_header,
+                _lock: lock,
+            },
         };
         Ok((chain, report))
     }
 
     /// Snapshot every `interval` blocks (at least 1).
     pub fn set_snapshot_interval(&mut self, interval: u64) {
-        self.snapshot_interval = interval.max(1);
+        self.store.snapshot_interval = interval.max(1);
     }
 
     pub fn state(&self) -> &State {
@@ -359,38 +369,98 @@ impl Chain {
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.store.dir
     }
 
     /// The header of the last block (None at genesis).
     pub fn last_header(&self) -> Option<&markets::BlockHeader> {
-        self.last_header.as_ref()
+        self.store.last_header.as_ref()
     }
 
-    /// Executes the next block and makes it and its record durable. The block is
-    /// committed once it is in the block log; `Ok` means its record is stored too. On
-    /// `Err` after execution (the disk failed), the in-memory state is ahead of the
-    /// block log or of the outputs log: the caller must stop, and a restart recovers
-    /// from disk, with or without this block (it is there if its append completed).
+    /// The state and the storage apart, for a node that executes on one thread and
+    /// writes on another.
+    pub fn into_parts(self) -> (State, Store) {
+        (self.state, self.store)
+    }
+
+    /// Executes the next block (every signature checked) and makes it and its record
+    /// durable, then snapshots if one is due. The block is committed once it is in the
+    /// block log; `Ok` means its record is stored too. On `Err` after execution (the disk
+    /// failed), the in-memory state is ahead of the block log or of the outputs log: the
+    /// caller must stop, and a restart recovers from disk, with or without this block (it
+    /// is there if its append completed).
     pub fn commit(
         &mut self,
         timestamp_ms: u64,
         transactions: Vec<SignedTransaction>,
-        signatures: Signatures<'_>,
-    ) -> Result<BlockOutput, ChainError> {
+    ) -> Result<ExecutedBlock, ChainError> {
         let height = self.state.height() + 1;
         let context = BlockContext {
             height,
             timestamp_ms,
         };
-        let output = execute_block(&mut self.state, context, &transactions, signatures)
+        let verified = markets::verify_block(&self.state, &transactions);
+        let block = execute_verified(&mut self.state, context, verified)
             .map_err(|source| ChainError::Execute { height, source })?;
-        let block = Block {
-            header: output.header.clone(),
-            transactions,
-        };
-        let record = encode_record(&output);
-        // Checked before the block is committed: a committed block whose record cannot
+        self.store.append(&block)?;
+        if self.store.snapshot_due(height) {
+            self.snapshot()?;
+        }
+        Ok(block)
+    }
+
+    /// Writes a snapshot of the current state and prunes old ones.
+    pub fn snapshot(&mut self) -> Result<(), ChainError> {
+        let bytes = self.state.snapshot_bytes();
+        self.store.write_snapshot(self.state.height(), &bytes)
+    }
+
+    /// A stored block.
+    pub fn block(&self, height: u64) -> Result<Block, ChainError> {
+        self.store.block(height)
+    }
+
+    /// The stored outputs of the block at `height` (1 to [`height`](Self::height)).
+    pub fn record(&self, height: u64) -> Result<BlockRecord, ChainError> {
+        self.store.record(height)
+    }
+
+    /// See [`Store::records_from`].
+    pub fn records_from(
+        &self,
+        from: u64,
+    ) -> Result<impl Iterator<Item = Result<BlockRecord, ChainError>> + '_, ChainError> {
+        self.store.records_from(from)
+    }
+}
+
+impl Store {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The height of the last block written (durable once [`Store::sync`] returns).
+    pub fn height(&self) -> u64 {
+        last_height(&self.log)
+    }
+
+    /// Snapshot every `interval` blocks (at least 1).
+    pub fn set_snapshot_interval(&mut self, interval: u64) {
+        self.snapshot_interval = interval.max(1);
+    }
+
+    /// Whether the state after block `height` is to be snapshotted.
+    pub fn snapshot_due(&self, height: u64) -> bool {
+        height.is_multiple_of(self.snapshot_interval)
+    }
+
+    /// Writes `block` and its record to the two logs, each from the bytes its
+    /// transactions were encoded into at admission, without waiting for the disk:
+    /// [`Store::sync`] makes them durable. The block is committed once synced.
+    pub fn write(&mut self, block: &ExecutedBlock) -> Result<(), ChainError> {
+        let height = block.header.height;
+        let record = encode_record(block);
+        // Checked before the block is written: a committed block whose record cannot
         // be stored would make every later open fail regenerating it.
         if record.len() as u64 > u64::from(limits::PAYLOAD_BYTES_MAX) {
             return Err(StorageError::PayloadTooLarge {
@@ -401,19 +471,30 @@ impl Chain {
             .into());
         }
         self.log
-            .append(Height(height), &borsh::to_vec(&block).expect("Vec"))?;
-        self.last_header = Some(block.header);
-        self.outputs.append(Height(height), &record)?;
-        if height.is_multiple_of(self.snapshot_interval) {
-            self.snapshot()?;
-        }
-        Ok(output)
+            .append_unsynced(Height(height), &block.block_bytes())?;
+        self.last_header = Some(block.header.clone());
+        self.outputs.append_unsynced(Height(height), &record)?;
+        Ok(())
     }
 
-    /// Writes a snapshot of the current state and prunes old ones.
-    pub fn snapshot(&mut self) -> Result<(), ChainError> {
-        let height = Height(self.state.height());
-        self.snapshots.write(height, &self.state.snapshot_bytes())?;
+    /// `fdatasync`s both logs: everything written so far is durable when it returns.
+    /// Takes `&self`, so readers sharing a lock with it are not held up by the disk.
+    pub fn sync(&self) -> Result<(), ChainError> {
+        self.log.sync()?;
+        self.outputs.sync()?;
+        Ok(())
+    }
+
+    /// [`Store::write`] then [`Store::sync`].
+    pub fn append(&mut self, block: &ExecutedBlock) -> Result<(), ChainError> {
+        self.write(block)?;
+        self.sync()
+    }
+
+    /// Writes a snapshot (the state's [`State::snapshot_bytes`] after block `height`)
+    /// and prunes old ones.
+    pub fn write_snapshot(&mut self, height: u64, bytes: &[u8]) -> Result<(), ChainError> {
+        self.snapshots.write(Height(height), bytes)?;
         self.snapshots.prune(SNAPSHOTS_KEPT)?;
         Ok(())
     }
@@ -423,9 +504,26 @@ impl Chain {
         read_block(&self.log, height)
     }
 
-    /// The stored outputs of the block at `height` (1 to [`height`](Self::height)).
+    /// The stored outputs of the block at `height`.
     pub fn record(&self, height: u64) -> Result<BlockRecord, ChainError> {
         read_record(&self.outputs, height)
+    }
+
+    /// A stored block with its stored receipts and events, as clients see it.
+    pub fn executed(&self, height: u64) -> Result<ExecutedBlock, ChainError> {
+        let block = self.block(height)?;
+        let record = self.record(height)?;
+        if record.hash != block.header.hash() {
+            return Err(ChainError::RecordMismatch {
+                height,
+                reason: "names another block hash".into(),
+            });
+        }
+        Ok(ExecutedBlock::from_stored(
+            block,
+            record.receipts,
+            record.market_events,
+        ))
     }
 
     /// The stored records from `from` to the last one as of this call, in height order,
@@ -622,7 +720,7 @@ fn check_snapshot(height: Height, payload: &[u8], state: &mut State) -> Result<(
 
 /// Compares a stored record with the outputs of re-executing its block, naming the
 /// first difference.
-fn check_record(record: &BlockRecord, output: &BlockOutput) -> Result<(), ChainError> {
+fn check_record(record: &BlockRecord, output: &ExecutedBlock) -> Result<(), ChainError> {
     let height = output.header.height;
     let mismatch = |reason: String| ChainError::RecordMismatch { height, reason };
     if record.hash != output.hash {
@@ -665,13 +763,13 @@ fn first_difference<T: PartialEq>(a: &[T], b: &[T]) -> usize {
 
 /// Re-executes a stored block (signatures checked again), compares headers, and
 /// returns what it produced.
-fn replay_block(state: &mut State, block: &Block) -> Result<BlockOutput, ChainError> {
+fn replay_block(state: &mut State, block: &Block) -> Result<ExecutedBlock, ChainError> {
     let height = block.header.height;
     let context = BlockContext {
         height,
         timestamp_ms: block.header.timestamp_ms,
     };
-    let output = execute_block(state, context, &block.transactions, Signatures::Verify)
+    let output = execute_block(state, context, &block.transactions)
         .map_err(|source| ChainError::Execute { height, source })?;
     let stored = block.header.hash();
     if output.hash != stored {
@@ -761,4 +859,69 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ChainError> {
         .and_then(|d| d.sync_all())
         .map_err(io("sync", parent))?;
     Ok(())
+}
+
+/// The committed transactions the node answers `duplicate` for: the chain's own index,
+/// so exactly-once does not depend on what any reader keeps. For each signer, the hashes
+/// of its last [`NONCE_WINDOW`](markets::limits::NONCE_WINDOW) committed transactions:
+/// a resend of an older one is refused by the nonce window itself (`NONCE_TOO_OLD` or
+/// `NONCE_ALREADY_USED`) and can never execute twice, so the index is bounded by the
+/// window, not by time or by a reader's cache.
+#[derive(Debug, Default)]
+pub struct TxIndex {
+    by_hash: std::collections::HashMap<Hash, (u64, u32)>,
+    /// Oldest first.
+    by_signer: std::collections::HashMap<[u8; 32], std::collections::VecDeque<Hash>>,
+}
+
+impl TxIndex {
+    /// Indexes a block's transactions.
+    pub fn add(&mut self, block: &ExecutedBlock) {
+        let height = block.header.height;
+        for (i, tx) in block.transactions.iter().enumerate() {
+            let index = u32::try_from(i).expect("bounded by the block limit");
+            let hash = tx.hash();
+            if self.by_hash.insert(hash, (height, index)).is_some() {
+                continue; // a block never holds one transaction twice; stay correct anyway
+            }
+            let kept = self
+                .by_signer
+                .entry(tx.signed().transaction.signer)
+                .or_default();
+            kept.push_back(hash);
+            if kept.len() > markets::limits::NONCE_WINDOW {
+                let old = kept.pop_front().expect("non-empty");
+                self.by_hash.remove(&old);
+            }
+        }
+    }
+
+    /// Where a committed transaction is: `(height, index in block)`.
+    pub fn get(&self, hash: &Hash) -> Option<(u64, u32)> {
+        self.by_hash.get(hash).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Panics if the two maps disagree or a signer keeps more than the window.
+    pub fn check_invariants(&self) {
+        let mut count = 0;
+        for kept in self.by_signer.values() {
+            assert!(!kept.is_empty() && kept.len() <= markets::limits::NONCE_WINDOW);
+            for hash in kept {
+                assert!(
+                    self.by_hash.contains_key(hash),
+                    "every kept hash is indexed"
+                );
+            }
+            count += kept.len();
+        }
+        assert_eq!(count, self.by_hash.len(), "every indexed hash is kept once");
+    }
 }

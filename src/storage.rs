@@ -487,6 +487,15 @@ impl BlockLog {
     /// (`fdatasync`): only then may the block be reported committed. After an I/O error
     /// the log is poisoned and refuses further appends.
     pub fn append(&mut self, height: Height, payload: &[u8]) -> Result<(), StorageError> {
+        self.append_unsynced(height, payload)?;
+        self.sync()
+    }
+
+    /// [`append`](Self::append) without the `fdatasync`: the record is written (and
+    /// readable) but not durable until [`sync`](Self::sync) returns, so it must not be
+    /// reported committed before that. Splitting the two lets the node sync under a
+    /// shared lock, so that readers of earlier records never wait for the disk.
+    pub fn append_unsynced(&mut self, height: Height, payload: &[u8]) -> Result<(), StorageError> {
         if self.poisoned {
             return Err(StorageError::Poisoned {
                 dir: self.dir.clone(),
@@ -522,6 +531,8 @@ impl BlockLog {
             }
         };
         if start_segment {
+            // `sync` covers the last segment only: finish this one first.
+            self.sync()?;
             self.start_segment(height)?;
         }
         let segment = self
@@ -532,11 +543,21 @@ impl BlockLog {
         writer
             .write_all_at(record, segment.len)
             .map_err(io_error("write", &segment.path))?;
-        writer
-            .sync_data()
-            .map_err(io_error("fdatasync", &segment.path))?;
         segment.offsets.push(segment.len);
         segment.len += record_bytes;
+        Ok(())
+    }
+
+    /// Makes every record appended so far durable (`fdatasync` of the last segment;
+    /// earlier segments were synced before a later one was started). An error leaves
+    /// records whose durability is unknown: the caller must stop, as after a failed
+    /// append.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        if let (Some(writer), Some(segment)) = (&self.writer, self.segments.last()) {
+            writer
+                .sync_data()
+                .map_err(io_error("fdatasync", &segment.path))?;
+        }
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! REST and broadcast to websocket clients.
 //!
 //! ```text
-//! node: commit block ─► Feed::publish(stored block, state)      (under the state's write lock)
+//! node's publisher, once block N is durable ─► Feed::publish(block N, view N)
 //!                         ├─ BlockUpdate::build: trades, book deltas, per-account fills
 //!                         │   and order updates, the header, all as JSON values
 //!                         ├─ indexes: tx hash → (height, index), recent trades per market,
@@ -10,9 +10,10 @@
 //!                         └─ bus: broadcast::Sender<Arc<BlockUpdate>> (bounded; never blocks)
 //! ```
 //!
-//! Publishing happens while the node still holds its state's write lock, so a reader
-//! holding the read lock sees the state and the feed at the same height: a book snapshot
-//! and its sequence number always agree.
+//! The feed is one of the node's reporters: it runs on the publisher thread, after the
+//! block is durable, and never holds up execution (block N+1 executes meanwhile). Book
+//! deltas and their sequence numbers come from the block's [`ReadView`], so a book
+//! snapshot read from a view and the deltas after it always agree.
 //!
 //! Everything here is bounded (see [`FeedLimits`]); old entries fall off first. What
 //! falls off is still in the block store: a websocket replay reads stored blocks.
@@ -21,23 +22,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use markets::{ActionOutcome, Block, Hash, MarketConfig, Outcome, Receipt, State, TaggedEvent};
-use matching::{AccountId, Event, Price, Side};
+use markets::{ActionOutcome, ExecutedBlock, Hash, MarketConfig, Outcome, TaggedEvent};
+use matching::{AccountId, Event, Price};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
 use crate::types::{
-    BlockJson, EventJson, FillJson, OrderJson, OrderStatusJson, SideJson, TxStatus, TxStatusKind,
+    BlockJson, EventJson, FillJson, OrderJson, OrderStatusJson, TxStatus, TxStatusKind,
 };
-
-/// A committed block with what executing it produced, as the node stores it.
-#[derive(Clone, Debug)]
-pub struct StoredBlock {
-    pub block: Block,
-    pub receipts: Vec<Receipt>,
-    /// Per market, in the order the book emitted them.
-    pub market_events: Vec<Vec<TaggedEvent>>,
-}
+pub use crate::view::BookDelta;
+use crate::view::{ReadView, event_accounts};
 
 /// Bounds on the feed's memory.
 #[derive(Clone, Copy, Debug)]
@@ -89,16 +83,6 @@ pub enum UpdateKind {
     Refused { refused: String },
 }
 
-/// The levels of one book that a block changed, each `[price, qty]` with qty 0 for a
-/// level that emptied; bids best (highest) first, asks best (lowest) first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BookDelta {
-    /// The market's book sequence number: +1 per delta.
-    pub seq: u64,
-    pub bids: Vec<[u64; 2]>,
-    pub asks: Vec<[u64; 2]>,
-}
-
 /// What one block means to each channel, built once and shared by every client.
 #[derive(Debug)]
 pub struct BlockUpdate {
@@ -126,7 +110,6 @@ struct Index {
     fill_order: VecDeque<[u8; 32]>,
     orders: HashMap<u64, OrderJson>,
     order_order: VecDeque<u64>,
-    book_seq: Vec<u64>,
 }
 
 /// The node's read model and websocket bus.
@@ -146,19 +129,14 @@ impl std::fmt::Debug for Feed {
     }
 }
 
-fn key_hex(state: &State, id: AccountId) -> String {
-    state
-        .account(id)
-        .map_or_else(|| format!("#{}", id.0), |a| hex::encode(a.key.as_bytes()))
-}
-
-fn account_key(state: &State, id: AccountId) -> Option<[u8; 32]> {
-    state.account(id).map(|a| *a.key.as_bytes())
+fn key_hex(view: &ReadView, id: AccountId) -> String {
+    view.key(id)
+        .map_or_else(|| format!("#{}", id.0), hex::encode)
 }
 
 /// An event in chain units. `fill_context` is (height, timestamp) for fills.
 pub fn event_json(
-    state: &State,
+    view: &ReadView,
     market: u32,
     config: &MarketConfig,
     event: &Event,
@@ -178,20 +156,15 @@ pub fn event_json(
         } => EventJson::Accepted {
             market,
             order_id: order_id.0,
-            account: key_hex(state, account),
+            account: key_hex(view, account),
             client_order_id: client_order_id.map(|c| c.0),
             side: side.into(),
             price: price(p),
             qty: qty(q),
         },
-        Event::Fill(fill) => EventJson::Fill(fill_json(
-            state,
-            market,
-            config,
-            &fill,
-            height,
-            timestamp_ms,
-        )),
+        Event::Fill(fill) => {
+            EventJson::Fill(fill_json(view, market, config, &fill, height, timestamp_ms))
+        }
         Event::Rested {
             order_id,
             account,
@@ -201,7 +174,7 @@ pub fn event_json(
         } => EventJson::Rested {
             market,
             order_id: order_id.0,
-            account: key_hex(state, account),
+            account: key_hex(view, account),
             side: side.into(),
             price: price(p),
             qty: qty(q),
@@ -218,7 +191,7 @@ pub fn event_json(
         } => EventJson::Amended {
             market,
             order_id: order_id.0,
-            account: key_hex(state, account),
+            account: key_hex(view, account),
             side: side.into(),
             old_price: price(old_price),
             old_qty: qty(old_qty),
@@ -236,7 +209,7 @@ pub fn event_json(
         } => EventJson::Cancelled {
             market,
             order_id: order_id.0,
-            account: key_hex(state, account),
+            account: key_hex(view, account),
             side: side.into(),
             price: price(p),
             qty: qty(q),
@@ -251,7 +224,7 @@ pub fn event_json(
         } => EventJson::Expired {
             market,
             order_id: order_id.0,
-            account: key_hex(state, account),
+            account: key_hex(view, account),
             side: side.into(),
             price: price(p),
             qty: qty(q),
@@ -262,7 +235,7 @@ pub fn event_json(
             code,
         } => EventJson::Rejected {
             market,
-            account: account.map(|a| key_hex(state, a)),
+            account: account.map(|a| key_hex(view, a)),
             order_id: order_id.map(|o| o.0),
             code: code.name().to_string(),
         },
@@ -281,7 +254,7 @@ pub fn cancel_reason(reason: matching::CancelReason) -> &'static str {
 }
 
 fn fill_json(
-    state: &State,
+    view: &ReadView,
     market: u32,
     config: &MarketConfig,
     fill: &matching::Fill,
@@ -298,9 +271,9 @@ fn fill_json(
         qty: fill.qty.0 * config.params.lot_size,
         taker_side: fill.taker_side.into(),
         maker_order_id: fill.maker_order_id.0,
-        maker: key_hex(state, fill.maker_account),
+        maker: key_hex(view, fill.maker_account),
         taker_order_id: fill.taker_order_id.0,
-        taker: key_hex(state, fill.taker_account),
+        taker: key_hex(view, fill.taker_account),
         maker_qty_remaining: fill.maker_qty_remaining.0 * config.params.lot_size,
         taker_qty_remaining: fill.taker_qty_remaining.0 * config.params.lot_size,
         maker_fee: MarketConfig::fee(notional, config.maker_fee_bps),
@@ -308,52 +281,13 @@ fn fill_json(
     }
 }
 
-/// The accounts an event concerns.
-fn event_accounts(event: &Event) -> [Option<AccountId>; 2] {
-    match *event {
-        Event::Fill(f) => [Some(f.maker_account), Some(f.taker_account)],
-        Event::Accepted { account, .. }
-        | Event::Rested { account, .. }
-        | Event::Amended { account, .. }
-        | Event::Cancelled { account, .. }
-        | Event::Expired { account, .. } => [Some(account), None],
-        Event::Rejected { account, .. } => [account, None],
-    }
-}
-
-/// The book levels an event may have changed.
-fn touched_levels(event: &Event, out: &mut BTreeSet<(Side, Price)>) {
-    match *event {
-        Event::Fill(f) => {
-            out.insert((f.taker_side.opposite(), f.price));
-        }
-        Event::Rested { side, price, .. }
-        | Event::Cancelled { side, price, .. }
-        | Event::Expired { side, price, .. } => {
-            out.insert((side, price));
-        }
-        Event::Amended {
-            side,
-            old_price,
-            price,
-            ..
-        } => {
-            out.insert((side, old_price));
-            out.insert((side, price));
-        }
-        Event::Accepted { .. } | Event::Rejected { .. } => {}
-    }
-}
-
 impl BlockUpdate {
-    /// What `stored` means to each channel. `book_seq` (live blocks only) numbers the
-    /// book deltas of each market; a replay passes `None` and carries no book deltas.
-    pub fn build(
-        stored: &StoredBlock,
-        state: &State,
-        mut book_seq: Option<&mut [u64]>,
-    ) -> BlockUpdate {
-        let header = &stored.block.header;
+    /// What `stored` means to each channel. `view` is the view after this block (live)
+    /// or any later one (a replay): accounts and markets are never removed, so it knows
+    /// every account the block names. Only a live block carries book deltas, taken from
+    /// its view.
+    pub fn build(stored: &ExecutedBlock, view: &ReadView, live: bool) -> BlockUpdate {
+        let header = &stored.header;
         let height = header.height;
         let timestamp_ms = header.timestamp_ms;
         let tx_hashes: Vec<String> = stored
@@ -375,12 +309,10 @@ impl BlockUpdate {
                 continue;
             }
             let market = u32::try_from(m).expect("markets are few");
-            let config = &state.markets()[m].config;
-            let mut levels = BTreeSet::new();
+            let config = &view.markets[m].config;
             for tagged in events {
                 let event = &tagged.event;
-                touched_levels(event, &mut levels);
-                let json = event_json(state, market, config, event, height, timestamp_ms);
+                let json = event_json(view, market, config, event, height, timestamp_ms);
                 if let EventJson::Fill(fill) = &json {
                     update.trades.entry(market).or_default().push(fill.clone());
                 }
@@ -393,7 +325,7 @@ impl BlockUpdate {
                     )
                 };
                 for account in event_accounts(event).into_iter().flatten() {
-                    let Some(key) = account_key(state, account) else {
+                    let Some(key) = view.key(account) else {
                         continue;
                     };
                     if let EventJson::Fill(fill) = &json {
@@ -407,33 +339,14 @@ impl BlockUpdate {
                 }
                 update.events.push(json);
             }
-            if let Some(seqs) = book_seq.as_deref_mut()
-                && !levels.is_empty()
-            {
-                let book = &state.markets()[m].book;
-                let p = &config.params;
-                let mut bids = Vec::new();
-                let mut asks = Vec::new();
-                for (side, price) in levels {
-                    let level = [
-                        price.0 * p.tick_size,
-                        book.level_qty(side, price).0 * p.lot_size,
-                    ];
-                    match side {
-                        Side::Buy => bids.push(level),
-                        Side::Sell => asks.push(level),
-                    }
+        }
+        if live {
+            for market in &view.markets {
+                if market.height == height
+                    && let Some(delta) = &market.delta
+                {
+                    update.book.insert(market.id, delta.clone());
                 }
-                bids.reverse(); // best (highest) first, like the snapshot
-                seqs[m] += 1;
-                update.book.insert(
-                    market,
-                    BookDelta {
-                        seq: seqs[m],
-                        bids,
-                        asks,
-                    },
-                );
             }
         }
         // Refusals the books never saw: whole transactions, and actions refused before
@@ -447,7 +360,7 @@ impl BlockUpdate {
             .map(|t| (t.tx, t.action))
             .collect();
         for (i, receipt) in stored.receipts.iter().enumerate() {
-            let signer = stored.block.transactions[i].transaction.signer;
+            let signer = stored.transactions[i].signed().transaction.signer;
             let refusals: Vec<(Option<u16>, &'static str)> = match &receipt.outcome {
                 Outcome::Rejected(reject) => vec![(None, reject.name())],
                 Outcome::Executed(actions) => actions
@@ -495,7 +408,6 @@ impl Feed {
                 fill_order: VecDeque::new(),
                 orders: HashMap::new(),
                 order_order: VecDeque::new(),
-                book_seq: vec![0; markets],
             }),
             bus,
             latest: AtomicU64::new(height),
@@ -530,26 +442,21 @@ impl Feed {
     }
 
     /// Indexes a block at start-up (no broadcast, no book deltas).
-    pub fn load(&self, stored: &StoredBlock, state: &State) {
-        let update = BlockUpdate::build(stored, state, None);
+    pub fn load(&self, stored: &ExecutedBlock, view: &ReadView) {
+        let update = BlockUpdate::build(stored, view, false);
         self.index.lock().add(stored, &update);
-        self.latest
-            .store(stored.block.header.height, Ordering::Release);
+        self.latest.store(stored.header.height, Ordering::Release);
     }
 
-    /// Indexes a newly committed block and broadcasts it. Call while holding the write
-    /// lock under which `state` became the state after this block.
-    pub fn publish(&self, stored: &StoredBlock, state: &State) -> Arc<BlockUpdate> {
-        let mut index = self.index.lock();
-        let mut update = BlockUpdate::build(stored, state, Some(&mut index.book_seq));
-        index.add(stored, &update);
-        drop(index);
+    /// Indexes a newly durable block and broadcasts it; `view` is the view after it.
+    pub fn publish(&self, stored: &ExecutedBlock, view: &ReadView) -> Arc<BlockUpdate> {
+        let mut update = BlockUpdate::build(stored, view, true);
+        self.index.lock().add(stored, &update);
         // The bus keeps its last blocks whether or not anyone reads them: keep only what
         // the websocket channels send.
         update.events = Vec::new();
         let update = Arc::new(update);
-        self.latest
-            .store(stored.block.header.height, Ordering::Release);
+        self.latest.store(stored.header.height, Ordering::Release);
         // No receivers is fine; a full channel overwrites the oldest entry and lagging
         // receivers learn it on their next receive.
         let _ = self.bus.send(Arc::clone(&update));
@@ -559,16 +466,6 @@ impl Feed {
     /// Where a committed transaction is: `(height, index in block)`.
     pub fn tx_location(&self, hash: &Hash) -> Option<(u64, u32)> {
         self.index.lock().txs.get(hash).copied()
-    }
-
-    /// The market's current book sequence number.
-    pub fn book_seq(&self, market: u32) -> u64 {
-        self.index
-            .lock()
-            .book_seq
-            .get(market as usize)
-            .copied()
-            .unwrap_or(0)
     }
 
     /// Recent trades, newest first.
@@ -605,11 +502,46 @@ impl Feed {
     pub fn order(&self, order_id: u64) -> Option<OrderJson> {
         self.index.lock().orders.get(&order_id).cloned()
     }
+
+    /// Panics if the indexes disagree with each other or with their limits.
+    pub fn check_invariants(&self) {
+        let index = self.index.lock();
+        let limits = &index.limits;
+        assert_eq!(
+            index.txs.len(),
+            index.tx_order.len(),
+            "one order entry per tx"
+        );
+        assert!(index.txs.len() <= limits.transactions, "tx index bounded");
+        assert_eq!(
+            index.fill_order.len(),
+            index.fills.values().map(VecDeque::len).sum::<usize>(),
+            "one order entry per kept fill"
+        );
+        assert!(index.fill_order.len() <= limits.fills, "fills bounded");
+        assert!(
+            index.fills.values().all(|f| !f.is_empty()),
+            "no empty fill lists"
+        );
+        assert_eq!(
+            index.orders.len(),
+            index.order_order.len(),
+            "one order entry per order"
+        );
+        assert!(index.orders.len() <= limits.orders, "orders bounded");
+        assert!(
+            index
+                .trades
+                .iter()
+                .all(|t| t.len() <= limits.trades_per_market),
+            "trades bounded"
+        );
+    }
 }
 
 impl Index {
-    fn add(&mut self, stored: &StoredBlock, update: &BlockUpdate) {
-        let height = stored.block.header.height;
+    fn add(&mut self, stored: &ExecutedBlock, update: &BlockUpdate) {
+        let height = stored.header.height;
         for (i, receipt) in stored.receipts.iter().enumerate() {
             let index = u32::try_from(i).expect("bounded by the block limit");
             if self.txs.insert(receipt.tx_hash, (height, index)).is_none() {
@@ -734,10 +666,10 @@ impl Index {
 }
 
 /// The status of a committed transaction from its stored block.
-pub fn tx_status(stored: &StoredBlock, state: &State, index: u32) -> TxStatus {
+pub fn tx_status(stored: &ExecutedBlock, view: &ReadView, index: u32) -> TxStatus {
     let i = index as usize;
     let receipt = &stored.receipts[i];
-    let header = &stored.block.header;
+    let header = &stored.header;
     let mut status = TxStatus {
         hash: receipt.tx_hash.to_string(),
         status: TxStatusKind::Committed,
@@ -769,10 +701,10 @@ pub fn tx_status(stored: &StoredBlock, state: &State, index: u32) -> TxStatus {
     }
     for (m, events) in stored.market_events.iter().enumerate() {
         let market = u32::try_from(m).expect("markets are few");
-        let config = &state.markets()[m].config;
+        let config = &view.markets[m].config;
         for tagged in events.iter().filter(|t| t.tx == index) {
             status.events.push(event_json(
-                state,
+                view,
                 market,
                 config,
                 &tagged.event,
@@ -782,25 +714,4 @@ pub fn tx_status(stored: &StoredBlock, state: &State, index: u32) -> TxStatus {
         }
     }
     status
-}
-
-/// An order as the books show it now, if it is live.
-pub fn live_order(state: &State, order_id: u64) -> Option<OrderJson> {
-    state.markets().iter().enumerate().find_map(|(m, market)| {
-        let order = market.book.order(matching::OrderId(order_id))?;
-        let p = &market.config.params;
-        Some(OrderJson {
-            order_id,
-            market: u32::try_from(m).expect("markets are few"),
-            account: key_hex(state, order.account),
-            client_order_id: order.client_order_id.map(|c| c.0),
-            side: SideJson::from(order.side),
-            price: order.price.0 * p.tick_size,
-            qty_remaining: order.qty.0 * p.lot_size,
-            qty_filled: None,
-            status: OrderStatusJson::Open,
-            expiry_height: order.expiry.map(|h| h.0),
-            height: state.height(),
-        })
-    })
 }

@@ -18,18 +18,21 @@
 use std::sync::Arc;
 
 use axum::Router;
-use markets::{AssetId, Hash, SignedTransaction, State};
+use markets::{AssetId, Hash, SignedTransaction};
 
 pub mod error;
 pub mod feed;
 pub mod metrics;
 pub mod rest;
 pub mod types;
+pub mod view;
 pub mod ws;
 
 pub use error::{ApiError, ErrorBody};
-pub use feed::{Feed, FeedLimits, StoredBlock};
+pub use feed::{Feed, FeedLimits};
+pub use markets::ExecutedBlock;
 pub use metrics::Metrics;
+pub use view::ReadView;
 
 /// A transaction the node accepted into its mempool (or already had).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,13 +49,17 @@ pub trait Node: Send + Sync + 'static {
     /// heavy: call it off the async workers.
     fn submit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, ApiError>>;
 
-    /// Runs `f` on the state after the last committed block. The feed is published under
-    /// the same lock, so the two agree on the height.
-    fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R;
+    /// The view after the last durable block. Never waits for a block being executed or
+    /// written: readers hold an `Arc` of the last published view.
+    fn view(&self) -> Arc<ReadView>;
 
-    /// A committed block with its receipts and events; `None` above the chain's height.
-    /// Blocking I/O.
-    fn stored(&self, height: u64) -> Result<Option<Arc<StoredBlock>>, ApiError>;
+    /// A durable block with its receipts and events; `None` above the last published
+    /// height. Blocking I/O for blocks no longer kept in memory.
+    fn stored(&self, height: u64) -> Result<Option<Arc<ExecutedBlock>>, ApiError>;
+
+    /// Where a committed transaction is: `(height, index in block)`, for transactions
+    /// the node still remembers.
+    fn tx_location(&self, hash: &Hash) -> Option<(u64, u32)>;
 
     /// Whether this transaction waits in the mempool.
     fn is_pending(&self, hash: &Hash) -> bool;

@@ -16,18 +16,19 @@ use markets::{
     Action, AssetId, CancelOrder, ChainId, Hash, MarketId, OrderAction, SignedTransaction,
     Transaction,
 };
-use matching::{OrderId, OrderRef, Side};
+use matching::{OrderId, OrderRef};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, from_rejection};
-use crate::feed::{live_order, tx_status};
+use crate::feed::tx_status;
 use crate::types::{
     AccountJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson, BookJson,
     FaucetRequest, FillsPage, HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse,
     TransactionJson, TxStatus, TxStatusKind, parse_hex32,
 };
+use crate::view::ReadView;
 use crate::{App, Node};
 
 /// Book levels per side a request may ask for.
@@ -153,15 +154,16 @@ type AppState<N> = State<Arc<App<N>>>;
 
 async fn health<N: Node>(State(app): AppState<N>) -> axum::Json<HealthJson> {
     let mempool = app.node.mempool_len() as u64;
-    axum::Json(app.node.with_state(|state| HealthJson {
+    let view = app.node.view();
+    axum::Json(HealthJson {
         status: "ok".into(),
-        chain_id: state.chain_id().0,
-        height: state.height(),
-        last_block_hash: state.block_hash().to_string(),
-        last_block_timestamp_ms: state.timestamp_ms(),
+        chain_id: view.chain_id,
+        height: view.height,
+        last_block_hash: view.block_hash.to_string(),
+        last_block_timestamp_ms: view.timestamp_ms,
         mempool,
-        genesis_hash: state.genesis_hash().to_string(),
-    }))
+        genesis_hash: view.genesis_hash.to_string(),
+    })
 }
 
 async fn metrics<N: Node>(State(app): AppState<N>) -> Response {
@@ -179,22 +181,10 @@ async fn metrics<N: Node>(State(app): AppState<N>) -> Response {
 }
 
 /// A market by id (`0`) or symbol (`BTC-USD`, any case).
-fn find_market(state: &markets::State, name: &str) -> Result<u32, ApiError> {
-    let markets = state.markets();
-    let found = match name.parse::<u32>() {
-        Ok(id) => (id as usize) < markets.len(),
-        Err(_) => false,
-    };
-    if found {
-        return Ok(name.parse().expect("checked"));
-    }
-    markets
-        .iter()
-        .position(|m| m.config.symbol.eq_ignore_ascii_case(name))
-        .map(|i| u32::try_from(i).expect("markets are few"))
-        .ok_or_else(|| {
-            ApiError::from(markets::ChainReject::UnknownMarket).with_status(StatusCode::NOT_FOUND)
-        })
+fn find_market(view: &ReadView, name: &str) -> Result<u32, ApiError> {
+    view.find_market(name).ok_or_else(|| {
+        ApiError::from(markets::ChainReject::UnknownMarket).with_status(StatusCode::NOT_FOUND)
+    })
 }
 
 impl ApiError {
@@ -204,34 +194,31 @@ impl ApiError {
     }
 }
 
-fn market_json(state: &markets::State, id: u32) -> MarketJson {
-    let market = &state.markets()[id as usize];
-    let mut json = MarketJson::new(id, &market.config, state.assets());
-    let p = &market.config.params;
-    json.best_bid = market.book.best_price(Side::Buy).map(|x| x.0 * p.tick_size);
-    json.best_ask = market
-        .book
-        .best_price(Side::Sell)
-        .map(|x| x.0 * p.tick_size);
-    json.resting_orders = market.book.len() as u64;
-    json.last_trade_seq = market.book.trade_seq();
+fn market_json(view: &ReadView, id: u32) -> MarketJson {
+    let market = &view.markets[id as usize];
+    let mut json = MarketJson::new(id, &market.config, &view.assets);
+    json.best_bid = market.best_bid();
+    json.best_ask = market.best_ask();
+    json.resting_orders = market.resting_orders;
+    json.last_trade_seq = market.trade_seq;
     json
 }
 
 async fn markets_list<N: Node>(State(app): AppState<N>) -> axum::Json<Vec<MarketJson>> {
-    axum::Json(app.node.with_state(|state| {
-        (0..state.markets().len())
-            .map(|i| market_json(state, u32::try_from(i).expect("markets are few")))
-            .collect()
-    }))
+    let view = app.node.view();
+    axum::Json(
+        (0..view.markets.len())
+            .map(|i| market_json(&view, u32::try_from(i).expect("markets are few")))
+            .collect(),
+    )
 }
 
 async fn market_one<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
 ) -> Result<axum::Json<MarketJson>, ApiError> {
-    app.node
-        .with_state(|state| Ok(axum::Json(market_json(state, find_market(state, &market)?))))
+    let view = app.node.view();
+    Ok(axum::Json(market_json(&view, find_market(&view, &market)?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,35 +232,21 @@ async fn book<N: Node>(
     ApiQuery(query): ApiQuery<DepthQuery>,
 ) -> Result<axum::Json<BookJson>, ApiError> {
     let depth = query.depth.unwrap_or(50).clamp(1, BOOK_DEPTH_MAX);
-    app.node.with_state(|state| {
-        let id = find_market(state, &market)?;
-        Ok(axum::Json(book_json(state, &app.feed, id, depth)))
-    })
+    let view = app.node.view();
+    let id = find_market(&view, &market)?;
+    Ok(axum::Json(book_json(&view, id, depth)))
 }
 
-/// The book of `market` now, `depth` levels a side. Call under the state lock so the
-/// sequence number matches.
-pub fn book_json(
-    state: &markets::State,
-    feed: &crate::Feed,
-    market: u32,
-    depth: usize,
-) -> BookJson {
-    let m = &state.markets()[market as usize];
-    let p = &m.config.params;
-    let side = |s: Side| {
-        m.book
-            .depth(s, depth)
-            .into_iter()
-            .map(|(price, qty)| [price.0 * p.tick_size, qty.0 * p.lot_size])
-            .collect()
-    };
+/// The book of `market` in `view`, `depth` levels a side, with the sequence number of
+/// the same view: the deltas that follow it on the websocket start at `seq + 1`.
+pub fn book_json(view: &ReadView, market: u32, depth: usize) -> BookJson {
+    let m = &view.markets[market as usize];
     BookJson {
         market,
-        height: state.height(),
-        seq: feed.book_seq(market),
-        bids: side(Side::Buy),
-        asks: side(Side::Sell),
+        height: view.height,
+        seq: m.seq,
+        bids: m.bids.iter().take(depth).copied().collect(),
+        asks: m.asks.iter().take(depth).copied().collect(),
     }
 }
 
@@ -287,7 +260,7 @@ async fn trades<N: Node>(
     Path(market): Path<String>,
     ApiQuery(query): ApiQuery<LimitQuery>,
 ) -> Result<axum::Json<Vec<crate::types::FillJson>>, ApiError> {
-    let id = app.node.with_state(|state| find_market(state, &market))?;
+    let id = find_market(&app.node.view(), &market)?;
     let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
     Ok(axum::Json(app.feed.trades(id, limit)))
 }
@@ -306,29 +279,28 @@ async fn account<N: Node>(
     Path(account): Path<String>,
 ) -> Result<axum::Json<AccountJson>, ApiError> {
     let key = parse_account(&account)?;
-    Ok(axum::Json(app.node.with_state(|state| {
-        let found = state.account_by_key(&key);
-        AccountJson {
-            account: hex::encode(key),
-            height: state.height(),
-            exists: found.is_some(),
-            balances: state
-                .assets()
-                .iter()
-                .enumerate()
-                .map(|(i, asset)| {
-                    let balance = found.map(|a| a.balances[i]).unwrap_or_default();
-                    BalanceJson {
-                        asset: u32::try_from(i).expect("assets are few"),
-                        symbol: asset.symbol.clone(),
-                        available: balance.available,
-                        held: balance.held,
-                    }
-                })
-                .collect(),
-            last_nonce: found.and_then(|a| a.nonces.used().last().copied()),
-        }
-    })))
+    let view = app.node.view();
+    let found = view.account(&key);
+    Ok(axum::Json(AccountJson {
+        account: hex::encode(key),
+        height: view.height,
+        exists: found.is_some(),
+        balances: view
+            .assets
+            .iter()
+            .enumerate()
+            .map(|(i, asset)| {
+                let balance = found.map(|a| a.balances[i]).unwrap_or_default();
+                BalanceJson {
+                    asset: u32::try_from(i).expect("assets are few"),
+                    symbol: asset.symbol.clone(),
+                    available: balance.available,
+                    held: balance.held,
+                }
+            })
+            .collect(),
+        last_nonce: found.and_then(|a| a.last_nonce),
+    }))
 }
 
 async fn account_orders<N: Node>(
@@ -336,22 +308,12 @@ async fn account_orders<N: Node>(
     Path(account): Path<String>,
 ) -> Result<axum::Json<Vec<OrderJson>>, ApiError> {
     let key = parse_account(&account)?;
-    Ok(axum::Json(app.node.with_state(|state| {
-        let Some(id) = state.account_id(&key) else {
-            return Vec::new();
-        };
-        let mut orders = Vec::new();
-        for (m, market) in state.markets().iter().enumerate() {
-            for order in market.book.account_orders(id) {
-                if let Some(json) = live_order(state, order.order_id.0)
-                    && json.market as usize == m
-                {
-                    orders.push(json);
-                }
-            }
-        }
-        orders
-    })))
+    let view = app.node.view();
+    Ok(axum::Json(
+        view.account(&key)
+            .map(|a| a.orders.clone())
+            .unwrap_or_default(),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -402,7 +364,7 @@ async fn order<N: Node>(
     let id: u64 = order_id
         .parse()
         .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "an order id is a u64"))?;
-    let live = app.node.with_state(|state| live_order(state, id));
+    let live = app.node.view().order(id).cloned();
     if let Some(mut order) = live {
         if let Some(seen) = app.feed.order(id) {
             order.qty_filled = seen.qty_filled;
@@ -497,7 +459,7 @@ async fn committed_status<N: Node>(
     app: &Arc<App<N>>,
     hash: &Hash,
 ) -> Result<Option<TxStatus>, ApiError> {
-    let Some((height, index)) = app.feed.tx_location(hash) else {
+    let Some((height, index)) = app.node.tx_location(hash) else {
         return Ok(None);
     };
     let node = Arc::clone(&app.node);
@@ -505,10 +467,7 @@ async fn committed_status<N: Node>(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??
         .ok_or_else(|| ApiError::internal(format!("block {height} is indexed but not stored")))?;
-    Ok(Some(
-        app.node
-            .with_state(|state| tx_status(&stored, state, index)),
-    ))
+    Ok(Some(tx_status(&stored, &app.node.view(), index)))
 }
 
 async fn submit<N: Node>(
@@ -576,7 +535,7 @@ async fn submit_batch<N: Node>(
                         hash: a.hash.to_string(),
                         order_ids,
                         // A duplicate may already be in a block.
-                        status: if a.duplicate && app.feed.tx_location(&a.hash).is_some() {
+                        status: if a.duplicate && app.node.tx_location(&a.hash).is_some() {
                             TxStatusKind::Committed
                         } else {
                             TxStatusKind::Pending
@@ -697,7 +656,7 @@ async fn transaction<N: Node>(
 }
 
 async fn block_latest<N: Node>(State(app): AppState<N>) -> Result<axum::Json<BlockJson>, ApiError> {
-    let height = app.node.with_state(markets::State::height);
+    let height = app.node.view().height;
     block_json(&app, height).await
 }
 
@@ -723,7 +682,7 @@ async fn block_json<N: Node>(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??
         .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
-    let mut json = BlockJson::from_header(&stored.block.header);
+    let mut json = BlockJson::from_header(&stored.header);
     json.transactions = Some(
         stored
             .receipts

@@ -48,10 +48,11 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
-use crate::feed::{BlockUpdate, StoredBlock};
+use crate::feed::BlockUpdate;
 use crate::rest::book_json;
 use crate::types::parse_hex32;
 use crate::{App, Node};
+use markets::ExecutedBlock;
 
 /// Levels per side in a book snapshot.
 pub const BOOK_SNAPSHOT_LEVELS: usize = 5_000;
@@ -227,19 +228,11 @@ impl<N: Node> Conn<N> {
                     ));
                 }
             };
-            self.app.node.with_state(|state| {
-                if let Ok(id) = name.parse::<u32>()
-                    && (id as usize) < state.markets().len()
-                {
-                    return Ok(id);
-                }
-                state
-                    .markets()
-                    .iter()
-                    .position(|m| m.config.symbol.eq_ignore_ascii_case(&name))
-                    .map(|i| u32::try_from(i).expect("markets are few"))
-                    .ok_or_else(|| ApiError::from(markets::ChainReject::UnknownMarket))
-            })
+            self.app
+                .node
+                .view()
+                .find_market(&name)
+                .ok_or_else(|| ApiError::from(markets::ChainReject::UnknownMarket))
         };
         let account = || -> Result<[u8; 32], ApiError> {
             args.account
@@ -280,11 +273,9 @@ impl<N: Node> Conn<N> {
                     )
                     .await;
             }
-            let feed = Arc::clone(&self.app.feed);
-            let snapshot = self
-                .app
-                .node
-                .with_state(|state| book_json(state, &feed, market, BOOK_SNAPSHOT_LEVELS));
+            // The node publishes a block's view before its websocket messages, so this
+            // view is at least as new as anything this connection has received.
+            let snapshot = book_json(&self.app.node.view(), market, BOOK_SNAPSHOT_LEVELS);
             self.subs.insert(channel, snapshot.height);
             let mut reply = describe(channel);
             reply["type"] = json!("subscribed");
@@ -324,7 +315,7 @@ impl<N: Node> Conn<N> {
         while height <= cursor {
             let last = (height + REPLAY_CHUNK - 1).min(cursor);
             let node = Arc::clone(&self.app.node);
-            let stored: Result<Vec<Arc<StoredBlock>>, ApiError> =
+            let stored: Result<Vec<Arc<ExecutedBlock>>, ApiError> =
                 tokio::task::spawn_blocking(move || {
                     (height..=last)
                         .map(|h| {
@@ -340,11 +331,9 @@ impl<N: Node> Conn<N> {
                 Ok(s) => s,
                 Err(e) => return self.send_error(e.code, &e.message).await,
             };
+            let view = self.app.node.view();
             for block in &stored {
-                let update = self
-                    .app
-                    .node
-                    .with_state(|state| BlockUpdate::build(block, state, None));
+                let update = BlockUpdate::build(block, &view, false);
                 if let Some(message) = message_for(channel, &update) {
                     self.send(message).await?;
                 }

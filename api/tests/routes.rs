@@ -11,21 +11,23 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use api::{Admitted, ApiError, App, Feed, Metrics, Node, StoredBlock};
+use api::{Admitted, ApiError, App, ExecutedBlock, Feed, Metrics, Node, ReadView};
 use axum::http::StatusCode;
 use markets::{AssetId, Hash, SignedTransaction, State};
 use serde_json::{Value, json};
 
 /// A node with the dev chain's genesis state and nothing else.
 struct FakeNode {
-    state: State,
+    view: Arc<ReadView>,
 }
 
 impl FakeNode {
     fn new() -> FakeNode {
         let (genesis, _keys) = markets::dev::genesis(2);
         FakeNode {
-            state: State::from_genesis(&genesis).expect("the dev genesis is valid"),
+            view: Arc::new(ReadView::new(
+                &State::from_genesis(&genesis).expect("the dev genesis is valid"),
+            )),
         }
     }
 }
@@ -38,12 +40,16 @@ impl Node for FakeNode {
             .collect()
     }
 
-    fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.state)
+    fn view(&self) -> Arc<ReadView> {
+        Arc::clone(&self.view)
     }
 
-    fn stored(&self, _height: u64) -> Result<Option<Arc<StoredBlock>>, ApiError> {
+    fn stored(&self, _height: u64) -> Result<Option<Arc<ExecutedBlock>>, ApiError> {
         Ok(None)
+    }
+
+    fn tx_location(&self, _hash: &Hash) -> Option<(u64, u32)> {
+        None
     }
 
     fn is_pending(&self, _hash: &Hash) -> bool {

@@ -4,6 +4,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use matching::{Event, OrderId};
 use sha2::{Digest as _, Sha256};
 
+use crate::admit::Verified;
 use crate::merkle::Hash;
 use crate::{ChainId, Reject, SignedTransaction};
 
@@ -82,12 +83,81 @@ impl TaggedEvent {
     pub const BLOCK: u32 = u32::MAX;
 }
 
-/// Everything executing a block produced.
+/// A block after execution: the one type the node stores, publishes and hands to
+/// every subscriber (as an `Arc`), from the executor to the websocket.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BlockOutput {
+pub struct ExecutedBlock {
     pub header: BlockHeader,
+    /// `header.hash()`, computed once.
     pub hash: Hash,
+    /// In block order, each encoded once (at admission).
+    pub transactions: Vec<Verified>,
+    /// One per transaction, in block order.
     pub receipts: Vec<Receipt>,
     /// Per market, indexed by market id, in the order the book emitted them.
     pub market_events: Vec<Vec<TaggedEvent>>,
+}
+
+impl ExecutedBlock {
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+
+    /// `borsh(Block { header, transactions })`, written from each transaction's one
+    /// encoding rather than by encoding the transactions again. Borsh encodes a `Vec` as
+    /// a `u32` count and its items, so the bytes are exactly those of [`Block`] (a test
+    /// checks it).
+    pub fn block_bytes(&self) -> Vec<u8> {
+        let body: usize = self.transactions.iter().map(|t| t.encoded().len()).sum();
+        let mut bytes = Vec::with_capacity(256 + body);
+        self.header
+            .serialize(&mut bytes)
+            .expect("writing to a Vec cannot fail");
+        let count = u32::try_from(self.transactions.len()).expect("bounded by the block limit");
+        bytes.extend_from_slice(&count.to_le_bytes());
+        for tx in &self.transactions {
+            bytes.extend_from_slice(tx.encoded());
+        }
+        bytes
+    }
+
+    /// The block as stored and sent (copies the transactions).
+    pub fn block(&self) -> Block {
+        Block {
+            header: self.header.clone(),
+            transactions: self
+                .transactions
+                .iter()
+                .map(|t| t.signed().clone())
+                .collect(),
+        }
+    }
+
+    /// A block read back from storage with its stored receipts and events, for clients
+    /// (nothing is executed again; see [`Verified::committed`]).
+    pub fn from_stored(
+        block: Block,
+        receipts: Vec<Receipt>,
+        market_events: Vec<Vec<TaggedEvent>>,
+    ) -> ExecutedBlock {
+        assert_eq!(
+            block.transactions.len(),
+            receipts.len(),
+            "a stored record has one receipt per transaction"
+        );
+        let hash = block.header.hash();
+        let transactions = block
+            .transactions
+            .into_iter()
+            .zip(&receipts)
+            .map(|(tx, receipt)| Verified::committed(tx, receipt))
+            .collect();
+        ExecutedBlock {
+            header: block.header,
+            hash,
+            transactions,
+            receipts,
+            market_events,
+        }
+    }
 }

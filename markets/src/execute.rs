@@ -1,7 +1,8 @@
 //! The block executor: a pure function of (state, block context, transactions).
 //!
 //! ```text
-//! 1 signatures   all transactions, batched, in parallel        ─► verdict per tx
+//! 1 signers      each transaction's verdict, taken at admission ─► signer or reject
+//!                (`crate::admit`: signatures batched, parallel)
 //! 2 holds        per account (accounts in parallel), each       ─► nonce used, funds held,
 //!                account's transactions in block order              book commands planned
 //! 3 matching     per market (one rayon task each), Expire, then ─► tagged book events,
@@ -41,12 +42,13 @@
 use matching::{AccountId, Command, Event, EventSink, Height, NewOrder, Qty, Side};
 use rayon::prelude::*;
 
-use crate::block::{ActionOutcome, BlockHeader, BlockOutput, Outcome, Receipt, TaggedEvent};
+use crate::admit::{Verified, verify_block};
+use crate::block::{ActionOutcome, BlockHeader, ExecutedBlock, Outcome, Receipt, TaggedEvent};
 use crate::limits::TRANSACTIONS_PER_BLOCK_MAX;
 use crate::merkle::{Hash, merkle_root};
 use crate::state::{Account, Market, MarketConfig, ix};
-use crate::tx::{Action, Framed, OrderAction, tx_hash};
-use crate::verify::{AccountKey, SignedItem, verify_parallel};
+use crate::tx::{Action, OrderAction};
+use crate::verify::AccountKey;
 use crate::{AssetId, ChainReject, MarketId, Reject, SignedTransaction, State};
 
 /// Signatures per batch equation. 64 amortises the multiscalar multiplication well and
@@ -71,15 +73,6 @@ type MarketCommands = Vec<Vec<(u32, u16, Command)>>;
 pub struct BlockContext {
     pub height: u64,
     pub timestamp_ms: u64,
-}
-
-/// Whether the executor must check signatures.
-#[derive(Clone, Copy, Debug)]
-pub enum Signatures<'a> {
-    /// Check every signature (replaying a stored chain, a block from another node).
-    Verify,
-    /// The node checked them at ingest: `verdicts[i]` for transaction `i`.
-    Verified(&'a [bool]),
 }
 
 /// A block that cannot be executed at all; the state is unchanged.
@@ -130,14 +123,20 @@ struct Delta {
     held: i128,
 }
 
-/// Executes one block on `state`. On `Err` the state is unchanged; on `Ok` it is the
-/// state after the block.
+/// Executes one block of transactions whose signatures nobody has checked (a block read
+/// back from storage, or from a peer): [`verify_block`] then [`execute_verified`]. On
+/// `Err` the state is unchanged; on `Ok` it is the state after the block.
 pub fn execute_block(
     state: &mut State,
     context: BlockContext,
     transactions: &[SignedTransaction],
-    signatures: Signatures<'_>,
-) -> Result<BlockOutput, BlockError> {
+) -> Result<ExecutedBlock, BlockError> {
+    check_context(state, context, transactions.len())?;
+    let verified = verify_block(state, transactions);
+    execute_verified(state, context, verified)
+}
+
+fn check_context(state: &State, context: BlockContext, count: usize) -> Result<(), BlockError> {
     if context.height != state.height + 1 {
         return Err(BlockError::Height {
             current: state.height,
@@ -150,32 +149,27 @@ pub fn execute_block(
             got: context.timestamp_ms,
         });
     }
-    if transactions.len() > TRANSACTIONS_PER_BLOCK_MAX {
-        return Err(BlockError::TooManyTransactions(transactions.len()));
+    if count > TRANSACTIONS_PER_BLOCK_MAX {
+        return Err(BlockError::TooManyTransactions(count));
     }
-    if let Signatures::Verified(verdicts) = signatures {
-        assert_eq!(
-            verdicts.len(),
-            transactions.len(),
-            "one signature verdict per transaction"
-        );
-    }
+    Ok(())
+}
 
-    // Each transaction is encoded once: the signature check and its hash share the bytes.
-    let framed: Vec<Framed> = transactions
-        .par_iter()
-        .map(SignedTransaction::framed)
-        .collect();
-    let signers = phase1_signatures(state, transactions, &framed, signatures);
-    let mut plans = phase2_holds(state, context, transactions, &signers);
+/// Executes one block of [`Verified`] transactions (from the node's mempool, or from
+/// [`verify_block`]); no signature is checked again. On `Err` the state is unchanged;
+/// on `Ok` it is the state after the block, and the block is returned with everything
+/// executing it produced.
+pub fn execute_verified(
+    state: &mut State,
+    context: BlockContext,
+    transactions: Vec<Verified>,
+) -> Result<ExecutedBlock, BlockError> {
+    check_context(state, context, transactions.len())?;
+    let signers = phase1_signers(state, &transactions);
+    let mut plans = phase2_holds(state, context, &transactions, &signers);
     let matched = phase3_match(state, context, &plans);
     let touched = phase4_settle(state, &signers, &mut plans, &matched);
-    // Each transaction is hashed once: its receipt names it and the transactions root
-    // commits to it.
-    let tx_hashes: Vec<Hash> = framed
-        .par_iter()
-        .map(|framed| tx_hash(framed.encoded()))
-        .collect();
+    let tx_hashes: Vec<Hash> = transactions.iter().map(Verified::hash).collect();
     let (receipts, receipt_leaves) = receipts(&tx_hashes, &plans, &matched.results);
     let header = phase5_commit(
         state,
@@ -191,9 +185,10 @@ pub fn execute_block(
     state.block_hash = hash;
     #[cfg(debug_assertions)]
     state.check_invariants();
-    Ok(BlockOutput {
+    Ok(ExecutedBlock {
         header,
         hash,
+        transactions,
         receipts,
         market_events: matched.events,
     })
@@ -245,55 +240,19 @@ pub fn precheck(state: &State, signed: &SignedTransaction) -> Result<(), Reject>
     }
 }
 
-/// Phase 1: each transaction's signer, or why it is refused before any state changes.
-fn phase1_signatures(
-    state: &State,
-    transactions: &[SignedTransaction],
-    framed: &[Framed],
-    signatures: Signatures<'_>,
-) -> Vec<Result<AccountId, Reject>> {
-    let mut signers: Vec<Result<AccountId, Reject>> = transactions
+/// Phase 1: each transaction's signer, or the verdict that refuses it before any state
+/// changes (taken at admission: see [`crate::admit`]).
+fn phase1_signers(state: &State, transactions: &[Verified]) -> Vec<Result<AccountId, Reject>> {
+    transactions
         .iter()
         .map(|tx| {
-            let tx = &tx.transaction;
-            if tx.chain_id != state.chain_id {
-                return Err(ChainReject::WrongChain.into());
-            }
-            state
+            tx.verdict()?;
+            Ok(*state
                 .account_ids
-                .get(&tx.signer)
-                .copied()
-                .ok_or(ChainReject::UnknownAccount.into())
+                .get(&tx.signed().transaction.signer)
+                .expect("a verdict is Ok only for a signer with an account, and accounts stay"))
         })
-        .collect();
-    let verdicts: Vec<bool> = match signatures {
-        Signatures::Verified(verdicts) => verdicts.to_vec(),
-        Signatures::Verify => {
-            let candidates: Vec<usize> = (0..transactions.len())
-                .filter(|&i| signers[i].is_ok())
-                .collect();
-            let items: Vec<SignedItem<'_>> = candidates
-                .iter()
-                .map(|&i| SignedItem {
-                    key: &state.accounts[ix(signers[i].expect("candidate"))].key,
-                    message: framed[i].signing_message(),
-                    signature: &transactions[i].signature,
-                })
-                .collect();
-            let checked = verify_parallel(&items, SIGNATURE_CHUNK);
-            let mut verdicts = vec![false; transactions.len()];
-            for (&i, ok) in candidates.iter().zip(checked) {
-                verdicts[i] = ok;
-            }
-            verdicts
-        }
-    };
-    for (signer, ok) in signers.iter_mut().zip(verdicts) {
-        if signer.is_ok() && !ok {
-            *signer = Err(ChainReject::BadSignature.into());
-        }
-    }
-    signers
+        .collect()
 }
 
 /// Phase 2: per account, in block order: expiry, nonce, then each action's checks and
@@ -301,7 +260,7 @@ fn phase1_signatures(
 fn phase2_holds(
     state: &mut State,
     context: BlockContext,
-    transactions: &[SignedTransaction],
+    transactions: &[Verified],
     signers: &[Result<AccountId, Reject>],
 ) -> Vec<TxPlan> {
     let mut plans: Vec<TxPlan> = signers
@@ -330,7 +289,7 @@ fn phase2_holds(
         .flat_map_iter(|(group, account)| {
             group.iter().map(move |&(id, i)| {
                 let plan = plan_transaction(
-                    &transactions[i as usize],
+                    transactions[i as usize].signed(),
                     id,
                     account,
                     markets,

@@ -40,7 +40,7 @@
 //! };
 //! let block = vec![place(&keys[0], 1, Side::Sell, 100), place(&keys[1], 1, Side::Buy, 101)];
 //! let context = BlockContext { height: 1, timestamp_ms: genesis.timestamp_ms + 100 };
-//! let output = execute_block(&mut state, context, &block, Signatures::Verify).unwrap();
+//! let output = execute_block(&mut state, context, &block).unwrap();
 //! let fills = output.market_events[0].iter().filter(|e| matches!(e.event, matching::Event::Fill(_))).count();
 //! assert_eq!(fills, 1);
 //! state.check_invariants();
@@ -48,6 +48,7 @@
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
+pub mod admit;
 pub mod block;
 pub mod dev;
 pub mod execute;
@@ -61,8 +62,9 @@ pub mod state;
 pub mod tx;
 pub mod verify;
 
-pub use block::{ActionOutcome, Block, BlockHeader, BlockOutput, Outcome, Receipt, TaggedEvent};
-pub use execute::{BlockContext, BlockError, Signatures, execute_block, precheck};
+pub use admit::{Encoded, Prechecked, Verified, admit, precheck_all, verify_block};
+pub use block::{ActionOutcome, Block, BlockHeader, ExecutedBlock, Outcome, Receipt, TaggedEvent};
+pub use execute::{BlockContext, BlockError, execute_block, execute_verified, precheck};
 pub use merkle::Hash;
 pub use reject::{ChainReject, Reject};
 pub use state::{

@@ -27,13 +27,13 @@
 //!
 //! ```ignore
 //! use markets::sim::{Sim, SimConfig};
-//! use markets::{Signatures, execute_block};
+//! use markets::execute_block;
 //!
 //! let mut sim = Sim::new(7, SimConfig { accounts: 20, transactions_per_block: 50, ..SimConfig::default() });
 //! let mut state = sim.state();
 //! for _ in 0..3 {
 //!     let block = sim.next_block();
-//!     let output = execute_block(&mut state, sim.context(), &block, Signatures::Verify).unwrap();
+//!     let output = execute_block(&mut state, sim.context(), &block).unwrap();
 //!     sim.observe(&block, &output);
 //! }
 //! state.check_invariants();
@@ -54,8 +54,8 @@ use sha2::{Digest as _, Sha256};
 use crate::limits::{MARKETS_MAX, NONCE_WINDOW};
 use crate::state::{AssetConfig, FaucetConfig, Genesis, GenesisBalance, MarketConfig};
 use crate::{
-    Action, ActionOutcome, AmendOrder, AssetId, BlockContext, BlockOutput, CancelAll, CancelOrder,
-    ChainId, ChainReject, Faucet, MarketId, OrderAction, Outcome, PlaceOrder, Reject,
+    Action, ActionOutcome, AmendOrder, AssetId, BlockContext, CancelAll, CancelOrder, ChainId,
+    ChainReject, ExecutedBlock, Faucet, MarketId, OrderAction, Outcome, PlaceOrder, Reject,
     SignedTransaction, State, Transaction, Transfer, dev,
 };
 
@@ -528,7 +528,7 @@ impl Sim {
     }
 
     /// Corrects the live orders from what `transactions` (the last block) really did.
-    pub fn observe(&mut self, transactions: &[SignedTransaction], output: &BlockOutput) {
+    pub fn observe(&mut self, transactions: &[SignedTransaction], output: &ExecutedBlock) {
         assert_eq!(
             transactions.len(),
             output.receipts.len(),
@@ -1261,7 +1261,7 @@ pub fn genesis(accounts: u64, markets: u32) -> (Genesis, Vec<SigningKey>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Signatures, execute_block};
+    use crate::execute_block;
 
     #[test]
     fn module_example() {
@@ -1276,8 +1276,7 @@ mod tests {
         let mut state = sim.state();
         for _ in 0..3 {
             let block = sim.next_block();
-            let output =
-                execute_block(&mut state, sim.context(), &block, Signatures::Verify).unwrap();
+            let output = execute_block(&mut state, sim.context(), &block).unwrap();
             sim.observe(&block, &output);
         }
         state.check_invariants();
@@ -1338,8 +1337,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..6 {
             let block = sim.next_block();
-            let output =
-                execute_block(&mut state, sim.context(), &block, Signatures::Verify).unwrap();
+            let output = execute_block(&mut state, sim.context(), &block).unwrap();
             for (kind, receipt) in sim.kinds().iter().zip(&output.receipts) {
                 seen.insert(*kind);
                 match (kind.expected(), &receipt.outcome) {

@@ -3,7 +3,7 @@
 //! ```text
 //! workload ─► blocks of signed transactions (all signed before timing)
 //!   for each measured block, on one rayon pool of --threads threads:
-//!     time execute_block(state, block, Signatures::Verify)       ─► orders/s
+//!     time execute_block(state, block)       ─► orders/s
 //!     time verify_parallel(the same signatures, SIGNATURE_CHUNK) ─► the ceiling
 //! ```
 //!
@@ -18,9 +18,7 @@ use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
 use markets::verify::{AccountKey, SignedItem, verify_parallel};
-use markets::{
-    ActionOutcome, BlockContext, Outcome, Signatures, SignedTransaction, State, execute_block,
-};
+use markets::{ActionOutcome, BlockContext, Outcome, SignedTransaction, State, execute_block};
 use rayon::prelude::*;
 
 use super::report::{BlockPoint, EngineReport, LobsterReport};
@@ -215,7 +213,7 @@ fn run_plan(
             timestamp_ms: genesis_timestamp_ms + height * 100,
         };
         let started = Instant::now();
-        let output = pool.install(|| execute_block(state, context, txs, Signatures::Verify));
+        let output = pool.install(|| execute_block(state, context, txs));
         (output, started.elapsed())
     };
     progress.set_message(format!("warm-up ({actions_per_tx} order(s)/tx)"));

@@ -91,6 +91,27 @@ pub struct NodeConfig {
     pub dev_accounts: u64,
     pub feed: api::FeedLimits,
     pub api: api::ApiConfig,
+    /// Test hooks into the commit pipeline; none in a real node.
+    pub hooks: NodeHooks,
+}
+
+/// Called by the writer stage with the height of each block it is about to `fdatasync`,
+/// holding the store's shared lock exactly as the real `fdatasync` does. A test injects
+/// a slow disk with it.
+pub type SyncHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Places where a test can hook into the node; see [`SyncHook`].
+#[derive(Clone, Default)]
+pub struct NodeHooks {
+    pub before_sync: Option<SyncHook>,
+}
+
+impl std::fmt::Debug for NodeHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHooks")
+            .field("before_sync", &self.before_sync.is_some())
+            .finish()
+    }
 }
 
 impl Default for NodeConfig {
@@ -108,6 +129,7 @@ impl Default for NodeConfig {
             dev_accounts: 10,
             feed: api::FeedLimits::default(),
             api: api::ApiConfig::default(),
+            hooks: NodeHooks::default(),
         }
     }
 }
@@ -156,6 +178,7 @@ impl NodeConfig {
                 .unwrap_or(d.dev_accounts),
             feed: d.feed,
             api: d.api,
+            hooks: d.hooks,
         };
         config.validate()?;
         Ok(config)

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use markets::{Hash, SignedTransaction};
+use markets::{Hash, Verified};
 
 /// Mempool bounds.
 #[derive(Clone, Copy, Debug)]
@@ -31,7 +31,7 @@ pub enum Refusal {
 #[derive(Debug)]
 pub struct Mempool {
     limits: MempoolLimits,
-    queue: VecDeque<(Hash, SignedTransaction)>,
+    queue: VecDeque<Verified>,
     /// Everything admitted and not yet published in a block: queued or executing.
     pending: HashSet<Hash>,
     nonces: HashSet<([u8; 32], u64)>,
@@ -74,16 +74,19 @@ impl Mempool {
         self.pending.contains(hash)
     }
 
-    /// Admits a verified transaction. All or nothing.
-    pub fn admit(&mut self, hash: Hash, tx: SignedTransaction) -> Result<Admission, Refusal> {
+    /// Admits a verified transaction if fewer than `queued_max` wait for a block (the
+    /// node's measured commit rate sets it) and the fixed limits allow. All or nothing.
+    pub fn admit(&mut self, tx: Verified, queued_max: usize) -> Result<Admission, Refusal> {
+        let hash = tx.hash();
         if self.pending.contains(&hash) {
             return Ok(Admission::Duplicate);
         }
-        let signer = tx.transaction.signer;
-        if self.nonces.contains(&(signer, tx.transaction.nonce)) {
+        let signer = tx.signed().transaction.signer;
+        let nonce = tx.signed().transaction.nonce;
+        if self.nonces.contains(&(signer, nonce)) {
             return Err(Refusal::NonceTaken);
         }
-        if self.pending.len() >= self.limits.total {
+        if self.pending.len() >= self.limits.total || self.queue.len() >= queued_max {
             return Err(Refusal::Full);
         }
         let count = self.per_account.get(&signer).copied().unwrap_or(0);
@@ -91,25 +94,25 @@ impl Mempool {
             return Err(Refusal::AccountFull);
         }
         self.per_account.insert(signer, count + 1);
-        self.nonces.insert((signer, tx.transaction.nonce));
+        self.nonces.insert((signer, nonce));
         self.pending.insert(hash);
-        self.queue.push_back((hash, tx));
+        self.queue.push_back(tx);
         Ok(Admission::New)
     }
 
     /// Takes up to `max` transactions for the next block, oldest first. They stay
     /// pending until [`Mempool::committed`].
-    pub fn take(&mut self, max: usize) -> Vec<(Hash, SignedTransaction)> {
+    pub fn take(&mut self, max: usize) -> Vec<Verified> {
         let n = max.min(self.queue.len());
         self.queue.drain(..n).collect()
     }
 
     /// The block holding these transactions is published: forget them.
-    pub fn committed(&mut self, taken: &[(Hash, SignedTransaction)]) {
-        for (hash, tx) in taken {
-            let signer = tx.transaction.signer;
-            self.pending.remove(hash);
-            self.nonces.remove(&(signer, tx.transaction.nonce));
+    pub fn committed(&mut self, taken: &[Verified]) {
+        for tx in taken {
+            let signer = tx.signed().transaction.signer;
+            self.pending.remove(&tx.hash());
+            self.nonces.remove(&(signer, tx.signed().transaction.nonce));
             if let Some(count) = self.per_account.get_mut(&signer) {
                 *count -= 1;
                 if *count == 0 {
@@ -125,8 +128,8 @@ impl Mempool {
         assert!(self.pending.len() <= self.limits.total);
         assert_eq!(self.nonces.len(), self.pending.len());
         assert_eq!(self.per_account.values().sum::<usize>(), self.pending.len());
-        for (hash, _) in &self.queue {
-            assert!(self.pending.contains(hash));
+        for tx in &self.queue {
+            assert!(self.pending.contains(&tx.hash()));
         }
     }
 }
@@ -134,9 +137,11 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use markets::{Action, AssetId, ChainId, Faucet, Transaction};
+    use markets::{Action, AssetId, ChainId, Faucet, SignedTransaction, Transaction};
 
-    fn tx(signer: u8, nonce: u64) -> (Hash, SignedTransaction) {
+    const ANY: usize = usize::MAX;
+
+    fn tx(signer: u8, nonce: u64) -> Verified {
         let tx = SignedTransaction {
             transaction: Transaction {
                 chain_id: ChainId(1),
@@ -150,7 +155,14 @@ mod tests {
             },
             signature: [0; 64],
         };
-        (tx.hash(), tx)
+        // The mempool never looks at the verdict; a real one comes from `markets::admit`.
+        Verified::committed(
+            tx.clone(),
+            &markets::Receipt {
+                tx_hash: tx.hash(),
+                outcome: markets::Outcome::Executed(Vec::new()),
+            },
+        )
     }
 
     #[test]
@@ -159,23 +171,28 @@ mod tests {
             total: 3,
             per_account: 2,
         });
-        let (h, t) = tx(1, 1);
-        assert_eq!(pool.admit(h, t.clone()), Ok(Admission::New));
-        assert_eq!(pool.admit(h, t), Ok(Admission::Duplicate));
-        let (h2, mut t2) = tx(1, 1);
-        t2.signature[0] = 1; // same nonce, different transaction
-        assert_eq!(
-            pool.admit(Hash(h2.0.map(|b| b ^ 1)), t2),
-            Err(Refusal::NonceTaken)
+        let t = tx(1, 1);
+        assert_eq!(pool.admit(t.clone(), ANY), Ok(Admission::New));
+        assert_eq!(pool.admit(t, ANY), Ok(Admission::Duplicate));
+        let mut twin = tx(1, 1).signed().clone();
+        twin.signature[0] = 1; // same nonce, different transaction
+        let twin = Verified::committed(
+            twin.clone(),
+            &markets::Receipt {
+                tx_hash: twin.hash(),
+                outcome: markets::Outcome::Executed(Vec::new()),
+            },
         );
-        let (h, t) = tx(1, 2);
-        assert_eq!(pool.admit(h, t), Ok(Admission::New));
-        let (h, t) = tx(1, 3);
-        assert_eq!(pool.admit(h, t), Err(Refusal::AccountFull));
-        let (h, t) = tx(2, 1);
-        assert_eq!(pool.admit(h, t), Ok(Admission::New));
-        let (h, t) = tx(3, 1);
-        assert_eq!(pool.admit(h, t), Err(Refusal::Full));
+        assert_eq!(pool.admit(twin, ANY), Err(Refusal::NonceTaken));
+        assert_eq!(pool.admit(tx(1, 2), ANY), Ok(Admission::New));
+        assert_eq!(pool.admit(tx(1, 3), ANY), Err(Refusal::AccountFull));
+        assert_eq!(
+            pool.admit(tx(2, 1), 2),
+            Err(Refusal::Full),
+            "the queue bound"
+        );
+        assert_eq!(pool.admit(tx(2, 1), ANY), Ok(Admission::New));
+        assert_eq!(pool.admit(tx(3, 1), ANY), Err(Refusal::Full));
         pool.check_invariants();
 
         let taken = pool.take(2);
@@ -185,11 +202,10 @@ mod tests {
             3,
             "taken transactions stay pending until published"
         );
-        assert!(pool.contains(&taken[0].0));
+        assert!(pool.contains(&taken[0].hash()));
         pool.committed(&taken);
         assert_eq!(pool.len(), 1);
         pool.check_invariants();
-        let (h, t) = tx(1, 3);
-        assert_eq!(pool.admit(h, t), Ok(Admission::New));
+        assert_eq!(pool.admit(tx(1, 3), ANY), Ok(Admission::New));
     }
 }

@@ -1,20 +1,31 @@
-//! The node: admission (signatures verified once, here), the mempool, the block
-//! producer, storage, and the API server over them.
+//! The node: admission, the mempool, the commit pipeline, the published read view, and
+//! the API server over them. The way of one order is one-way:
 //!
 //! ```text
-//! HTTP ─► api ─► ChainNode::submit ─ decode ─ door checks (markets::precheck) ─ verify
-//!                    signatures (batched, rayon) ─► Mempool (bounded; 429/503 when full)
-//! producer thread: every block interval (or at once when a block's worth waits)
-//!     take ≤ block_txs_max ─► write-lock chain ─► Chain::commit(Signatures::Verified)
-//!     ─► fdatasync'd block + outputs ─► Feed::publish (indexes, websocket bus) ─► unlock
-//!     ─► mempool forgets them
-//! SIGINT/SIGTERM: stop accepting, commit what waits, flush, exit.
+//! HTTP ─► api ─► ChainNode::submit ─► Encoded (framed + hashed once) ─► duplicate? (the
+//!           mempool's pending set, the chain's TxIndex) ─► markets::precheck_all (state
+//!           read lock, short) ─► Prechecked::verify (signatures, rayon, no lock)
+//!           ─► Mempool of Verified (bounded by the measured commit rate; 503 beyond)
+//!
+//! executor thread   take ≤ one interval's worth ─► execute_verified (state write lock)
+//!   (block N+1)       ─► view N+1 = view N .next(state, block) ─► snapshot bytes if due
+//!                     ─► [bounded channel] ─►
+//! writer thread     Store::write (pwrite) ─► Store::sync (fdatasync, shared lock)
+//!   (block N)         ─► snapshot file if due ─► [bounded channel] ─►
+//! publisher thread  publish view N (pointer swap) ─► TxIndex ← block, mempool forgets it
+//!   (block N-1)       ─► reporters (the API's feed: JSON once, websocket bus) ─► metrics
 //! ```
 //!
-//! Signatures are checked once per node: at the door, batched over the request and
-//! spread over the cores. The producer executes its own blocks with
-//! `Signatures::Verified`; blocks read back from disk at start-up are re-verified by
-//! `Chain::open` as ever.
+//! Each stage owns its thread and hands an `Arc` of its output to the next through a
+//! channel of one slot, so block N+1 executes while block N is made durable and block
+//! N-1 is published; a slow stage pushes back through the channels to the executor, whose
+//! mempool then fills and admission refuses at the door. Reads (`ChainNode::view`) never
+//! take a lock a stage holds: they clone the `Arc` of the last published view.
+//!
+//! A transaction is reported committed (`?wait=true`, receipts, the websocket) only once
+//! its block is durable, since only the publisher, after the `fdatasync`, makes it
+//! visible. Signatures are checked once, at the door (`markets::admit`); blocks read back
+//! from disk at start-up are re-verified by `Chain::open`.
 
 pub mod config;
 pub mod mempool;
@@ -26,26 +37,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use api::{Admitted, ApiError, App, Feed, Metrics, Node, StoredBlock};
+use api::{Admitted, ApiError, App, ExecutedBlock, Feed, Metrics, Node, ReadView};
+use arc_swap::ArcSwap;
 use axum::http::StatusCode;
 use ed25519_dalek::SigningKey;
-use markets::verify::{AccountKey, SignedItem, verify_parallel};
+use markets::verify::AccountKey;
 use markets::{
-    Action, AssetId, Genesis, GenesisBalance, Hash, Reject, Signatures, SignedTransaction, State,
-    Transaction, Transfer, precheck,
+    Action, AssetId, BlockContext, Encoded, Genesis, GenesisBalance, Hash, Reject,
+    SignedTransaction, State, Transaction, Transfer, Verified, execute_verified,
 };
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::chain::Chain;
-pub use config::NodeConfig;
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use crate::chain::{Chain, Store, TxIndex};
+pub use config::{NodeConfig, NodeHooks, SyncHook};
 use mempool::{Admission, Mempool, MempoolLimits, Refusal};
 
 /// Blocks kept decoded in memory for receipts and websocket replays.
 const RECENT_BLOCKS: usize = 32;
 /// Blocks indexed into the feed at start-up.
 const FEED_BLOCKS_AT_START: u64 = 256;
-/// Signatures per batch equation at the door.
-const VERIFY_CHUNK: usize = 64;
 
 /// The node's faucet account on the dev chain (a funded key the node holds; never use
 /// it for anything of value).
@@ -87,16 +99,106 @@ fn now_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What the node does with each durable block besides publishing its view and
+/// forgetting its transactions: the API's feed is one reporter; consensus, an indexer or
+/// anything else that follows the chain is another. Called on the publisher thread, in
+/// height order, after the block is durable and its view published.
+pub trait Reporter: Send + Sync + std::fmt::Debug {
+    fn durable(&self, block: &Arc<ExecutedBlock>, view: &Arc<ReadView>);
+}
+
+impl Reporter for Feed {
+    fn durable(&self, block: &Arc<ExecutedBlock>, view: &Arc<ReadView>) {
+        self.publish(block, view);
+    }
+}
+
+/// What the node tells a client it could not admit: the API maps it to HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The chain would refuse it (its code); nothing changed.
+    Reject(Reject),
+    /// Load: the mempool is full (or past what the chain commits in two intervals), this
+    /// account has its share, or another pending transaction has its nonce.
+    Refusal(Refusal),
+    ShuttingDown,
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Reject(reject) => ApiError::from(reject),
+            Refused::Refusal(refusal) => refusal_error(refusal),
+            Refused::ShuttingDown => ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SHUTTING_DOWN",
+                    "the node is shutting down",
+                )
+            },
+        }
+    }
+}
+
+/// Transactions waiting for a block and those already committed, under one lock so
+/// that a transaction moves from one to the other with no moment in neither.
+#[derive(Debug)]
+struct Pool {
+    mempool: Mempool,
+    committed: TxIndex,
+}
+
+impl Pool {
+    fn knows(&self, hash: &Hash) -> bool {
+        self.mempool.contains(hash) || self.committed.get(hash).is_some()
+    }
+}
+
+/// The measured rate of the commit pipeline, which bounds what admission takes.
+#[derive(Debug)]
+struct Capacity {
+    /// Transactions per second the slowest stage sustained, smoothed over blocks; 0
+    /// until measured.
+    tx_per_s: AtomicU64,
+}
+
+/// Transactions admitted before the pipeline's rate is known, and the least admission
+/// ever allows: a cold node takes this much at once.
+const QUEUED_FLOOR: usize = 4_096;
+
+/// One block between two stages.
+#[derive(Debug)]
+struct Staged {
+    block: Arc<ExecutedBlock>,
+    view: Arc<ReadView>,
+    /// The state's snapshot after this block, when one is due.
+    snapshot: Option<Vec<u8>>,
+    /// Seconds each stage spent on it, for the capacity measure.
+    execute_s: f64,
+    write_s: f64,
+}
+
 /// The node as the API sees it.
 #[derive(Debug)]
 pub struct ChainNode {
-    chain: RwLock<Chain>,
-    mempool: Mutex<Mempool>,
-    /// Wakes the producer early when a block's worth waits, and at shutdown.
+    /// The executor's state. The executor thread writes it for one block's execution
+    /// (and the view it builds); admission reads it for prechecks. Nothing else does.
+    state: RwLock<State>,
+    /// The logs: the writer stage writes under the write lock and syncs under a read
+    /// lock; readers of stored blocks share the read lock.
+    store: RwLock<Store>,
+    pool: Mutex<Pool>,
+    /// Wakes the executor early when a block's worth waits, and at shutdown.
     wake: Condvar,
+    /// The last published view.
+    view: ArcSwap<ReadView>,
     feed: Arc<Feed>,
+    reporters: Vec<Arc<dyn Reporter>>,
     metrics: Arc<Metrics>,
-    recent: Mutex<VecDeque<Arc<StoredBlock>>>,
+    /// The last blocks published, for receipts and websocket replays without the disk.
+    recent: Mutex<VecDeque<Arc<ExecutedBlock>>>,
+    capacity: Capacity,
     config: NodeConfig,
     faucet: Option<(SigningKey, AtomicU64)>,
     stopping: AtomicBool,
@@ -114,37 +216,51 @@ impl ChainNode {
             replayed = report.blocks_replayed,
             "chain opened"
         );
-        let markets = chain.state().markets().len();
-        let feed = Arc::new(Feed::new(config.feed, markets, chain.height()));
+        let (state, store) = chain.into_parts();
+        let view = Arc::new(ReadView::new(&state));
+        let feed = Arc::new(Feed::new(
+            config.feed,
+            state.markets().len(),
+            state.height(),
+        ));
         let metrics = Arc::new(Metrics::new());
         metrics
             .height
-            .set(i64::try_from(chain.height()).unwrap_or(i64::MAX));
+            .set(i64::try_from(state.height()).unwrap_or(i64::MAX));
         let faucet = config.dev.then(|| {
             let key = dev_faucet_key();
-            let last = chain
-                .state()
+            let last = state
                 .account_by_key(&key.verifying_key().to_bytes())
                 .and_then(|a| a.nonces.used().last().copied())
                 .unwrap_or(0);
             let next = last.max(now_ms() * 1_000) + 1;
             (key, AtomicU64::new(next))
         });
+        let feed_reporter: Arc<dyn Reporter> = Arc::clone(&feed) as Arc<dyn Reporter>;
         let node = Arc::new(ChainNode {
-            chain: RwLock::new(chain),
-            mempool: Mutex::new(Mempool::new(MempoolLimits {
-                total: config.mempool_max,
-                per_account: config.mempool_per_account_max,
-            })),
+            state: RwLock::new(state),
+            store: RwLock::new(store),
+            pool: Mutex::new(Pool {
+                mempool: Mempool::new(MempoolLimits {
+                    total: config.mempool_max,
+                    per_account: config.mempool_per_account_max,
+                }),
+                committed: TxIndex::default(),
+            }),
             wake: Condvar::new(),
+            view: ArcSwap::new(view),
             feed,
+            reporters: vec![feed_reporter],
             metrics,
             recent: Mutex::new(VecDeque::new()),
+            capacity: Capacity {
+                tx_per_s: AtomicU64::new(0),
+            },
             config,
             faucet,
             stopping: AtomicBool::new(false),
         });
-        node.load_feed()?;
+        node.load_recent()?;
         Ok(node)
     }
 
@@ -156,57 +272,105 @@ impl ChainNode {
         Arc::clone(&self.metrics)
     }
 
+    /// The height of the last published (durable) block.
     pub fn height(&self) -> u64 {
-        self.chain.read().height()
+        self.view.load().height
     }
 
-    fn load_feed(&self) -> anyhow::Result<()> {
-        let height = self.height();
+    /// Indexes the last blocks at start-up: the chain's transaction index (for
+    /// exactly-once) and the feed's (for reads).
+    fn load_recent(&self) -> anyhow::Result<()> {
+        let view = self.view.load_full();
+        let height = view.height;
         let from = height.saturating_sub(FEED_BLOCKS_AT_START - 1).max(1);
         for h in from..=height {
-            let stored = self
+            let block = self
                 .stored(h)
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?
                 .with_context(|| format!("block {h} is missing"))?;
-            let chain = self.chain.read();
-            self.feed.load(&stored, chain.state());
+            self.pool.lock().committed.add(&block);
+            self.feed.load(&block, &view);
         }
         Ok(())
     }
 
-    fn read_stored(chain: &Chain, height: u64) -> Result<StoredBlock, ApiError> {
-        let block = chain
-            .block(height)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let record = chain
-            .record(height)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(StoredBlock {
-            block,
-            receipts: record.receipts,
-            market_events: record.market_events,
-        })
+    /// Panics if the node's parts disagree: the mempool, the transaction index, the
+    /// published view (against the state, when no block is in flight), the feed.
+    pub fn check_invariants(&self) {
+        {
+            let pool = self.pool.lock();
+            pool.mempool.check_invariants();
+            pool.committed.check_invariants();
+        }
+        self.feed.check_invariants();
+        let state = self.state.read();
+        let view = self.view.load_full();
+        assert!(
+            view.height <= state.height(),
+            "the view never runs ahead of execution"
+        );
+        if view.height == state.height() {
+            view.check_invariants(&state);
+        }
     }
 
-    /// Runs the block producer until [`ChainNode::stop`]; then commits what waits.
-    pub fn produce(&self) -> anyhow::Result<()> {
+    /// How many transactions may wait for a block: what the pipeline commits in two
+    /// block intervals at its measured rate, within the configured limits.
+    fn queued_max(&self) -> usize {
+        let rate = self.capacity.tx_per_s.load(Ordering::Relaxed) as f64;
+        let interval_s = self.config.block_interval_ms.max(1) as f64 / 1_000.0;
+        let measured = (rate * 2.0 * interval_s) as usize;
+        measured.max(QUEUED_FLOOR).min(self.config.mempool_max)
+    }
+
+    /// How many transactions the next block takes: one interval's worth at the
+    /// measured rate, so that executing it takes about one interval.
+    fn block_take(&self) -> usize {
+        let rate = self.capacity.tx_per_s.load(Ordering::Relaxed) as f64;
+        let interval_s = self.config.block_interval_ms.max(1) as f64 / 1_000.0;
+        let measured = (rate * interval_s) as usize;
+        measured
+            .max(QUEUED_FLOOR / 2)
+            .min(self.config.block_txs_max)
+    }
+
+    /// Folds one block's stage times into the capacity measure.
+    fn measure(&self, transactions: usize, slowest_s: f64) {
+        if transactions < 64 || slowest_s <= 0.0 {
+            return; // too small a block says more about fixed costs than about rate
+        }
+        let sample = transactions as f64 / slowest_s;
+        let old = self.capacity.tx_per_s.load(Ordering::Relaxed) as f64;
+        let new = if old == 0.0 {
+            sample
+        } else {
+            0.8 * old + 0.2 * sample
+        };
+        self.capacity.tx_per_s.store(new as u64, Ordering::Relaxed);
+    }
+
+    /// The executor stage: runs until [`ChainNode::stop`], then commits what waits and
+    /// closes its channel.
+    fn execute_loop(&self, to_writer: SyncSender<Staged>) -> anyhow::Result<()> {
         let interval = Duration::from_millis(self.config.block_interval_ms.max(1));
         let idle = Duration::from_millis(self.config.empty_block_interval_ms.max(1));
         let mut last_block = Instant::now();
+        let mut view = self.view.load_full();
         loop {
             let (taken, stopping) = {
-                let mut pool = self.mempool.lock();
+                let mut pool = self.pool.lock();
                 loop {
                     if self.stopping.load(Ordering::Acquire) {
                         break;
                     }
                     let waited = last_block.elapsed();
-                    let full = pool.queued() >= self.config.block_txs_max;
-                    let due = (pool.queued() > 0 && waited >= interval) || waited >= idle;
+                    let queued = pool.mempool.queued();
+                    let full = queued >= self.block_take();
+                    let due = (queued > 0 && waited >= interval) || waited >= idle;
                     if full || due {
                         break;
                     }
-                    let until = if pool.queued() > 0 {
+                    let until = if queued > 0 {
                         interval - waited
                     } else {
                         idle - waited
@@ -215,7 +379,7 @@ impl ChainNode {
                 }
                 // Read under the lock, after the wait: a stop that woke us is seen here.
                 (
-                    pool.take(self.config.block_txs_max),
+                    pool.mempool.take(self.block_take()),
                     self.stopping.load(Ordering::Acquire),
                 )
             };
@@ -223,54 +387,121 @@ impl ChainNode {
                 return Ok(());
             }
             last_block = Instant::now();
-            self.commit(taken)?;
+            let staged = self.execute(taken, &view)?;
+            view = Arc::clone(&staged.view);
+            if to_writer.send(staged).is_err() {
+                anyhow::bail!("the writer stage stopped");
+            }
         }
     }
 
-    /// Executes, stores and publishes one block.
-    fn commit(&self, taken: Vec<(Hash, SignedTransaction)>) -> anyhow::Result<()> {
+    /// Executes one block on the state and builds its view (and its snapshot when due).
+    fn execute(&self, transactions: Vec<Verified>, view: &ReadView) -> anyhow::Result<Staged> {
         let started = Instant::now();
-        let transactions: Vec<SignedTransaction> = taken.iter().map(|(_, tx)| tx.clone()).collect();
-        let verdicts = vec![true; transactions.len()];
-        let mut chain = self.chain.write();
-        let timestamp_ms = now_ms().max(chain.state().timestamp_ms());
-        let output = chain
-            .commit(
-                timestamp_ms,
-                transactions.clone(),
-                Signatures::Verified(&verdicts),
-            )
-            .context("committing a block; the node must stop")?;
-        let stored = Arc::new(StoredBlock {
-            block: markets::Block {
-                header: output.header.clone(),
-                transactions,
-            },
-            receipts: output.receipts,
-            market_events: output.market_events,
-        });
-        self.feed.publish(&stored, chain.state());
-        drop(chain);
-        self.mempool.lock().committed(&taken);
-        {
-            let mut recent = self.recent.lock();
-            recent.push_back(Arc::clone(&stored));
-            while recent.len() > RECENT_BLOCKS {
-                recent.pop_front();
+        let mut state = self.state.write();
+        let height = state.height() + 1;
+        let context = BlockContext {
+            height,
+            timestamp_ms: now_ms().max(state.timestamp_ms()),
+        };
+        let block = execute_verified(&mut state, context, transactions)
+            .context("executing a block; the node must stop")?;
+        let next = view.next(&state, &block);
+        let snapshot =
+            (height % self.config.snapshot_interval.max(1) == 0).then(|| state.snapshot_bytes());
+        drop(state);
+        Ok(Staged {
+            block: Arc::new(block),
+            view: Arc::new(next),
+            snapshot,
+            execute_s: started.elapsed().as_secs_f64(),
+            write_s: 0.0,
+        })
+    }
+
+    /// The writer stage: makes each block durable, in order.
+    fn write_loop(
+        &self,
+        from_executor: Receiver<Staged>,
+        to_publisher: SyncSender<Staged>,
+    ) -> anyhow::Result<()> {
+        for mut staged in from_executor {
+            let started = Instant::now();
+            let height = staged.block.header.height;
+            self.store
+                .write()
+                .write(&staged.block)
+                .with_context(|| format!("writing block {height}; the node must stop"))?;
+            {
+                let store = self.store.read();
+                if let Some(hook) = &self.config.hooks.before_sync {
+                    hook(height);
+                }
+                store
+                    .sync()
+                    .with_context(|| format!("syncing block {height}; the node must stop"))?;
+            }
+            if let Some(bytes) = staged.snapshot.take() {
+                self.store
+                    .write()
+                    .write_snapshot(height, &bytes)
+                    .with_context(|| format!("writing the snapshot at {height}"))?;
+            }
+            staged.write_s = started.elapsed().as_secs_f64();
+            if to_publisher.send(staged).is_err() {
+                anyhow::bail!("the publisher stage stopped");
             }
         }
+        Ok(())
+    }
+
+    /// The publisher stage: makes each durable block visible, in order.
+    fn publish_loop(&self, from_writer: Receiver<Staged>) -> anyhow::Result<()> {
+        for staged in from_writer {
+            let started = Instant::now();
+            let block = &staged.block;
+            // The view first: a websocket client that has received block N's messages
+            // reads a view at N or later.
+            self.view.store(Arc::clone(&staged.view));
+            {
+                let mut recent = self.recent.lock();
+                recent.push_back(Arc::clone(block));
+                while recent.len() > RECENT_BLOCKS {
+                    recent.pop_front();
+                }
+            }
+            {
+                let mut pool = self.pool.lock();
+                pool.committed.add(block);
+                pool.mempool.committed(&block.transactions);
+            }
+            for reporter in &self.reporters {
+                reporter.durable(block, &staged.view);
+            }
+            let publish_s = started.elapsed().as_secs_f64();
+            self.measure(
+                block.transactions.len(),
+                staged.execute_s.max(staged.write_s).max(publish_s),
+            );
+            self.record_metrics(&staged, publish_s);
+        }
+        Ok(())
+    }
+
+    fn record_metrics(&self, staged: &Staged, publish_s: f64) {
+        let block = &staged.block;
         let m = &self.metrics;
         m.blocks.inc();
         m.height
-            .set(i64::try_from(stored.block.header.height).unwrap_or(i64::MAX));
-        m.transactions.inc_by(stored.receipts.len() as u64);
-        let rejected = stored
+            .set(i64::try_from(block.header.height).unwrap_or(i64::MAX));
+        m.transactions.inc_by(block.receipts.len() as u64);
+        let rejected = block
             .receipts
             .iter()
             .filter(|r| matches!(r.outcome, markets::Outcome::Rejected(_)))
             .count();
         m.transactions_rejected.inc_by(rejected as u64);
-        let fills: usize = stored
+        let fills: usize = block
             .market_events
             .iter()
             .map(|e| {
@@ -280,117 +511,91 @@ impl ChainNode {
             })
             .sum();
         m.fills.inc_by(fills as u64);
-        m.block_execution_seconds
-            .observe(started.elapsed().as_secs_f64());
-        m.block_transactions.observe(stored.receipts.len() as f64);
+        m.block_execution_seconds.observe(staged.execute_s);
+        m.block_transactions.observe(block.receipts.len() as f64);
         tracing::debug!(
-            height = stored.block.header.height,
-            transactions = stored.receipts.len(),
+            height = block.header.height,
+            transactions = block.receipts.len(),
             fills,
-            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            execute_us = (staged.execute_s * 1e6) as u64,
+            write_us = (staged.write_s * 1e6) as u64,
+            publish_us = (publish_s * 1e6) as u64,
             "block committed"
         );
-        Ok(())
     }
 
-    /// Asks the producer to commit what waits and return.
+    /// Asks the executor to commit what waits and return; the writer and publisher
+    /// finish the blocks in flight and return after it.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        let _pool = self.mempool.lock();
+        let _pool = self.pool.lock();
         self.wake.notify_all();
     }
 
-    /// The door: decode-level checks, the state's checks, then signatures, then the
-    /// mempool. Each transaction on its own; the answer is in order.
-    fn admit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, ApiError>> {
-        let hashes: Vec<Hash> = transactions.iter().map(SignedTransaction::hash).collect();
-        // Already known: answer as a duplicate, whatever else is true of it now.
-        let known: Vec<bool> = {
-            let pool = self.mempool.lock();
-            hashes
+    /// The door: hash, duplicates, the state's checks, signatures, the mempool. Each
+    /// transaction on its own; the answers are in order.
+    pub fn admit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, Refused>> {
+        if self.stopping.load(Ordering::Acquire) {
+            return transactions
                 .iter()
-                .map(|h| pool.contains(h) || self.feed.tx_location(h).is_some())
-                .collect()
-        };
-        let mut results: Vec<Option<Result<Admitted, ApiError>>> = hashes
-            .iter()
-            .zip(&known)
-            .map(|(&hash, &known)| {
-                known.then_some(Ok(Admitted {
-                    hash,
-                    duplicate: true,
-                }))
-            })
-            .collect();
+                .map(|_| Err(Refused::ShuttingDown))
+                .collect();
+        }
+        let encoded = Encoded::many(transactions);
+        let queued_max = self.queued_max();
+        let mut results: Vec<Option<Result<Admitted, Refused>>> = vec![None; encoded.len()];
+        let mut fresh = Vec::with_capacity(encoded.len());
+        let mut positions = Vec::with_capacity(encoded.len());
         {
-            let chain = self.chain.read();
-            let state = chain.state();
-            for (i, tx) in transactions.iter().enumerate() {
-                if results[i].is_none()
-                    && let Err(reject) = precheck(state, tx)
-                {
-                    results[i] = Some(Err(door_error(reject)));
+            let pool = self.pool.lock();
+            // Past what the chain commits in two intervals, refuse before any work.
+            let full = pool.mempool.queued() >= queued_max;
+            for (i, e) in encoded.into_iter().enumerate() {
+                if pool.knows(&e.hash()) {
+                    results[i] = Some(Ok(Admitted {
+                        hash: e.hash(),
+                        duplicate: true,
+                    }));
+                } else if full {
+                    results[i] = Some(Err(Refused::Refusal(Refusal::Full)));
+                } else {
+                    positions.push(i);
+                    fresh.push(e);
                 }
             }
         }
-        // Signatures, batched over the request and spread over the cores.
-        let candidates: Vec<usize> = (0..transactions.len())
-            .filter(|&i| results[i].is_none())
-            .collect();
-        let keys: Vec<Option<AccountKey>> = candidates
-            .iter()
-            .map(|&i| AccountKey::from_bytes(&transactions[i].transaction.signer).ok())
-            .collect();
-        let messages: Vec<Vec<u8>> = candidates
-            .iter()
-            .map(|&i| transactions[i].transaction.signing_message())
-            .collect();
-        let items: Vec<(usize, SignedItem<'_>)> = candidates
-            .iter()
-            .zip(&keys)
-            .zip(&messages)
-            .filter_map(|((&i, key), message)| {
-                key.as_ref().map(|key| {
-                    (
-                        i,
-                        SignedItem {
-                            key,
-                            message,
-                            signature: &transactions[i].signature,
-                        },
-                    )
-                })
-            })
-            .collect();
-        let only: Vec<SignedItem<'_>> = items.iter().map(|(_, item)| *item).collect();
-        let verdicts = verify_parallel(&only, VERIFY_CHUNK);
-        let mut verified = vec![false; transactions.len()];
-        for ((i, _), ok) in items.iter().zip(verdicts) {
-            verified[*i] = ok;
-        }
-        let mut pool = self.mempool.lock();
-        let was_idle = pool.queued() == 0;
-        for (i, tx) in transactions.into_iter().enumerate() {
-            if results[i].is_some() {
-                continue;
-            }
-            let hash = hashes[i];
-            results[i] = Some(if !verified[i] {
-                Err(door_error(markets::ChainReject::BadSignature.into()))
-            } else {
-                match pool.admit(hash, tx) {
-                    Ok(admission) => Ok(Admitted {
-                        hash,
-                        duplicate: admission == Admission::Duplicate,
-                    }),
-                    Err(refusal) => Err(refusal_error(refusal)),
+        let prechecked = markets::precheck_all(&self.state.read(), fresh);
+        let verified = prechecked.verify();
+        let mut pool = self.pool.lock();
+        let was_idle = pool.mempool.queued() == 0;
+        for (i, verified) in positions.into_iter().zip(verified) {
+            results[i] = Some(match verified {
+                Err(reject) => Err(Refused::Reject(reject)),
+                Ok(tx) => {
+                    let hash = tx.hash();
+                    if pool.committed.get(&hash).is_some() {
+                        // Committed while its signature was being checked.
+                        Ok(Admitted {
+                            hash,
+                            duplicate: true,
+                        })
+                    } else {
+                        match pool.mempool.admit(tx, queued_max) {
+                            Ok(admission) => Ok(Admitted {
+                                hash,
+                                duplicate: admission == Admission::Duplicate,
+                            }),
+                            Err(refusal) => Err(Refused::Refusal(refusal)),
+                        }
+                    }
                 }
             });
         }
-        // The producer sleeps until the idle interval when nothing waits: wake it for
+        // The executor sleeps until the idle interval when nothing waits: wake it for
         // the first transaction (it then cuts a block once the block interval since the
         // last block has passed) and for a full block.
-        if (was_idle && pool.queued() > 0) || pool.queued() >= self.config.block_txs_max {
+        let queued = pool.mempool.queued();
+        if (was_idle && queued > 0) || queued >= self.block_take() {
             self.wake.notify_all();
         }
         drop(pool);
@@ -401,13 +606,12 @@ impl ChainNode {
     }
 }
 
-fn door_error(reject: Reject) -> ApiError {
-    ApiError::from(reject)
-}
-
 fn refusal_error(refusal: Refusal) -> ApiError {
     match refusal {
-        Refusal::Full => ApiError::mempool_full("the mempool is full; retry shortly", 1),
+        Refusal::Full => ApiError::mempool_full(
+            "the node holds as many transactions as it can commit in two block intervals; retry shortly",
+            1,
+        ),
         Refusal::AccountFull => ApiError {
             retry_after: Some(1),
             ..ApiError::new(
@@ -426,50 +630,48 @@ fn refusal_error(refusal: Refusal) -> ApiError {
 
 impl Node for ChainNode {
     fn submit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, ApiError>> {
-        if self.stopping.load(Ordering::Acquire) {
-            return transactions
-                .iter()
-                .map(|_| {
-                    Err(ApiError {
-                        retry_after: Some(5),
-                        ..ApiError::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "SHUTTING_DOWN",
-                            "the node is shutting down",
-                        )
-                    })
-                })
-                .collect();
-        }
         self.admit(transactions)
+            .into_iter()
+            .map(|r| r.map_err(ApiError::from))
+            .collect()
     }
 
-    fn with_state<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(self.chain.read().state())
+    fn view(&self) -> Arc<ReadView> {
+        self.view.load_full()
     }
 
-    fn stored(&self, height: u64) -> Result<Option<Arc<StoredBlock>>, ApiError> {
+    fn stored(&self, height: u64) -> Result<Option<Arc<ExecutedBlock>>, ApiError> {
         if let Some(found) = self
             .recent
             .lock()
             .iter()
-            .find(|b| b.block.header.height == height)
+            .find(|b| b.header.height == height)
         {
             return Ok(Some(Arc::clone(found)));
         }
-        let chain = self.chain.read();
-        if height == 0 || height > chain.height() {
+        // Only what is published: a block written but not yet synced is not committed.
+        if height == 0 || height > self.height() {
             return Ok(None);
         }
-        Ok(Some(Arc::new(Self::read_stored(&chain, height)?)))
+        let block = self
+            .store
+            .read()
+            .executed(height)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(Some(Arc::new(block)))
+    }
+
+    fn tx_location(&self, hash: &Hash) -> Option<(u64, u32)> {
+        let committed = self.pool.lock().committed.get(hash);
+        committed.or_else(|| self.feed.tx_location(hash))
     }
 
     fn is_pending(&self, hash: &Hash) -> bool {
-        self.mempool.lock().contains(hash)
+        self.pool.lock().mempool.contains(hash)
     }
 
     fn mempool_len(&self) -> usize {
-        self.mempool.lock().len()
+        self.pool.lock().mempool.len()
     }
 
     fn faucet(&self, to: [u8; 32], asset: AssetId, amount: u64) -> Result<Admitted, ApiError> {
@@ -477,7 +679,10 @@ impl Node for ChainNode {
             return Err(markets::ChainReject::FaucetDisabled.into());
         };
         let limit = self
-            .with_state(|s| s.faucet().map(|f| f.amount_max))
+            .state
+            .read()
+            .faucet()
+            .map(|f| f.amount_max)
             .unwrap_or(0);
         if amount > limit {
             return Err(markets::ChainReject::FaucetLimit.into());
@@ -485,7 +690,7 @@ impl Node for ChainNode {
         if AccountKey::from_bytes(&to).is_err() {
             return Err(markets::ChainReject::InvalidAccountKey.into());
         }
-        let chain_id = self.with_state(State::chain_id);
+        let chain_id = markets::ChainId(self.view.load().chain_id);
         let tx = SignedTransaction::sign(
             Transaction {
                 chain_id,
@@ -527,28 +732,66 @@ pub struct Running {
     pub node: Arc<ChainNode>,
     shutdown: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    producer: std::thread::JoinHandle<anyhow::Result<()>>,
+    stages: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Running {
     /// Stops accepting requests, commits what waits, and returns once the last block
-    /// is on disk.
+    /// is on disk and published.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
         self.node.feed.close();
         let served = self.server.await;
         self.node.stop();
-        let producer = self.producer;
-        tokio::task::spawn_blocking(move || producer.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the block producer panicked"))??;
+        for stage in self.stages {
+            let name = stage.thread().name().unwrap_or("stage").to_string();
+            tokio::task::spawn_blocking(move || stage.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the {name} thread panicked"))??;
+        }
         served??;
         tracing::info!(height = self.node.height(), "node stopped");
         Ok(())
     }
 }
 
-/// Opens the chain, starts the producer and serves the API. Returns once listening.
+/// Spawns a pipeline stage on its own thread; a stage that fails stops the node.
+fn spawn_stage(
+    name: &str,
+    node: &Arc<ChainNode>,
+    run: impl FnOnce(&ChainNode) -> anyhow::Result<()> + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let node = Arc::clone(node);
+    let label = name.to_string();
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        let result = run(&node);
+        if let Err(e) = &result {
+            tracing::error!(error = %format!("{e:#}"), stage = label, "pipeline stage failed; the node stops");
+            node.stop();
+        }
+        result
+    })
+}
+
+/// Starts the commit pipeline's three stages (executor → writer → publisher), each on
+/// its own thread, linked by channels of one block.
+pub fn start_pipeline(
+    node: &Arc<ChainNode>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<anyhow::Result<()>>>> {
+    let (to_writer, from_executor) = std::sync::mpsc::sync_channel::<Staged>(1);
+    let (to_publisher, from_writer) = std::sync::mpsc::sync_channel::<Staged>(1);
+    Ok(vec![
+        spawn_stage("block-executor", node, move |n| n.execute_loop(to_writer))?,
+        spawn_stage("block-writer", node, move |n| {
+            n.write_loop(from_executor, to_publisher)
+        })?,
+        spawn_stage("block-publisher", node, move |n| {
+            n.publish_loop(from_writer)
+        })?,
+    ])
+}
+
+/// Opens the chain, starts the pipeline and serves the API. Returns once listening.
 pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let (genesis, keys) = dev_genesis(config.dev_accounts);
     if config.dev {
@@ -557,16 +800,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let listen = config.listen;
     let api_config = config.api;
     let node = tokio::task::spawn_blocking(move || ChainNode::open(config, &genesis)).await??;
-    let producer_node = Arc::clone(&node);
-    let producer = std::thread::Builder::new()
-        .name("block-producer".into())
-        .spawn(move || {
-            let result = producer_node.produce();
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "block producer stopped");
-            }
-            result
-        })?;
+    let stages = start_pipeline(&node)?;
     let app = Arc::new(App {
         node: Arc::clone(&node),
         feed: node.feed(),
@@ -592,6 +826,6 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         node,
         shutdown,
         server,
-        producer,
+        stages,
     })
 }

@@ -15,12 +15,12 @@ use std::time::Instant;
 use markets::sim::{self, Expected, SigningKey, Sim, SimConfig, TxKind};
 use markets::snapshot::SnapshotError;
 use markets::state::FaucetConfig;
-use markets::verify::{AccountKey, KeyError, verify_one};
+use markets::verify::{AccountKey, KeyError};
 use markets::{
-    Action, ActionOutcome, AmendOrder, AssetId, Balance, BlockContext, BlockOutput, CancelAll,
-    CancelOrder, ChainId, ChainReject, Faucet, Genesis, GenesisBalance, Hash, MarketId,
-    OrderAction, Outcome, PlaceOrder, Reject, Signatures, SignedTransaction, State, Transaction,
-    Transfer, dev, execute_block,
+    Action, ActionOutcome, AmendOrder, AssetId, Balance, BlockContext, CancelAll, CancelOrder,
+    ChainId, ChainReject, ExecutedBlock, Faucet, Genesis, GenesisBalance, Hash, MarketId,
+    OrderAction, Outcome, PlaceOrder, Reject, SignedTransaction, State, Transaction, Transfer, dev,
+    execute_block,
 };
 use matching::{
     AccountId, BookSnapshot, CancelReason, Event, OrderId, OrderRef, Price, Qty, RejectCode,
@@ -51,7 +51,7 @@ type Blocks = Vec<(BlockContext, Vec<SignedTransaction>)>;
 struct Generated {
     genesis: Genesis,
     blocks: Blocks,
-    outputs: Vec<BlockOutput>,
+    outputs: Vec<ExecutedBlock>,
 }
 
 /// Runs `blocks` simulated blocks, executing each so that the simulator can observe it,
@@ -67,7 +67,7 @@ fn generate(seed: u64, config: SimConfig, blocks: usize) -> Generated {
     for _ in 0..blocks {
         let transactions = sim.next_block();
         let context = sim.context();
-        let output = execute_block(&mut state, context, &transactions, Signatures::Verify)
+        let output = execute_block(&mut state, context, &transactions)
             .unwrap_or_else(|e| panic!("seed {seed}: block {}: {e}", context.height));
         check_after_block(&mut state, &output, seed);
         sim.observe(&transactions, &output);
@@ -79,7 +79,7 @@ fn generate(seed: u64, config: SimConfig, blocks: usize) -> Generated {
 
 /// The incremental state root equals the one recomputed from scratch and the one in the
 /// header; the state's invariants hold.
-fn check_after_block(state: &mut State, output: &BlockOutput, seed: u64) {
+fn check_after_block(state: &mut State, output: &ExecutedBlock, seed: u64) {
     let root = state.state_root();
     assert_eq!(
         root,
@@ -102,37 +102,28 @@ fn check_after_block(state: &mut State, output: &BlockOutput, seed: u64) {
     state.check_invariants();
 }
 
-/// Each transaction's signature verdict, checked one at a time.
-fn verdicts(transactions: &[SignedTransaction]) -> Vec<bool> {
-    transactions
-        .iter()
-        .map(|tx| {
-            AccountKey::from_bytes(&tx.transaction.signer)
-                .is_ok_and(|key| verify_one(&key, &tx.transaction.signing_message(), &tx.signature))
-        })
-        .collect()
-}
-
-/// Executes `blocks` from genesis, checking signatures (`Verify`) or handing the executor
-/// verdicts computed one at a time (`Verified`).
-fn execute_all(genesis: &Genesis, blocks: &Blocks, pre_verified: bool) -> Vec<BlockOutput> {
+/// Executes `blocks` from genesis, checking signatures as a block (`execute_block`) or
+/// handing the executor verdicts taken one transaction at a time (`execute_verified`).
+fn execute_all(genesis: &Genesis, blocks: &Blocks, pre_verified: bool) -> Vec<ExecutedBlock> {
     let mut state = State::from_genesis(genesis).expect("valid genesis");
     blocks
         .iter()
         .map(|(context, transactions)| {
-            let verdicts = verdicts(transactions);
-            let signatures = if pre_verified {
-                Signatures::Verified(&verdicts)
+            if pre_verified {
+                let verified = transactions
+                    .iter()
+                    .flat_map(|tx| markets::verify_block(&state, std::slice::from_ref(tx)))
+                    .collect();
+                markets::execute_verified(&mut state, *context, verified)
             } else {
-                Signatures::Verify
-            };
-            execute_block(&mut state, *context, transactions, signatures)
-                .expect("the block executes")
+                execute_block(&mut state, *context, transactions)
+            }
+            .expect("the block executes")
         })
         .collect()
 }
 
-fn assert_same_outputs(label: &str, expected: &[BlockOutput], got: &[BlockOutput]) {
+fn assert_same_outputs(label: &str, expected: &[ExecutedBlock], got: &[ExecutedBlock]) {
     assert_eq!(expected.len(), got.len(), "{label}: block count");
     for (e, g) in expected.iter().zip(got) {
         let height = e.header.height;
@@ -253,10 +244,10 @@ impl Chain {
         }
     }
 
-    fn block(&mut self, transactions: &[SignedTransaction]) -> BlockOutput {
+    fn block(&mut self, transactions: &[SignedTransaction]) -> ExecutedBlock {
         let context = self.next_context();
-        let output = execute_block(&mut self.state, context, transactions, Signatures::Verify)
-            .expect("the block executes");
+        let output =
+            execute_block(&mut self.state, context, transactions).expect("the block executes");
         check_after_block(&mut self.state, &output, 0);
         output
     }
@@ -360,7 +351,7 @@ fn gtc(side: Side, price_ticks: u64, lots: u64) -> Action {
     ))
 }
 
-fn fills(output: &BlockOutput, market: MarketId) -> Vec<matching::Fill> {
+fn fills(output: &ExecutedBlock, market: MarketId) -> Vec<matching::Fill> {
     output.market_events[market.0 as usize]
         .iter()
         .filter_map(|e| match e.event {
@@ -562,7 +553,7 @@ fn incremental_state_root_equals_recomputed_after_every_block() {
         .account_count();
     let mut state = State::from_genesis(&generated.genesis).unwrap();
     for (context, transactions) in &generated.blocks {
-        execute_block(&mut state, *context, transactions, Signatures::Verify).unwrap();
+        execute_block(&mut state, *context, transactions).unwrap();
     }
     assert!(
         state.account_count() > genesis_accounts + 50,
@@ -586,11 +577,10 @@ fn snapshot_restores_the_same_state_and_the_same_future() {
     let mut state = sim.state();
     let run_block = |sim: &mut Sim, states: &mut [&mut State]| {
         let transactions = sim.next_block();
-        let outputs: Vec<BlockOutput> = states
+        let outputs: Vec<ExecutedBlock> = states
             .iter_mut()
             .map(|state| {
-                let output =
-                    execute_block(state, sim.context(), &transactions, Signatures::Verify).unwrap();
+                let output = execute_block(state, sim.context(), &transactions).unwrap();
                 check_after_block(state, &output, seed);
                 output
             })
@@ -796,7 +786,7 @@ fn random_blocks_case(
         let context = sim.context();
         let height = context.height;
         let before = state.clone();
-        let output = execute_block(&mut state, context, &transactions, Signatures::Verify).unwrap();
+        let output = execute_block(&mut state, context, &transactions).unwrap();
         check_after_block(&mut state, &output, seed);
 
         for (i, ((tx, kind), receipt)) in transactions
@@ -905,12 +895,11 @@ fn execute_without(
     context: BlockContext,
     transactions: &[SignedTransaction],
     i: usize,
-) -> (State, BlockOutput) {
+) -> (State, ExecutedBlock) {
     let mut state = before.clone();
     let mut fewer = transactions.to_vec();
     fewer.remove(i);
-    let output =
-        execute_block(&mut state, context, &fewer, Signatures::Verify).expect("the block executes");
+    let output = execute_block(&mut state, context, &fewer).expect("the block executes");
     state.check_invariants();
     (state, output)
 }
@@ -1980,8 +1969,7 @@ fn a_command_without_events_still_refreshes_the_market_leaf() {
         Action::Order(OrderAction::CancelAll(CancelAll { market: BTC_USD })),
     );
     let context = chain.next_context();
-    let output =
-        execute_block(&mut chain.state, context, &[cancel_all], Signatures::Verify).unwrap();
+    let output = execute_block(&mut chain.state, context, &[cancel_all]).unwrap();
     assert!(
         output.market_events[0].is_empty(),
         "nothing to cancel, no events"
@@ -2019,7 +2007,7 @@ fn simulated_workload_is_realistic() {
     let mut fill_count = 0;
     for _ in 0..15 {
         let block = sim.next_block();
-        let output = execute_block(&mut state, sim.context(), &block, Signatures::Verify).unwrap();
+        let output = execute_block(&mut state, sim.context(), &block).unwrap();
         for (kind, receipt) in sim.kinds().iter().zip(&output.receipts) {
             let ok = match &receipt.outcome {
                 Outcome::Executed(actions) => actions
@@ -2138,19 +2126,17 @@ fn precheck_agrees_with_executing_the_transaction_alone() {
         let transactions = sim.next_block();
         let context = sim.context();
         for tx in &transactions {
-            let verdict = markets::precheck(&state, tx);
+            // The door: the state's checks, then the signature.
+            let verdict = markets::admit(&state, vec![markets::Encoded::new(tx.clone())])
+                .remove(0)
+                .map(|_| ());
             let mut alone = state.clone();
             let next = BlockContext {
                 height: state.height() + 1,
                 timestamp_ms: state.timestamp_ms(),
             };
-            let output = execute_block(
-                &mut alone,
-                next,
-                std::slice::from_ref(tx),
-                Signatures::Verified(&[true]),
-            )
-            .expect("a one-transaction block executes");
+            let output = execute_block(&mut alone, next, std::slice::from_ref(tx))
+                .expect("a one-transaction block executes");
             let outcome = &output.receipts[0].outcome;
             let executed_first_reject = match outcome {
                 Outcome::Rejected(r) => Some(*r),
@@ -2166,6 +2152,9 @@ fn precheck_agrees_with_executing_the_transaction_alone() {
             // A book's own refusal (e.g. DUPLICATE_CLIENT_ORDER_ID) happens in matching,
             // which the door does not run: then the door passes and the block refuses.
             match (verdict, executed_first_reject) {
+                // The door checks a signature after the state's checks, the block
+                // before them: both refuse, perhaps with different codes.
+                (Err(_), Some(Reject::Chain(ChainReject::BadSignature))) => refused += 1,
                 (Err(door), Some(block)) => {
                     assert_eq!(
                         door, block,
@@ -2183,7 +2172,7 @@ fn precheck_agrees_with_executing_the_transaction_alone() {
                 (Ok(()), None) => passed += 1,
             }
         }
-        let output = execute_block(&mut state, context, &transactions, Signatures::Verify)
+        let output = execute_block(&mut state, context, &transactions)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         sim.observe(&transactions, &output);
     }

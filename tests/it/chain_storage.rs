@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use clobchain::chain::{self, BlockRecord, Chain, ChainError, OUTPUTS_DIR};
 use clobchain::storage::BlockLog;
 use ed25519_dalek::SigningKey;
-use markets::{
-    Action, Genesis, MarketId, OrderAction, PlaceOrder, Signatures, SignedTransaction, Transaction,
-};
+use markets::{Action, Genesis, MarketId, OrderAction, PlaceOrder, SignedTransaction, Transaction};
 use matching::{Event, Height, SelfTradePrevention, Side, TimeInForce};
 
 const ACCOUNTS: u64 = 8;
@@ -64,7 +62,7 @@ fn commit_blocks(chain: &mut Chain, genesis: &Genesis, keys: &[SigningKey], coun
         let height = chain.height() + 1;
         let txs = block_transactions(genesis, keys, height);
         chain
-            .commit(genesis.timestamp_ms + height * 100, txs, Signatures::Verify)
+            .commit(genesis.timestamp_ms + height * 100, txs)
             .unwrap();
     }
 }
@@ -198,7 +196,7 @@ fn crash_writer() {
         let height = chain.height() + 1;
         let txs = block_transactions(&genesis, &keys, height);
         let output = chain
-            .commit(genesis.timestamp_ms + height * 100, txs, Signatures::Verify)
+            .commit(genesis.timestamp_ms + height * 100, txs)
             .unwrap();
         println!("committed {height} {}", output.hash);
     }
@@ -307,7 +305,7 @@ fn chain_with_records(
         let height = chain.height() + 1;
         let txs = block_transactions(genesis, keys, height);
         let output = chain
-            .commit(genesis.timestamp_ms + height * 100, txs, Signatures::Verify)
+            .commit(genesis.timestamp_ms + height * 100, txs)
             .unwrap();
         records.push(BlockRecord::from(&output));
         let segment = outputs_segment(dir);

@@ -1021,3 +1021,101 @@ async fn node_oversized_body_answer_says_connection_close() {
     );
     node.stop().await;
 }
+
+/// Reads never wait for a commit: with the writer stage stuck in its `fdatasync` (a slow
+/// disk, injected through the sync hook, which runs under the store's shared lock as the
+/// real `fdatasync` does), REST reads and a websocket replay answer at once from the last
+/// durable block, and what executed but is not durable is not shown anywhere. Once the
+/// disk is back, the order in flight commits and fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_reads_answer_while_a_commit_is_blocked() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    let blocked = Arc::new(AtomicBool::new(false));
+    let stuck_at = Arc::new(AtomicU64::new(0));
+    let hook: clobchain::node::SyncHook = {
+        let (blocked, stuck_at) = (Arc::clone(&blocked), Arc::clone(&stuck_at));
+        Arc::new(move |height| {
+            let started = std::time::Instant::now();
+            while blocked.load(Ordering::Acquire) && started.elapsed() < Duration::from_secs(30) {
+                stuck_at.store(height, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let node = start_node(|c| c.hooks.before_sync = Some(hook)).await;
+    let api = &node.api;
+    let market = api.market(BTC_USD).await;
+    let (lot, tick) = (market.lot_size, market.tick_size);
+    let (seller, buyer) = (Trader::dev(1), Trader::dev(2));
+    let price = 5_000_003 / tick * tick;
+    let sell = seller.place(BTC_USD, Side::Sell, price, 3 * lot);
+    let placed = api.submit_committed(&sell).await;
+    let durable = placed.receipt.expect("receipt").height.expect("height");
+    node.running.node.check_invariants();
+
+    blocked.store(true, Ordering::Release);
+    let buy = buyer.place(BTC_USD, Side::Buy, price, lot);
+    let pending: SubmitResponse = api.submit(&buy, false).await.json();
+    assert_eq!(pending.status, TxStatusKind::Pending);
+    let started = std::time::Instant::now();
+    while stuck_at.load(Ordering::Acquire) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the writer never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stuck = stuck_at.load(Ordering::Acquire);
+
+    let quick = Duration::from_secs(3);
+    let health = tokio::time::timeout(quick, api.health())
+        .await
+        .expect("health answers while the commit is blocked");
+    assert!(
+        health.height >= durable && health.height < stuck,
+        "{health:?} vs stuck at {stuck}"
+    );
+    let book = tokio::time::timeout(quick, api.book(BTC_USD))
+        .await
+        .expect("the book answers while the commit is blocked");
+    assert_eq!(
+        book.asks,
+        vec![[price, 3 * lot]],
+        "the fill is not durable, so not shown"
+    );
+    let account = tokio::time::timeout(quick, api.account(&seller.hex()))
+        .await
+        .expect("an account answers while the commit is blocked");
+    assert_eq!(balance(&account, BTC).1, 3 * lot);
+    assert!(
+        api.tx_status(&pending.hash)
+            .await
+            .is_none_or(|s| s.status == TxStatusKind::Pending),
+        "executed but not durable is not committed"
+    );
+    let mut ws = Ws::connect(api).await;
+    tokio::time::timeout(quick, async {
+        ws.subscribe(json!({"op": "subscribe", "channel": "blocks", "from_height": 1}))
+            .await;
+        for height in 1..=durable {
+            let block = ws.next_of("blocks").await;
+            assert_eq!(block["height"].as_u64(), Some(height), "{block}");
+        }
+    })
+    .await
+    .expect("a websocket replay answers while the commit is blocked");
+    assert!(
+        api.health().await.height < stuck,
+        "nothing past the stuck block was published meanwhile"
+    );
+
+    blocked.store(false, Ordering::Release);
+    let status = api.wait_committed(&pending.hash).await;
+    assert_eq!(status.status, TxStatusKind::Committed);
+    assert_eq!(fills_of(&status.events).len(), 1, "{:?}", status.events);
+    node.running.node.check_invariants();
+    node.stop().await;
+}
