@@ -327,7 +327,9 @@ impl ChainNode {
             let state = chain.state();
             for (i, tx) in transactions.iter().enumerate() {
                 if results[i].is_none()
-                    && let Err(reject) = precheck(state, tx)
+                    // Places still in the mempool are not named yet: an amend of one
+                    // is refused at the door until its place is in a block.
+                    && let Err(reject) = precheck(state, tx, |_| None)
                 {
                     results[i] = Some(Err(door_error(reject)));
                 }
