@@ -31,7 +31,8 @@ use crate::merkle::Hash;
 use crate::state::ix;
 use crate::tx::{Framed, tx_hash};
 use crate::verify::{AccountKey, SignedItem, verify_parallel};
-use crate::{ChainReject, Reject, SignedTransaction, State};
+use crate::{ChainReject, MarketId, Reject, SignedTransaction, State};
+use matching::{OrderId, Side};
 
 /// A signed transaction encoded and hashed once, its signature not yet checked.
 #[derive(Clone, Debug)]
@@ -202,12 +203,21 @@ pub struct Prechecked {
 /// The node's door, first half: each transaction is refused with the code the chain
 /// would give it as the next block's first transaction ([`precheck`]; a refused
 /// transaction changes nothing, not even its nonce), or kept with its signer's key.
-pub fn precheck_all(state: &State, encoded: Vec<Encoded>) -> Prechecked {
+///
+/// `pending_order` names the market and side of an order placed by a transaction that
+/// waits in the mempool, so that an amend of it is not refused as `UNKNOWN_ORDER` while
+/// its place is still on its way to a block (see [`precheck`]).
+pub fn precheck_all(
+    state: &State,
+    encoded: Vec<Encoded>,
+    pending_order: impl Fn(OrderId) -> Option<(MarketId, Side)>,
+) -> Prechecked {
     Prechecked {
         items: encoded
             .into_iter()
             .map(|e| {
-                let key = precheck(state, &e.signed).and_then(|()| signer_key(state, &e.signed));
+                let key = precheck(state, &e.signed, &pending_order)
+                    .and_then(|()| signer_key(state, &e.signed));
                 (e, key)
             })
             .collect(),
@@ -241,9 +251,10 @@ impl Prechecked {
     }
 }
 
-/// The node's door in one call: [`precheck_all`] then [`Prechecked::verify`].
+/// The node's door in one call, with nothing pending: [`precheck_all`] then
+/// [`Prechecked::verify`].
 pub fn admit(state: &State, encoded: Vec<Encoded>) -> Vec<Result<Verified, Reject>> {
-    precheck_all(state, encoded).verify()
+    precheck_all(state, encoded, |_| None).verify()
 }
 
 #[cfg(test)]

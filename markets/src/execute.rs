@@ -5,9 +5,11 @@
 //!                (`crate::admit`: signatures batched, parallel)
 //! 2 holds        per account (accounts in parallel), each       ─► nonce used, funds held,
 //!                account's transactions in block order              book commands planned
-//! 3 matching     per market (one rayon task each), Expire, then ─► tagged book events,
-//!                cancels, then everything else, each in block       events hash, book
-//!                order; then the market's events hash and digest   digest
+//! 3 matching     per market (one rayon task each): Expire; pass ─► tagged book events,
+//!                1, cancels of orders not placed in this block      events hash, book
+//!                and cancel-alls; pass 2, everything else; each     digest
+//!                pass in block order; then the events hash and
+//!                the book's digest
 //! 4 settlement   new accounts in block order; deltas per market ─► balances, fees
 //!                (parallel); summed and applied per account
 //!                (parallel)
@@ -26,20 +28,46 @@
 //!   `INSUFFICIENT_FUNDS` for its hold; then the book's own checks when it executes;
 //! - cancel, cancel-all: `UNKNOWN_MARKET`, then the book's checks;
 //! - amend: `UNKNOWN_MARKET`, `PRICE_OFF_TICK`, `QTY_OFF_LOT`, the book's 101–103,
-//!   `UNKNOWN_ORDER` / `NOT_ORDER_OWNER` against the book as the block began, then
-//!   `INSUFFICIENT_FUNDS` for the hold of the amended order (held in full until the
-//!   amend executes, when the old order's hold is released);
+//!   `NOT_ORDER_OWNER` if the order rested when the block began and is another
+//!   account's, `UNKNOWN_ORDER` if it neither rested then nor was placed earlier in the
+//!   block by the same account in the same market, then `INSUFFICIENT_FUNDS` for the
+//!   hold of the amended order on that order's side (held in full until the amend
+//!   executes, when the old order's hold is released; released if the book then refuses
+//!   it, e.g. because the order has filled meanwhile);
 //! - transfer: `UNKNOWN_ASSET`, `ZERO_AMOUNT`, `SELF_TRANSFER`, `INVALID_ACCOUNT_KEY`,
 //!   `INSUFFICIENT_FUNDS`;
 //! - faucet: `FAUCET_DISABLED`, `UNKNOWN_ASSET`, `ZERO_AMOUNT`, `FAUCET_LIMIT`, and at
 //!   settlement `SUPPLY_OVERFLOW`.
+//!
+//! **Order within a market.** Each market runs, after Expire, two passes over the
+//! block's commands for it, each in block order (transaction, then action):
+//! 1. every cancel whose target the account did **not** place earlier in the block
+//!    (by order id, or by a client order id none of its earlier places in this market
+//!    used), so a cancel of an order resting when the block began; and every
+//!    cancel-all, on what rests then;
+//! 2. everything else: places, amends, cancels of orders the account placed earlier in
+//!    the block (which by then have run), and a second run of each cancel-all whose
+//!    account placed orders in this market earlier in the block, which cancels those
+//!    still live. Its events carry the cancel-all's (transaction, action); its result is
+//!    the first run's, so each action has exactly one.
+//!
+//! So a maker's cancel of a resting order is never overtaken by a taker in the same
+//! block (cancel-first), and an order placed in a block can be cancelled, cancelled by
+//! a cancel-all, or amended later in the same block (later transaction, or later action
+//! of the same batch). Which pass a command takes is decided in phase 2 from the
+//! account's own earlier actions alone, not from the books. A cancel or amend of an
+//! order placed *later* in the block, or by another account in this block, finds
+//! nothing (`UNKNOWN_ORDER`).
 //!
 //! **Funds received in a block are usable from the next block**: holds are taken in
 //! phase 2 from balances as the block began (less what earlier transactions of the same
 //! account in this block took); fills, refunds, transfers and mints are credited in
 //! phase 4.
 
-use matching::{AccountId, Command, Event, EventSink, Height, NewOrder, Qty, Side};
+use matching::{
+    AccountId, ClientOrderId, Command, Event, EventSink, Height, NewOrder, OrderId, OrderRef, Qty,
+    Side,
+};
 use rayon::prelude::*;
 
 use crate::admit::{Verified, verify_block};
@@ -65,8 +93,18 @@ fn action_index(i: usize) -> u16 {
     u16::try_from(i).expect("bounded by BATCH_ACTIONS_MAX")
 }
 
-/// Per market: `(transaction index, action index, command)`.
-type MarketCommands = Vec<Vec<(u32, u16, Command)>>;
+/// A command for one market's book, tagged with the action it comes from.
+#[derive(Clone, Copy, Debug)]
+struct MarketCommand {
+    tx: u32,
+    action: u16,
+    command: Command,
+    /// Whether its result is the action's (not for a cancel-all's second run).
+    result: bool,
+}
+
+/// Per market, one pass's commands in block order.
+type MarketCommands = Vec<Vec<MarketCommand>>;
 
 /// What the block producer decides; the rest comes from the state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +131,7 @@ enum ActionPlan {
         market: MarketId,
         command: Command,
         reserve: Option<(AssetId, u64)>,
-        cancel: bool,
+        pass: Pass,
     },
     Transfer {
         to: [u8; 32],
@@ -106,6 +144,52 @@ enum ActionPlan {
         amount: u64,
     },
     Rejected(Reject),
+}
+
+/// Where a book command runs in its market's phase 3 (see the module docs, "Order
+/// within a market").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// In the first pass: a cancel of an order the account did not place earlier in
+    /// the block (so, if it exists, one resting when the block began), or a cancel-all.
+    First,
+    /// In the second pass, in block order: places, amends, and cancels of orders the
+    /// account placed earlier in the block.
+    Second,
+    /// A cancel-all of an account that placed orders in this market earlier in the
+    /// block: in the first pass (its result), and again at its place in the second, on
+    /// the orders placed since the block began.
+    Both,
+}
+
+/// The orders an account placed earlier in the block (their places passed phase 2), so
+/// that its later cancels, cancel-alls and amends in the same block can find them.
+/// Phase 2 keeps one per account and fills it in block order. Only looked up, never
+/// iterated, so the hash maps cannot leak an order into the block.
+#[derive(Debug, Default)]
+struct PlacedInBlock {
+    /// Order id → its market and side.
+    orders: hashbrown::HashMap<OrderId, (MarketId, Side)>,
+    /// The client order ids those orders were placed with, per market.
+    clients: hashbrown::HashSet<(MarketId, ClientOrderId)>,
+    /// The markets of those orders.
+    markets: hashbrown::HashSet<MarketId>,
+}
+
+impl PlacedInBlock {
+    fn order(&self, order: OrderId, market: MarketId) -> Option<Side> {
+        self.orders
+            .get(&order)
+            .and_then(|&(m, side)| (m == market).then_some(side))
+    }
+
+    fn insert(&mut self, market: MarketId, order: &NewOrder) {
+        self.orders.insert(order.order_id, (market, order.side));
+        if let Some(client) = order.client_order_id {
+            self.clients.insert((market, client));
+        }
+        self.markets.insert(market);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -203,7 +287,16 @@ pub fn execute_verified(
 /// receipt). Uses exactly the executor's checks, against the state as it is now: a
 /// transaction that passes can still be refused in its block (funds spent by an earlier
 /// transaction, say); the block's receipt is the last word.
-pub fn precheck(state: &State, signed: &SignedTransaction) -> Result<(), Reject> {
+///
+/// `pending_order` names the orders placed by transactions that are on their way to a
+/// block (the node's mempool) as `(market, side)`: an amend of one of them passes, as
+/// it will in a block after its place (see the module docs). A caller that tracks none
+/// passes `|_| None`.
+pub fn precheck(
+    state: &State,
+    signed: &SignedTransaction,
+    pending_order: impl Fn(OrderId) -> Option<(MarketId, Side)>,
+) -> Result<(), Reject> {
     let tx = &signed.transaction;
     if tx.chain_id != state.chain_id {
         return Err(ChainReject::WrongChain.into());
@@ -226,6 +319,8 @@ pub fn precheck(state: &State, signed: &SignedTransaction) -> Result<(), Reject>
         state.faucet,
         state.assets.len(),
         context,
+        &mut PlacedInBlock::default(),
+        &pending_order,
     );
     match plan {
         TxPlan::Rejected(reject) => Err(reject),
@@ -287,6 +382,7 @@ fn phase2_holds(
         .into_par_iter()
         .zip(accounts)
         .flat_map_iter(|(group, account)| {
+            let mut placed = PlacedInBlock::default();
             group.iter().map(move |&(id, i)| {
                 let plan = plan_transaction(
                     transactions[i as usize].signed(),
@@ -297,6 +393,8 @@ fn phase2_holds(
                     faucet,
                     assets,
                     context,
+                    &mut placed,
+                    &|_| None,
                 );
                 (i, plan)
             })
@@ -340,6 +438,8 @@ fn plan_transaction(
     faucet: Option<crate::state::FaucetConfig>,
     assets: usize,
     context: BlockContext,
+    placed: &mut PlacedInBlock,
+    pending_order: &dyn Fn(OrderId) -> Option<(MarketId, Side)>,
 ) -> TxPlan {
     let tx = &signed.transaction;
     if let Err(reject) = tx.check_structure() {
@@ -372,7 +472,15 @@ fn plan_transaction(
                 // Only a place needs its id (a hash), so it is derived on demand.
                 let order_id = || tx.order_id(u32::try_from(index).expect("batches are small"));
                 plan_order_action(
-                    action, order_id, account_id, account, markets, context, &mut hold,
+                    action,
+                    order_id,
+                    account_id,
+                    account,
+                    markets,
+                    context,
+                    placed,
+                    pending_order,
+                    &mut hold,
                 )
                 .unwrap_or_else(ActionPlan::Rejected)
             })
@@ -432,13 +540,20 @@ fn plan_transaction(
     TxPlan::Actions(plan)
 }
 
+/// One order action's checks and hold, and where it runs in phase 3. `placed` holds the
+/// orders the account placed earlier in the block and gets this action's place;
+/// `pending_order` names orders placed by transactions not yet in a block (the door
+/// check's mempool; none in a block).
+#[allow(clippy::too_many_arguments)]
 fn plan_order_action(
     action: &OrderAction,
-    order_id: impl FnOnce() -> matching::OrderId,
+    order_id: impl FnOnce() -> OrderId,
     account_id: AccountId,
     account: &mut Account,
     markets: &[Market],
     context: BlockContext,
+    placed: &mut PlacedInBlock,
+    pending_order: &dyn Fn(OrderId) -> Option<(MarketId, Side)>,
     hold: &mut impl FnMut(&mut Account, AssetId, u64) -> Result<(), Reject>,
 ) -> Result<ActionPlan, Reject> {
     let market_of = |id: MarketId| {
@@ -464,15 +579,22 @@ fn plan_order_action(
             params.check_new_order(&order, Height(context.height))?;
             let (asset, amount) = market.config.hold(order.side, order.price, order.qty);
             hold(account, asset, amount)?;
+            placed.insert(place.market, &order);
             Ok(ActionPlan::Book {
                 market: place.market,
                 command: Command::Place(order),
                 reserve: Some((asset, amount)),
-                cancel: false,
+                pass: Pass::Second,
             })
         }
         OrderAction::Cancel(cancel) => {
             market_of(cancel.market)?;
+            // A cancel of an order this account placed earlier in the block runs after
+            // that place; any other (one of a resting order, or of nothing) runs first.
+            let same_block = match cancel.order {
+                OrderRef::Id(id) => placed.order(id, cancel.market).is_some(),
+                OrderRef::Client(client) => placed.clients.contains(&(cancel.market, client)),
+            };
             Ok(ActionPlan::Book {
                 market: cancel.market,
                 command: Command::Cancel {
@@ -480,7 +602,11 @@ fn plan_order_action(
                     order: cancel.order,
                 },
                 reserve: None,
-                cancel: true,
+                pass: if same_block {
+                    Pass::Second
+                } else {
+                    Pass::First
+                },
             })
         }
         OrderAction::CancelAll(cancel) => {
@@ -491,7 +617,11 @@ fn plan_order_action(
                     account: account_id,
                 },
                 reserve: None,
-                cancel: true,
+                pass: if placed.markets.contains(&cancel.market) {
+                    Pass::Both
+                } else {
+                    Pass::First
+                },
             })
         }
         OrderAction::Amend(amend) => {
@@ -500,14 +630,23 @@ fn plan_order_action(
             let price = params.price_from_units(amend.price)?;
             let qty = params.qty_from_units(amend.qty)?;
             params.check_amend(price, qty)?;
-            let existing = market
-                .book
-                .order(amend.order_id)
-                .ok_or(matching::RejectCode::UnknownOrder)?;
-            if existing.account != account_id {
-                return Err(matching::RejectCode::NotOrderOwner.into());
-            }
-            let (asset, amount) = market.config.hold(existing.side, price, qty);
+            // The order as the block began, else one this account placed earlier in
+            // the block (or, at the door, one still on its way): the side it holds for.
+            // Another account's order placed in this block is unknown here.
+            let side = match market.book.order(amend.order_id) {
+                Some(existing) if existing.account != account_id => {
+                    return Err(matching::RejectCode::NotOrderOwner.into());
+                }
+                Some(existing) => existing.side,
+                None => placed
+                    .order(amend.order_id, amend.market)
+                    .or_else(|| {
+                        pending_order(amend.order_id)
+                            .and_then(|(m, side)| (m == amend.market).then_some(side))
+                    })
+                    .ok_or(matching::RejectCode::UnknownOrder)?,
+            };
+            let (asset, amount) = market.config.hold(side, price, qty);
             hold(account, asset, amount)?;
             Ok(ActionPlan::Book {
                 market: amend.market,
@@ -518,7 +657,7 @@ fn plan_order_action(
                     qty,
                 },
                 reserve: Some((asset, amount)),
-                cancel: false,
+                pass: Pass::Second,
             })
         }
     }
@@ -573,13 +712,16 @@ struct Matched {
 }
 
 /// Phase 3: every market's book, one rayon task each. Within a market: expiry, then the
-/// block's cancels in block order, then every other command in block order (makers'
-/// cancels are never overtaken by takers in the same block; see ARCHITECTURE.md). The
-/// same task hashes the market's events and commits the book (its changed levels are
-/// still in cache), since nothing after this phase changes a book.
+/// first pass (cancels of orders not placed in this block, and cancel-alls) in block
+/// order, then the second pass (everything else, and the cancel-alls again for orders
+/// their account placed earlier in the block) in block order; makers' cancels of
+/// resting orders are never overtaken by takers in the same block (see ARCHITECTURE.md
+/// and the module docs). The same task hashes the market's events and commits the book
+/// (its changed levels are still in cache), since nothing after this phase changes a
+/// book.
 fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> Matched {
-    let mut cancels: MarketCommands = vec![Vec::new(); state.markets.len()];
-    let mut others: MarketCommands = vec![Vec::new(); state.markets.len()];
+    let mut first: MarketCommands = vec![Vec::new(); state.markets.len()];
+    let mut second: MarketCommands = vec![Vec::new(); state.markets.len()];
     for (tx, plan) in plans.iter().enumerate() {
         let TxPlan::Actions(actions) = plan else {
             continue;
@@ -588,12 +730,30 @@ fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> M
             if let ActionPlan::Book {
                 market,
                 command,
-                cancel,
+                pass,
                 ..
             } = plan
             {
-                let list = if *cancel { &mut cancels } else { &mut others };
-                list[market.0 as usize].push((tx_index(tx), action_index(action), *command));
+                let m = market.0 as usize;
+                let tagged = MarketCommand {
+                    tx: tx_index(tx),
+                    action: action_index(action),
+                    command: *command,
+                    result: true,
+                };
+                match pass {
+                    Pass::First => first[m].push(tagged),
+                    Pass::Second => second[m].push(tagged),
+                    Pass::Both => {
+                        first[m].push(tagged);
+                        // The action's result is the first run's; the second's (a
+                        // cancel-all never rejects) is not recorded twice.
+                        second[m].push(MarketCommand {
+                            result: false,
+                            ..tagged
+                        });
+                    }
+                }
             }
         }
     }
@@ -601,11 +761,11 @@ fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> M
     let per_market: Vec<MarketOutput> = state
         .markets
         .par_iter_mut()
-        .zip(cancels.into_par_iter().zip(others.into_par_iter()))
-        .map(|(market, (cancels, others))| {
+        .zip(first.into_par_iter().zip(second.into_par_iter()))
+        .map(|(market, (first, second))| {
             // Most commands emit one or two events (a fill emits one per maker).
-            let mut events = Vec::with_capacity(cancels.len() + 2 * others.len() + 1);
-            let mut results = Vec::with_capacity(cancels.len() + others.len());
+            let mut events = Vec::with_capacity(first.len() + 2 * second.len() + 1);
+            let mut results = Vec::with_capacity(first.len() + second.len());
             let due = market
                 .book
                 .next_expiry()
@@ -613,7 +773,7 @@ fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> M
             // A book that runs anything (even a command that emits nothing, or one it
             // rejects) has its height moved by Expire, so its digest changes: the
             // market counts as touched.
-            let runs = due || !cancels.is_empty() || !others.is_empty();
+            let runs = due || !first.is_empty() || !second.is_empty();
             if runs {
                 let mut sink = TaggingSink {
                     events: &mut events,
@@ -627,11 +787,9 @@ fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> M
             }
             // One batch, so the book can prefetch ahead (`Book::execute_all`); each
             // command's events are tagged with its own (transaction, action).
-            let (tags, commands): (Vec<(u32, u16)>, Vec<Command>) = cancels
-                .into_iter()
-                .chain(others)
-                .map(|(tx, action, command)| ((tx, action), command))
-                .unzip();
+            let queue: Vec<MarketCommand> = first.into_iter().chain(second).collect();
+            let tags: Vec<(u32, u16)> = queue.iter().map(|c| (c.tx, c.action)).collect();
+            let commands: Vec<Command> = queue.iter().map(|c| c.command).collect();
             let current = std::cell::Cell::new(0usize);
             let mut sink = BatchSink {
                 events: &mut events,
@@ -639,8 +797,10 @@ fn phase3_match(state: &mut State, context: BlockContext, plans: &[TxPlan]) -> M
                 current: &current,
             };
             market.book.execute_all(&commands, &mut sink, |i, result| {
-                let (tx, action) = tags[i];
-                results.push((tx, action, result));
+                let queued = &queue[i];
+                if queued.result {
+                    results.push((queued.tx, queued.action, result));
+                }
                 current.set(i + 1);
             });
             let events_hash = market_events_hash(&events);

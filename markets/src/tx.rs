@@ -48,10 +48,11 @@ pub enum Action {
     Order(OrderAction),
     /// Up to [`BATCH_ACTIONS_MAX`] order actions under one signature (tag 1). Each
     /// succeeds or is rejected on its own. Its actions are checked and hold funds in
-    /// order; in each market they then run with the block's other actions of their
-    /// kind: cancels and cancel-alls before places and amends (see
-    /// [`crate::execute`]), each group in block order. So `[cancel old quotes, place new
-    /// quotes]` works as expected, while a batch cannot cancel an order it places.
+    /// order; in each market they then run with the block's other actions: cancels of
+    /// resting orders and cancel-alls first, then everything else, each pass in block
+    /// order (see [`crate::execute`], "Order within a market"). So `[cancel old quotes,
+    /// place new quotes]` works as expected, and so do `[place X, amend X]` and
+    /// `[place X, cancel X]`.
     Batch(Vec<OrderAction>),
     /// Move funds to another account (tag 2). The recipient can use them from the next
     /// block.

@@ -8,7 +8,25 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use markets::{Hash, Verified};
+use markets::{Hash, MarketId, OrderAction, Verified};
+use matching::{OrderId, Side};
+
+/// The orders a transaction places, with their markets and sides.
+fn places(tx: &Verified) -> impl Iterator<Item = (OrderId, MarketId, Side)> + '_ {
+    let transaction = &tx.signed().transaction;
+    transaction
+        .order_actions()
+        .iter()
+        .enumerate()
+        .filter_map(move |(i, action)| match action {
+            OrderAction::Place(place) => Some((
+                transaction.order_id(u32::try_from(i).expect("batches are small")),
+                place.market,
+                place.side,
+            )),
+            _ => None,
+        })
+}
 
 /// Mempool bounds.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +54,9 @@ pub struct Mempool {
     pending: HashSet<Hash>,
     nonces: HashSet<([u8; 32], u64)>,
     per_account: HashMap<[u8; 32], usize>,
+    /// The orders pending transactions place: `(market, side)` by order id, so that the
+    /// door can pass an amend of one before its place reaches a block.
+    places: HashMap<OrderId, (MarketId, Side)>,
 }
 
 /// What [`Mempool::admit`] did.
@@ -53,6 +74,7 @@ impl Mempool {
             pending: HashSet::new(),
             nonces: HashSet::new(),
             per_account: HashMap::new(),
+            places: HashMap::new(),
         }
     }
 
@@ -95,6 +117,9 @@ impl Mempool {
         }
         self.per_account.insert(signer, count + 1);
         self.nonces.insert((signer, nonce));
+        for (order_id, market, side) in places(&tx) {
+            self.places.insert(order_id, (market, side));
+        }
         self.pending.insert(hash);
         self.queue.push_back(tx);
         Ok(Admission::New)
@@ -111,7 +136,11 @@ impl Mempool {
     pub fn committed(&mut self, taken: &[Verified]) {
         for tx in taken {
             let signer = tx.signed().transaction.signer;
-            self.pending.remove(&tx.hash());
+            if self.pending.remove(&tx.hash()) {
+                for (order_id, _, _) in places(tx) {
+                    self.places.remove(&order_id);
+                }
+            }
             self.nonces.remove(&(signer, tx.signed().transaction.nonce));
             if let Some(count) = self.per_account.get_mut(&signer) {
                 *count -= 1;
@@ -120,6 +149,11 @@ impl Mempool {
                 }
             }
         }
+    }
+
+    /// The market and side of an order a pending transaction places.
+    pub fn pending_order(&self, order_id: OrderId) -> Option<(MarketId, Side)> {
+        self.places.get(&order_id).copied()
     }
 
     /// Panics if the indexes disagree with the queue.

@@ -564,7 +564,9 @@ impl ChainNode {
                 }
             }
         }
-        let prechecked = markets::precheck_all(&self.state.read(), fresh);
+        let prechecked = markets::precheck_all(&self.state.read(), fresh, |order| {
+            self.pool.lock().mempool.pending_order(order)
+        });
         let verified = prechecked.verify();
         let mut pool = self.pool.lock();
         let was_idle = pool.mempool.queued() == 0;

@@ -1926,27 +1926,215 @@ fn a_cancel_beats_a_taker_earlier_in_the_same_block() {
     );
 }
 
-/// A batch's cancels run with the block's cancels, before any place (documented on
-/// `Action::Batch`): a batch cannot cancel an order it places itself.
-#[test]
-fn a_batch_cancel_runs_before_its_places() {
-    let mut chain = Chain::dev(2);
-    let batch = chain.unsigned(0, Action::Batch(vec![]));
-    let order_id = batch.order_id(0);
-    let actions = vec![
-        OrderAction::Place(btc_order(Side::Buy, 100, 1, TimeInForce::GoodTillCancel)),
-        OrderAction::Cancel(CancelOrder {
-            market: BTC_USD,
-            order: OrderRef::Id(order_id),
-        }),
-    ];
-    let batch = chain.sign(
-        0,
+fn cancel_id(order_id: OrderId) -> OrderAction {
+    OrderAction::Cancel(CancelOrder {
+        market: BTC_USD,
+        order: OrderRef::Id(order_id),
+    })
+}
+
+fn amend(order_id: OrderId, price_ticks: u64, lots: u64) -> OrderAction {
+    OrderAction::Amend(AmendOrder {
+        market: BTC_USD,
+        order_id,
+        price: price_ticks,
+        qty: lots * BTC_LOT,
+    })
+}
+
+/// A signed batch of `account`'s and the id of the order its action `index` places.
+fn batch_placing(
+    chain: &mut Chain,
+    account: usize,
+    actions: impl FnOnce(OrderId) -> Vec<OrderAction>,
+) -> (SignedTransaction, OrderId) {
+    let unsigned = chain.unsigned(account, Action::Batch(vec![]));
+    let order_id = unsigned.order_id(0);
+    let tx = chain.sign(
+        account,
         Transaction {
-            action: Action::Batch(actions),
-            ..batch
+            action: Action::Batch(actions(order_id)),
+            ..unsigned
         },
     );
+    (tx, order_id)
+}
+
+/// The hold of a BTC-USD order, as the market computes it.
+fn btc_hold(chain: &Chain, side: Side, price_ticks: u64, lots: u64) -> u64 {
+    chain.state.markets()[0]
+        .config
+        .hold(side, Price(price_ticks), Qty(lots))
+        .1
+}
+
+// ---- orders placed earlier in the same block (issue 16, item 5) ----
+
+/// `[place X, amend X]` in one batch amends X: the amend takes its hold on X's side from
+/// the batch's own place, and runs after it.
+#[test]
+fn a_batch_places_then_amends_its_order() {
+    let mut chain = Chain::dev(1);
+    let (batch, order_id) = batch_placing(&mut chain, 0, |id| {
+        vec![
+            OrderAction::Place(btc_order(Side::Buy, 100, 1, TimeInForce::GoodTillCancel)),
+            amend(id, 101, 3),
+        ]
+    });
+    let output = chain.block(&[batch]);
+    assert_eq!(
+        output.receipts[0].outcome,
+        Outcome::Executed(vec![ActionOutcome::Placed(order_id), ActionOutcome::Done])
+    );
+    let order = chain.state.markets()[0].book.order(order_id).expect("live");
+    assert_eq!((order.price, order.qty), (Price(101), Qty(3)));
+    assert_eq!(
+        chain.balance(0, USD).held,
+        btc_hold(&chain, Side::Buy, 101, 3),
+        "the amended order holds exactly its own hold"
+    );
+}
+
+/// `[place X, cancel X]` in one batch cancels X (it used to fail `UNKNOWN_ORDER`,
+/// because every cancel ran before every place).
+#[test]
+fn a_batch_places_then_cancels_its_order() {
+    let mut chain = Chain::dev(1);
+    let (batch, order_id) = batch_placing(&mut chain, 0, |id| {
+        vec![
+            OrderAction::Place(btc_order(Side::Buy, 100, 1, TimeInForce::GoodTillCancel)),
+            cancel_id(id),
+        ]
+    });
+    let output = chain.block(&[batch]);
+    assert_eq!(
+        output.receipts[0].outcome,
+        Outcome::Executed(vec![ActionOutcome::Placed(order_id), ActionOutcome::Done])
+    );
+    assert!(chain.state.markets()[0].book.order(order_id).is_none());
+    assert_eq!(
+        chain.balance(0, USD),
+        Balance {
+            available: USD_GRANT,
+            held: 0
+        }
+    );
+}
+
+/// A place in one transaction and its cancel (by id, and by client order id) in a later
+/// transaction of the same block: the cancels succeed.
+#[test]
+fn a_later_transaction_cancels_an_order_placed_earlier_in_the_block() {
+    let mut chain = Chain::dev(1);
+    let by_id = chain.tx(0, gtc(Side::Buy, 100, 1));
+    let by_id_order = by_id.transaction.order_id(0);
+    let with_client = chain.tx(
+        0,
+        place(PlaceOrder {
+            client_order_id: Some(matching::ClientOrderId(7)),
+            ..btc_order(Side::Sell, 200, 2, TimeInForce::GoodTillCancel)
+        }),
+    );
+    let cancel = chain.tx(0, Action::Order(cancel_id(by_id_order)));
+    let cancel_client = chain.tx(
+        0,
+        Action::Order(OrderAction::Cancel(CancelOrder {
+            market: BTC_USD,
+            order: OrderRef::Client(matching::ClientOrderId(7)),
+        })),
+    );
+    let output = chain.block(&[by_id, with_client, cancel, cancel_client]);
+    for receipt in &output.receipts[2..] {
+        assert_eq!(
+            receipt.outcome,
+            Outcome::Executed(vec![ActionOutcome::Done])
+        );
+    }
+    assert!(chain.state.markets()[0].book.is_empty());
+    assert_eq!(chain.balance(0, USD).held, 0);
+    assert_eq!(chain.balance(0, BTC).held, 0);
+}
+
+/// A cancel-all cancels the account's resting orders first and, at its own place in
+/// block order, the orders the account placed earlier in the block; an order placed
+/// after it stays. Its receipt has one result.
+#[test]
+fn a_cancel_all_cancels_orders_placed_earlier_in_the_block() {
+    let mut chain = Chain::dev(2);
+    let resting = chain.tx(0, gtc(Side::Buy, 90, 1));
+    let resting_id = resting.transaction.order_id(0);
+    chain.block(&[resting]);
+
+    let before = chain.tx(0, gtc(Side::Buy, 95, 1));
+    let before_id = before.transaction.order_id(0);
+    let other = chain.tx(1, gtc(Side::Buy, 96, 1));
+    let other_id = other.transaction.order_id(0);
+    let cancel_all = chain.tx(
+        0,
+        Action::Order(OrderAction::CancelAll(CancelAll { market: BTC_USD })),
+    );
+    let after = chain.tx(0, gtc(Side::Buy, 97, 1));
+    let after_id = after.transaction.order_id(0);
+    let output = chain.block(&[before, other, cancel_all, after]);
+
+    assert_eq!(
+        output.receipts[2].outcome,
+        Outcome::Executed(vec![ActionOutcome::Done])
+    );
+    let cancelled: Vec<(u32, OrderId)> = output.market_events[0]
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::Cancelled {
+                order_id,
+                reason: CancelReason::CancelAll,
+                ..
+            } => Some((e.tx, order_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, vec![(2, resting_id), (2, before_id)]);
+    let book = &chain.state.markets()[0].book;
+    assert!(book.order(other_id).is_some() && book.order(after_id).is_some());
+    assert_eq!(book.len(), 2);
+    assert_eq!(
+        chain.balance(0, USD).held,
+        btc_hold(&chain, Side::Buy, 97, 1)
+    );
+}
+
+/// An account cannot reach another account's order placed in the same block: phase 2
+/// sees one account at a time, so the order is unknown to it.
+#[test]
+fn an_amend_or_cancel_of_another_accounts_same_block_order_is_refused() {
+    let mut chain = Chain::dev(2);
+    let placed = chain.tx(0, gtc(Side::Buy, 100, 1));
+    let order_id = placed.transaction.order_id(0);
+    let amended = chain.tx(1, Action::Order(amend(order_id, 100, 1)));
+    let cancelled = chain.tx(1, Action::Order(cancel_id(order_id)));
+    let output = chain.block(&[placed, amended, cancelled]);
+    let unknown = Outcome::Executed(vec![ActionOutcome::Rejected(Reject::Book(
+        RejectCode::UnknownOrder,
+    ))]);
+    assert_eq!(output.receipts[1].outcome, unknown);
+    assert_eq!(output.receipts[2].outcome, unknown);
+    let order = chain.state.markets()[0].book.order(order_id).expect("live");
+    assert_eq!((order.price, order.qty), (Price(100), Qty(1)));
+    assert_eq!(chain.balance(1, USD).held, 0);
+}
+
+/// An amend of a same-block order that has filled by the amend's turn is refused by the
+/// book, and the amend's hold is released.
+#[test]
+fn an_amend_of_a_same_block_order_that_filled_releases_its_hold() {
+    let mut chain = Chain::dev(2);
+    let ask = chain.tx(1, gtc(Side::Sell, 100, 1));
+    chain.block(&[ask]);
+    let (batch, order_id) = batch_placing(&mut chain, 0, |id| {
+        vec![
+            OrderAction::Place(btc_order(Side::Buy, 100, 1, TimeInForce::GoodTillCancel)),
+            amend(id, 100, 1),
+        ]
+    });
     let output = chain.block(&[batch]);
     assert_eq!(
         output.receipts[0].outcome,
@@ -1955,7 +2143,43 @@ fn a_batch_cancel_runs_before_its_places() {
             ActionOutcome::Rejected(Reject::Book(RejectCode::UnknownOrder)),
         ])
     );
-    assert!(chain.state.markets()[0].book.order(order_id).is_some());
+    assert_eq!(fills(&output, BTC_USD).len(), 1);
+    assert_eq!(chain.balance(0, USD).held, 0, "every hold released");
+    assert_eq!(chain.balance(0, BTC).available, BTC_GRANT + BTC_LOT);
+}
+
+/// The door refuses an amend of an order it knows nothing of, but not one whose place
+/// the caller names as pending, nor one whose place is earlier in the same batch.
+#[test]
+fn precheck_knows_pending_and_same_batch_places() {
+    let mut chain = Chain::dev(1);
+    let placed = chain.tx(0, gtc(Side::Buy, 100, 1));
+    let order_id = placed.transaction.order_id(0);
+    let amended = chain.tx(0, Action::Order(amend(order_id, 101, 1)));
+    assert_eq!(
+        markets::precheck(&chain.state, &amended, |_| None),
+        Err(Reject::Book(RejectCode::UnknownOrder))
+    );
+    let pending = |id: OrderId| (id == order_id).then_some((BTC_USD, Side::Buy));
+    assert_eq!(markets::precheck(&chain.state, &amended, pending), Ok(()));
+    let in_other_market = |id: OrderId| (id == order_id).then_some((MarketId(1), Side::Buy));
+    assert_eq!(
+        markets::precheck(&chain.state, &amended, in_other_market),
+        Err(Reject::Book(RejectCode::UnknownOrder))
+    );
+    let (batch, _) = batch_placing(&mut chain, 0, |id| {
+        vec![
+            OrderAction::Place(btc_order(Side::Buy, 100, 1, TimeInForce::GoodTillCancel)),
+            amend(id, 101, 1),
+        ]
+    });
+    assert_eq!(markets::precheck(&chain.state, &batch, |_| None), Ok(()));
+    // In a block, after its place, the amend executes.
+    let output = chain.block(&[placed, amended]);
+    assert_eq!(
+        output.receipts[1].outcome,
+        Outcome::Executed(vec![ActionOutcome::Done])
+    );
 }
 
 /// Regression: a market that receives commands but emits no events (a cancel-all with

@@ -10,5 +10,6 @@ mod matching_rejects;
 mod node;
 mod node_crash;
 mod node_support;
+mod same_block;
 mod storage;
 mod support;
