@@ -8,6 +8,8 @@
 //!                         ├─ indexes: tx hash → (height, index), recent trades per market,
 //!                         │   fills per account, recent orders (each bounded)
 //!                         └─ bus: broadcast::Sender<Arc<BlockUpdate>> (bounded; never blocks)
+//! websocket task: BlockUpdate::message(channel) ─► the channel's JSON, encoded once
+//!                 (by whichever subscriber asks first) and shared by all of them
 //! ```
 //!
 //! The feed is one of the node's reporters: it runs on the publisher thread, after the
@@ -19,12 +21,16 @@
 //! falls off is still in the block store: a websocket replay reads stored blocks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
+use std::hash::Hash as StdHash;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::ws::Utf8Bytes;
 
 use markets::{ActionOutcome, ExecutedBlock, Hash, MarketConfig, Outcome, TaggedEvent};
 use matching::{AccountId, Event, Price};
 use parking_lot::Mutex;
+use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::types::{
@@ -97,6 +103,78 @@ pub struct BlockUpdate {
     pub orders: HashMap<[u8; 32], Vec<OrderUpdateJson>>,
     /// Every book event of the block, markets in id order, each in emission order.
     pub events: Vec<EventJson>,
+    /// Each channel's message, encoded once by the first subscriber that asks
+    /// ([`BlockUpdate::message`]) and shared by all of them.
+    pub encoded: Encoded,
+}
+
+/// A websocket channel: what a client subscribes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Channel {
+    Trades(u32),
+    Book(u32),
+    Fills([u8; 32]),
+    Orders([u8; 32]),
+    Blocks,
+}
+
+/// One slot per key, made when first asked for: the map of slots is built once (by the
+/// first subscriber of that kind of channel), each slot's bytes once (by the first
+/// subscriber of that channel).
+type Slots<K> = OnceLock<HashMap<K, OnceLock<Utf8Bytes>>>;
+
+/// A block's encoded channel messages. Encoding happens on the websocket tasks, never
+/// in [`Feed::publish`]: that runs under the state's write lock, and a block nobody
+/// subscribes to is never encoded.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    trades: Slots<u32>,
+    book: Slots<u32>,
+    fills: Slots<[u8; 32]>,
+    orders: Slots<[u8; 32]>,
+    blocks: OnceLock<Utf8Bytes>,
+}
+
+/// `{"type": "trades", "market", "height", "data"}` and the account channels' shape.
+#[derive(Debug, Serialize)]
+struct DataMessage<'a, D: ?Sized> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    market: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
+    height: u64,
+    data: &'a D,
+}
+
+/// A `book` message: a snapshot or one block's delta.
+#[derive(Debug, Serialize)]
+pub struct BookMessage<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub market: u32,
+    pub height: u64,
+    pub seq: u64,
+    pub snapshot: bool,
+    pub bids: &'a [[u64; 2]],
+    pub asks: &'a [[u64; 2]],
+}
+
+/// A server message as a websocket text frame.
+pub fn encode(message: &impl Serialize) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(message).expect("wire types always serialize"))
+}
+
+/// The slot for `key` if this block has something for it.
+fn slot<'a, K: StdHash + Eq>(
+    slots: &'a Slots<K>,
+    source: impl FnOnce() -> Vec<K>,
+    key: &K,
+) -> Option<&'a OnceLock<Utf8Bytes>> {
+    slots
+        .get_or_init(|| source().into_iter().map(|k| (k, OnceLock::new())).collect())
+        .get(key)
 }
 
 struct Index {
@@ -303,6 +381,7 @@ impl BlockUpdate {
             fills: HashMap::new(),
             orders: HashMap::new(),
             events: Vec::new(),
+            encoded: Encoded::default(),
         };
         for (m, events) in stored.market_events.iter().enumerate() {
             if events.is_empty() {
@@ -392,6 +471,90 @@ impl BlockUpdate {
             }
         }
         update
+    }
+}
+
+impl BlockUpdate {
+    /// This block's message for `channel`, if it has anything for it: encoded once, then
+    /// the same bytes for every subscriber (live or replaying). The JSON is what
+    /// `docs/API.md` shows for each channel.
+    pub fn message(&self, channel: Channel) -> Option<Utf8Bytes> {
+        let height = self.height;
+        let encoded = &self.encoded;
+        let bytes = match channel {
+            Channel::Trades(m) => {
+                let fills = self.trades.get(&m)?;
+                slot(
+                    &encoded.trades,
+                    || self.trades.keys().copied().collect(),
+                    &m,
+                )?
+                .get_or_init(|| {
+                    encode(&DataMessage {
+                        kind: "trades",
+                        market: Some(m),
+                        account: None,
+                        height,
+                        data: fills.as_slice(),
+                    })
+                })
+            }
+            Channel::Book(m) => {
+                let delta = self.book.get(&m)?;
+                slot(&encoded.book, || self.book.keys().copied().collect(), &m)?.get_or_init(|| {
+                    encode(&BookMessage {
+                        kind: "book",
+                        market: m,
+                        height,
+                        seq: delta.seq,
+                        snapshot: false,
+                        bids: &delta.bids,
+                        asks: &delta.asks,
+                    })
+                })
+            }
+            Channel::Fills(k) => {
+                let fills = self.fills.get(&k)?;
+                slot(&encoded.fills, || self.fills.keys().copied().collect(), &k)?.get_or_init(
+                    || {
+                        encode(&DataMessage {
+                            kind: "fills",
+                            market: None,
+                            account: Some(hex::encode(k)),
+                            height,
+                            data: fills.as_slice(),
+                        })
+                    },
+                )
+            }
+            Channel::Orders(k) => {
+                let updates = self.orders.get(&k)?;
+                slot(
+                    &encoded.orders,
+                    || self.orders.keys().copied().collect(),
+                    &k,
+                )?
+                .get_or_init(|| {
+                    encode(&DataMessage {
+                        kind: "orders",
+                        market: None,
+                        account: Some(hex::encode(k)),
+                        height,
+                        data: updates.as_slice(),
+                    })
+                })
+            }
+            Channel::Blocks => encoded.blocks.get_or_init(|| {
+                encode(&DataMessage {
+                    kind: "blocks",
+                    market: None,
+                    account: None,
+                    height,
+                    data: &self.block,
+                })
+            }),
+        };
+        Some(bytes.clone())
     }
 }
 
@@ -714,4 +877,167 @@ pub fn tx_status(stored: &ExecutedBlock, view: &ReadView, index: u32) -> TxStatu
         }
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// What each channel's message was before messages were encoded once (`ws.rs`'s
+    /// `message_for` until then): the reference the typed messages must equal.
+    fn message_for(channel: Channel, update: &BlockUpdate) -> Option<Value> {
+        let height = update.height;
+        match channel {
+            Channel::Trades(m) => update.trades.get(&m).map(|fills| {
+                json!({"type": "trades", "market": m, "height": height, "data": fills})
+            }),
+            Channel::Book(m) => update.book.get(&m).map(|delta| {
+                json!({"type": "book", "market": m, "height": height, "seq": delta.seq,
+                       "snapshot": false, "bids": delta.bids, "asks": delta.asks})
+            }),
+            Channel::Fills(k) => update.fills.get(&k).map(|fills| {
+                json!({"type": "fills", "account": hex::encode(k), "height": height, "data": fills})
+            }),
+            Channel::Orders(k) => update.orders.get(&k).map(|updates| {
+                json!({"type": "orders", "account": hex::encode(k), "height": height, "data": updates})
+            }),
+            Channel::Blocks => {
+                Some(json!({"type": "blocks", "height": height, "data": update.block}))
+            }
+        }
+    }
+
+    fn sample() -> BlockUpdate {
+        let maker = [1_u8; 32];
+        let taker = [2_u8; 32];
+        let fill = FillJson {
+            market: 0,
+            seq: 7,
+            height: 42,
+            timestamp_ms: 1_767_225_921_437,
+            price: 6_500_000,
+            qty: 10_000,
+            taker_side: SideJson::Sell,
+            maker_order_id: 8_476_941_294_980_076_824,
+            maker: hex::encode(maker),
+            taker_order_id: 2_779_014_468_711_431_180,
+            taker: hex::encode(taker),
+            maker_qty_remaining: 0,
+            taker_qty_remaining: 5_000,
+            maker_fee: 1_300,
+            taker_fee: 3_250,
+        };
+        let rested = EventJson::Rested {
+            market: 0,
+            order_id: 2_779_014_468_711_431_180,
+            account: hex::encode(taker),
+            side: SideJson::Sell,
+            price: 6_500_000,
+            qty: 5_000,
+        };
+        let orders = vec![
+            OrderUpdateJson {
+                tx: Some("9a0c".into()),
+                action: Some(0),
+                event: UpdateKind::Book(EventJson::Fill(fill.clone())),
+            },
+            OrderUpdateJson {
+                tx: Some("9a0c".into()),
+                action: Some(0),
+                event: UpdateKind::Book(rested),
+            },
+            OrderUpdateJson {
+                tx: Some("77e1".into()),
+                action: None,
+                event: UpdateKind::Refused {
+                    refused: "INSUFFICIENT_FUNDS".into(),
+                },
+            },
+        ];
+        BlockUpdate {
+            height: 42,
+            block: BlockJson {
+                height: 42,
+                hash: "aa".repeat(32),
+                parent_hash: "bb".repeat(32),
+                timestamp_ms: 1_767_225_921_437,
+                transaction_count: 2,
+                transactions_root: "cc".repeat(32),
+                events_root: "dd".repeat(32),
+                state_root: "ee".repeat(32),
+                transactions: None,
+            },
+            trades: BTreeMap::from([(0, vec![fill.clone()])]),
+            book: BTreeMap::from([(
+                0,
+                BookDelta {
+                    seq: 18,
+                    bids: vec![[6_500_000, 0]],
+                    asks: vec![[6_500_000, 5_000], [6_500_100, 20_000]],
+                },
+            )]),
+            fills: HashMap::from([(maker, vec![fill.clone()]), (taker, vec![fill])]),
+            orders: HashMap::from([(taker, orders)]),
+            events: Vec::new(),
+            encoded: Encoded::default(),
+        }
+    }
+
+    const CHANNELS: [Channel; 5] = [
+        Channel::Trades(0),
+        Channel::Book(0),
+        Channel::Fills([2; 32]),
+        Channel::Orders([2; 32]),
+        Channel::Blocks,
+    ];
+
+    #[test]
+    fn each_channel_message_equals_the_old_json() {
+        let update = sample();
+        for channel in CHANNELS {
+            let message = update
+                .message(channel)
+                .expect("the sample has every channel");
+            let parsed: Value = serde_json::from_str(&message).expect("JSON");
+            let old = message_for(channel, &update).expect("the old message");
+            assert_eq!(parsed, old, "{channel:?}");
+        }
+        // Nothing for channels the block has nothing for, as before.
+        for channel in [
+            Channel::Trades(1),
+            Channel::Book(1),
+            Channel::Fills([9; 32]),
+            Channel::Orders([1; 32]),
+        ] {
+            assert_eq!(update.message(channel), None, "{channel:?}");
+            assert_eq!(message_for(channel, &update), None, "{channel:?}");
+        }
+    }
+
+    #[test]
+    fn subscribers_of_a_channel_share_one_encoding() {
+        let update = Arc::new(sample());
+        for channel in CHANNELS {
+            // Two subscribers on two threads, as two connection tasks would be.
+            let frames: Vec<Utf8Bytes> = (0..2)
+                .map(|_| {
+                    let update = Arc::clone(&update);
+                    std::thread::spawn(move || update.message(channel).expect("a message"))
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().expect("no panic"))
+                .collect();
+            assert_eq!(frames[0], frames[1], "{channel:?}: byte-identical");
+            assert_eq!(
+                frames[0].as_str().as_ptr(),
+                frames[1].as_str().as_ptr(),
+                "{channel:?}: the same shared bytes, not two encodings"
+            );
+            let again = update.message(channel).expect("a message");
+            assert_eq!(again.as_str().as_ptr(), frames[0].as_str().as_ptr());
+        }
+    }
 }

@@ -22,8 +22,10 @@ use markets::{AssetId, Hash, SignedTransaction};
 
 pub mod error;
 pub mod feed;
+pub mod limits;
 pub mod metrics;
 pub mod rest;
+mod serve;
 pub mod types;
 pub mod view;
 pub mod ws;
@@ -33,6 +35,7 @@ pub use feed::{Feed, FeedLimits};
 pub use markets::ExecutedBlock;
 pub use metrics::Metrics;
 pub use view::ReadView;
+pub use serve::{ServeLimits, serve};
 
 /// A transaction the node accepted into its mempool (or already had).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +74,7 @@ pub trait Node: Send + Sync + 'static {
     fn faucet(&self, to: [u8; 32], asset: AssetId, amount: u64) -> Result<Admitted, ApiError>;
 }
 
-/// Limits and switches of the API.
+/// Limits and switches of the API. The defaults, and why each value, are in [`limits`].
 #[derive(Clone, Copy, Debug)]
 pub struct ApiConfig {
     /// Largest request body accepted (413 above it).
@@ -81,14 +84,24 @@ pub struct ApiConfig {
     /// Longest a `?wait=true` submission waits for its block.
     pub wait_ms_max: u64,
     /// Seconds between websocket heartbeats. (How far behind a client may fall is
-    /// [`FeedLimits::bus_blocks`].)
+    /// [`FeedLimits::bus_blocks`] and [`ApiConfig::ws_queue_messages`].)
     pub heartbeat_secs: u64,
-    /// Longest a send to one websocket client may take before it is dropped.
+    /// Longest a write to one websocket client may take before it is dropped.
     pub ws_send_timeout_ms: u64,
+    /// Messages waiting to be written to one websocket client; a client whose queue is
+    /// full is sent `lagged` and closed.
+    pub ws_queue_messages: usize,
     /// Furthest back a websocket subscription may replay, in blocks.
     pub replay_blocks_max: u64,
     /// Websocket connections at once.
     pub ws_clients_max: usize,
+    /// Open TCP connections at once (HTTP and websocket); [`serve`] stops accepting
+    /// past it.
+    pub connections_max: usize,
+    /// A request's headers must arrive within this (also the keep-alive idle timeout).
+    pub header_read_timeout_ms: u64,
+    /// An HTTP connection with no byte moving either way for this long is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -96,11 +109,15 @@ impl Default for ApiConfig {
         ApiConfig {
             body_bytes_max: 2 << 20,
             batch_max: 2_000,
-            wait_ms_max: 30_000,
+            wait_ms_max: limits::WAIT_MS_MAX,
             heartbeat_secs: 10,
-            ws_send_timeout_ms: 5_000,
+            ws_send_timeout_ms: limits::WS_SEND_TIMEOUT_MS,
+            ws_queue_messages: limits::WS_QUEUE_MESSAGES,
             replay_blocks_max: 1_000_000,
-            ws_clients_max: 10_000,
+            ws_clients_max: limits::WS_CLIENTS_MAX,
+            connections_max: limits::CONNECTIONS_MAX,
+            header_read_timeout_ms: limits::HEADER_READ_TIMEOUT_MS,
+            idle_timeout_ms: limits::IDLE_TIMEOUT_MS,
         }
     }
 }

@@ -30,10 +30,20 @@
 //! client that sees a jump in `seq` resubscribes for a new snapshot. Sequence numbers
 //! restart when the node restarts (every connection then starts with a snapshot).
 //!
-//! **Slow clients.** The bus keeps the last `bus_blocks` blocks; a client that falls
-//! further behind gets `{"type": "lagged", "resume_from_height": H}` and is closed; a send
-//! that takes longer than `ws_send_timeout_ms` closes the connection too. Block
-//! production never waits for a client.
+//! **Serialize once, fan out bytes.** A block's message for a channel is encoded once
+//! ([`BlockUpdate::message`]) into shared bytes; every subscriber's connection pushes the
+//! same bytes into its own bounded queue, and a writer task per connection (owning the
+//! socket's sink) writes them out. Replays use the same function.
+//!
+//! **Slow clients.** A connection that cannot keep up is closed; it never makes the
+//! chain or other clients wait:
+//! - its queue (`ws_queue_messages`) is full: it is sent
+//!   `{"type": "lagged", "resume_from_height": H}` if the socket takes it within a second,
+//!   and closed. `H` is the lowest height of a message it was not sent, so every block
+//!   below `H` was delivered whole;
+//! - one write takes longer than `ws_send_timeout_ms`: closed;
+//! - the bus (which keeps the last `bus_blocks` blocks) moved on without it: `lagged`
+//!   with the block after its cursor, then closed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,13 +52,17 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
-use crate::feed::BlockUpdate;
+pub use crate::feed::Channel;
+use crate::feed::{BlockUpdate, BookMessage, encode};
+use crate::limits::{WS_CLIENT_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 use crate::rest::book_json;
 use crate::types::parse_hex32;
 use crate::{App, Node};
@@ -60,6 +74,9 @@ pub const BOOK_SNAPSHOT_LEVELS: usize = 5_000;
 pub const SUBSCRIPTIONS_MAX: usize = 256;
 /// Blocks read from storage per replay step.
 const REPLAY_CHUNK: u64 = 64;
+/// After its queue overflows, how long a connection has to take the `lagged` message
+/// (and the close) before its socket is dropped.
+const LAGGED_CLOSE: Duration = Duration::from_secs(1);
 
 /// What a client may send.
 #[derive(Debug, Deserialize)]
@@ -81,15 +98,6 @@ struct SubscribeArgs {
     from_height: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Channel {
-    Trades(u32),
-    Book(u32),
-    Fills([u8; 32]),
-    Orders([u8; 32]),
-    Blocks,
-}
-
 pub async fn upgrade<N: Node>(State(app): State<Arc<App<N>>>, ws: WebSocketUpgrade) -> Response {
     let clients = usize::try_from(app.metrics.ws_clients.get()).unwrap_or(0);
     if clients >= app.config.ws_clients_max {
@@ -100,12 +108,25 @@ pub async fn upgrade<N: Node>(State(app): State<Arc<App<N>>>, ws: WebSocketUpgra
         )
         .into_response();
     }
-    ws.on_upgrade(move |socket| connection(app, socket))
+    ws.read_buffer_size(WS_READ_BUFFER_BYTES)
+        .max_message_size(WS_CLIENT_MESSAGE_BYTES_MAX)
+        .max_frame_size(WS_CLIENT_MESSAGE_BYTES_MAX)
+        .on_upgrade(move |socket| connection(app, socket))
+}
+
+/// One message waiting for the writer; `height` is the block it belongs to, if any.
+#[derive(Debug)]
+struct Outgoing {
+    text: Utf8Bytes,
+    height: Option<u64>,
 }
 
 struct Conn<N> {
     app: Arc<App<N>>,
-    socket: WebSocket,
+    /// To the writer task; bounded by `ws_queue_messages`.
+    queue: mpsc::Sender<Outgoing>,
+    /// Tells the writer the queue overflowed, with the lowest height that may be lost.
+    overflow: Option<oneshot::Sender<u64>>,
     /// Per subscription: deliver live blocks above this height.
     subs: BTreeMap<Channel, u64>,
     /// The last height taken from the bus (or read at connect).
@@ -117,9 +138,15 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
     let mut bus = app.feed.subscribe();
     let cursor = app.feed.latest();
     let heartbeat = Duration::from_secs(app.config.heartbeat_secs.max(1));
+    let send_timeout = Duration::from_millis(app.config.ws_send_timeout_ms.max(1));
+    let (sink, mut stream) = socket.split();
+    let (queue, queued) = mpsc::channel(app.config.ws_queue_messages.max(2));
+    let (overflow, overflowed) = oneshot::channel();
+    let writer = tokio::spawn(write(sink, queued, overflowed, send_timeout));
     let mut conn = Conn {
         app: Arc::clone(&app),
-        socket,
+        queue,
+        overflow: Some(overflow),
         subs: BTreeMap::new(),
         cursor,
     };
@@ -132,14 +159,16 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
         loop {
             tokio::select! {
                 () = &mut closed => {
-                    let _ = conn.send(json!({"type": "closing", "message": "the node is shutting down; resume with from_height"})).await;
+                    let _ = conn.push(json!({"type": "closing", "message": "the node is shutting down; resume with from_height"}));
                     return Err(());
                 }
-                incoming = conn.socket.next() => {
+                // The writer gave up (a send timed out or failed).
+                () = conn.queue.closed() => return Err(()),
+                incoming = stream.next() => {
                     match incoming {
                         Some(Ok(Message::Text(text))) => conn.on_text(&text).await?,
                         Some(Ok(Message::Binary(_))) => {
-                            conn.send_error("MALFORMED_REQUEST", "send JSON text frames").await?;
+                            conn.send_error("MALFORMED_REQUEST", "send JSON text frames")?;
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(()),
@@ -147,70 +176,187 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
                 }
                 update = bus.recv() => {
                     match update {
-                        Ok(update) => conn.on_block(&update).await?,
+                        Ok(update) => conn.on_block(&update)?,
                         Err(RecvError::Lagged(_)) => {
+                            // Everything up to the cursor is queued ahead of this.
                             let resume = conn.cursor + 1;
-                            let _ = conn.send(json!({
-                                "type": "lagged",
-                                "message": "this connection fell too far behind the chain; reconnect and subscribe with from_height",
-                                "resume_from_height": resume,
-                            })).await;
+                            let _ = conn.push(lagged(resume));
                             return Err(());
                         }
                         Err(RecvError::Closed) => return Err(()),
                     }
                 }
                 _ = ticker.tick() => {
-                    // The connection's own cursor: every block up to it has been delivered.
+                    // The connection's own cursor: every block up to it is queued ahead.
                     let height = conn.cursor;
-                    conn.send(json!({"type": "heartbeat", "height": height})).await?;
+                    conn.push(json!({"type": "heartbeat", "height": height}))?;
                 }
             }
         }
     }
     .await;
     let _ = result;
-    let _ = conn.socket.close().await;
+    // The writer sends what is queued (each write bounded by the send timeout), closes
+    // the socket and ends; the overflow sender stays alive until then, so the writer
+    // never mistakes the end for an overflow.
+    let Conn {
+        queue, overflow, ..
+    } = conn;
+    drop(queue);
+    let _ = writer.await;
+    drop(overflow);
+    drop(bus);
     app.metrics.ws_clients.dec();
 }
 
+/// Queues a message without waiting. A full queue means the client does not read: the
+/// writer is told to send `lagged` and close.
+fn enqueue(
+    queue: &mpsc::Sender<Outgoing>,
+    overflow: &mut Option<oneshot::Sender<u64>>,
+    cursor: u64,
+    out: Outgoing,
+) -> Result<(), ()> {
+    match queue.try_send(out) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(out)) => {
+            overflowed(overflow, cursor, out.height);
+            Err(())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    }
+}
+
+/// The queue is full: the lowest height possibly lost is this message's, or the block
+/// after the cursor (everything up to it was queued; the writer lowers this to the
+/// lowest height still queued).
+fn overflowed(overflow: &mut Option<oneshot::Sender<u64>>, cursor: u64, height: Option<u64>) {
+    let lost = height.map_or(cursor + 1, |h| h.min(cursor + 1));
+    if let Some(overflow) = overflow.take() {
+        let _ = overflow.send(lost);
+    }
+}
+
+fn lagged(resume: u64) -> Value {
+    json!({
+        "type": "lagged",
+        "message": "this connection fell too far behind the chain; reconnect and subscribe with from_height",
+        "resume_from_height": resume,
+    })
+}
+
+/// The writer task: owns the socket's sink and writes what the connection queues, one
+/// message at a time, each within `send_timeout`. Ends when the queue closes, a write
+/// fails or times out, or the queue overflowed (then `lagged`, within [`LAGGED_CLOSE`]).
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut queued: mpsc::Receiver<Outgoing>,
+    mut overflowed: oneshot::Receiver<u64>,
+    send_timeout: Duration,
+) {
+    let mut floor = None;
+    loop {
+        tokio::select! {
+            biased;
+            lost = &mut overflowed => {
+                floor = lost.ok();
+                break;
+            }
+            next = queued.recv() => {
+                let Some(out) = next else { break };
+                tokio::select! {
+                    biased;
+                    lost = &mut overflowed => {
+                        floor = lost.ok().map(|h| out.height.map_or(h, |o| o.min(h)));
+                        break;
+                    }
+                    sent = tokio::time::timeout(send_timeout, sink.send(Message::Text(out.text))) => {
+                        if !matches!(sent, Ok(Ok(()))) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + LAGGED_CLOSE.min(send_timeout);
+    if let Some(mut resume) = floor {
+        // What is still queued is lost too: resume from the lowest of it.
+        while let Ok(out) = queued.try_recv() {
+            if let Some(height) = out.height {
+                resume = resume.min(height);
+            }
+        }
+        let text = Utf8Bytes::from(lagged(resume).to_string());
+        let _ = tokio::time::timeout_at(deadline, sink.send(Message::Text(text))).await;
+        let _ = tokio::time::timeout_at(deadline, sink.close()).await;
+    } else {
+        let _ = tokio::time::timeout(send_timeout, sink.close()).await;
+    }
+}
+
 impl<N: Node> Conn<N> {
-    async fn send(&mut self, value: Value) -> Result<(), ()> {
-        let text = Utf8Bytes::from(value.to_string());
-        let timeout = Duration::from_millis(self.app.config.ws_send_timeout_ms);
-        match tokio::time::timeout(timeout, self.socket.send(Message::Text(text))).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(()),
+    /// Queues a per-connection message (a reply, a heartbeat).
+    fn push(&mut self, value: Value) -> Result<(), ()> {
+        self.push_bytes(Utf8Bytes::from(value.to_string()), None)
+    }
+
+    fn push_bytes(&mut self, text: Utf8Bytes, height: Option<u64>) -> Result<(), ()> {
+        enqueue(
+            &self.queue,
+            &mut self.overflow,
+            self.cursor,
+            Outgoing { text, height },
+        )
+    }
+
+    /// Queues a replayed message, waiting up to the send timeout for room: a replay may
+    /// outrun any network, but only a client that does not read stays full that long.
+    async fn push_replay(&mut self, text: Utf8Bytes, height: u64) -> Result<(), ()> {
+        let timeout = Duration::from_millis(self.app.config.ws_send_timeout_ms.max(1));
+        let reserved = tokio::time::timeout(timeout, self.queue.reserve()).await;
+        match reserved {
+            Ok(Ok(permit)) => {
+                permit.send(Outgoing {
+                    text,
+                    height: Some(height),
+                });
+                Ok(())
+            }
+            Ok(Err(_closed)) => Err(()),
+            Err(_elapsed) => {
+                overflowed(&mut self.overflow, self.cursor, Some(height));
+                Err(())
+            }
         }
     }
 
-    async fn send_error(&mut self, code: &str, message: &str) -> Result<(), ()> {
-        self.send(json!({"type": "error", "code": code, "message": message}))
-            .await
+    fn send_error(&mut self, code: &str, message: &str) -> Result<(), ()> {
+        self.push(json!({"type": "error", "code": code, "message": message}))
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), ()> {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
-            Err(e) => return self.send_error("MALFORMED_REQUEST", &e.to_string()).await,
+            Err(e) => return self.send_error("MALFORMED_REQUEST", &e.to_string()),
         };
         match message {
             ClientMessage::Ping => {
                 let height = self.cursor;
-                self.send(json!({"type": "pong", "height": height})).await
+                self.push(json!({"type": "pong", "height": height}))
             }
             ClientMessage::Subscribe(args) => match self.channel(&args) {
-                Err(e) => self.send_error(e.code, &e.message).await,
+                Err(e) => self.send_error(e.code, &e.message),
                 Ok(channel) => self.subscribe(channel, args.from_height).await,
             },
             ClientMessage::Unsubscribe(args) => match self.channel(&args) {
-                Err(e) => self.send_error(e.code, &e.message).await,
+                Err(e) => self.send_error(e.code, &e.message),
                 Ok(channel) => {
                     let was = self.subs.remove(&channel).is_some();
                     let mut reply = describe(channel);
                     reply["type"] = json!("unsubscribed");
                     reply["was_subscribed"] = json!(was);
-                    self.send(reply).await
+                    self.push(reply)
                 }
             },
         }
@@ -260,18 +406,14 @@ impl<N: Node> Conn<N> {
 
     async fn subscribe(&mut self, channel: Channel, from_height: Option<u64>) -> Result<(), ()> {
         if !self.subs.contains_key(&channel) && self.subs.len() >= SUBSCRIPTIONS_MAX {
-            return self
-                .send_error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from something first")
-                .await;
+            return self.send_error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from something first");
         }
         if let Channel::Book(market) = channel {
             if from_height.is_some() {
-                return self
-                    .send_error(
-                        "MALFORMED_REQUEST",
-                        "the book channel starts with a snapshot; it takes no from_height",
-                    )
-                    .await;
+                return self.send_error(
+                    "MALFORMED_REQUEST",
+                    "the book channel starts with a snapshot; it takes no from_height",
+                );
             }
             // The node publishes a block's view before its websocket messages, so this
             // view is at least as new as anything this connection has received.
@@ -280,27 +422,28 @@ impl<N: Node> Conn<N> {
             let mut reply = describe(channel);
             reply["type"] = json!("subscribed");
             reply["height"] = json!(snapshot.height);
-            self.send(reply).await?;
-            return self
-                .send(json!({
-                    "type": "book", "market": market, "height": snapshot.height,
-                    "seq": snapshot.seq, "snapshot": true,
-                    "bids": snapshot.bids, "asks": snapshot.asks,
-                }))
-                .await;
+            self.push(reply)?;
+            let message = encode(&BookMessage {
+                kind: "book",
+                market,
+                height: snapshot.height,
+                seq: snapshot.seq,
+                snapshot: true,
+                bids: &snapshot.bids,
+                asks: &snapshot.asks,
+            });
+            return self.push_bytes(message, None);
         }
         let cursor = self.cursor;
         let from = from_height.unwrap_or(cursor + 1).max(1);
         if cursor.saturating_sub(from) >= self.app.config.replay_blocks_max {
-            return self
-                .send_error(
-                    "REPLAY_TOO_LONG",
-                    &format!(
-                        "from_height may be at most {} blocks back",
-                        self.app.config.replay_blocks_max
-                    ),
-                )
-                .await;
+            return self.send_error(
+                "REPLAY_TOO_LONG",
+                &format!(
+                    "from_height may be at most {} blocks back",
+                    self.app.config.replay_blocks_max
+                ),
+            );
         }
         // Deliver nothing live until the replay is done; then everything above the cursor.
         self.subs.remove(&channel);
@@ -310,7 +453,7 @@ impl<N: Node> Conn<N> {
         if from_height.is_some() {
             reply["from_height"] = json!(from);
         }
-        self.send(reply).await?;
+        self.push(reply)?;
         let mut height = from;
         while height <= cursor {
             let last = (height + REPLAY_CHUNK - 1).min(cursor);
@@ -329,13 +472,13 @@ impl<N: Node> Conn<N> {
                 .unwrap_or_else(|e| Err(ApiError::internal(e.to_string())));
             let stored = match stored {
                 Ok(s) => s,
-                Err(e) => return self.send_error(e.code, &e.message).await,
+                Err(e) => return self.send_error(e.code, &e.message),
             };
             let view = self.app.node.view();
             for block in &stored {
                 let update = BlockUpdate::build(block, &view, false);
-                if let Some(message) = message_for(channel, &update) {
-                    self.send(message).await?;
+                if let Some(message) = update.message(channel) {
+                    self.push_replay(message, update.height).await?;
                 }
             }
             height = last + 1;
@@ -345,20 +488,28 @@ impl<N: Node> Conn<N> {
         Ok(())
     }
 
-    async fn on_block(&mut self, update: &Arc<BlockUpdate>) -> Result<(), ()> {
+    fn on_block(&mut self, update: &Arc<BlockUpdate>) -> Result<(), ()> {
         if update.height <= self.cursor {
             return Ok(());
         }
         self.cursor = update.height;
-        let due: Vec<Channel> = self
-            .subs
-            .iter()
-            .filter(|&(_, &after)| update.height > after)
-            .map(|(&c, _)| c)
-            .collect();
-        for channel in due {
-            if let Some(message) = message_for(channel, update) {
-                self.send(message).await?;
+        let height = update.height;
+        let Conn {
+            subs,
+            queue,
+            overflow,
+            cursor,
+            ..
+        } = self;
+        for (&channel, &after) in subs.iter() {
+            if height > after
+                && let Some(text) = update.message(channel)
+            {
+                let out = Outgoing {
+                    text,
+                    height: Some(height),
+                };
+                enqueue(queue, overflow, *cursor, out)?;
             }
         }
         Ok(())
@@ -373,26 +524,5 @@ fn describe(channel: Channel) -> Value {
         Channel::Fills(k) => json!({"channel": "fills", "account": hex::encode(k)}),
         Channel::Orders(k) => json!({"channel": "orders", "account": hex::encode(k)}),
         Channel::Blocks => json!({"channel": "blocks"}),
-    }
-}
-
-/// The message `channel` gets for this block, if it has anything for it.
-fn message_for(channel: Channel, update: &BlockUpdate) -> Option<Value> {
-    let height = update.height;
-    match channel {
-        Channel::Trades(m) => update.trades.get(&m).map(|fills| {
-            json!({"type": "trades", "market": m, "height": height, "data": fills})
-        }),
-        Channel::Book(m) => update.book.get(&m).map(|delta| {
-            json!({"type": "book", "market": m, "height": height, "seq": delta.seq,
-                   "snapshot": false, "bids": delta.bids, "asks": delta.asks})
-        }),
-        Channel::Fills(k) => update.fills.get(&k).map(|fills| {
-            json!({"type": "fills", "account": hex::encode(k), "height": height, "data": fills})
-        }),
-        Channel::Orders(k) => update.orders.get(&k).map(|updates| {
-            json!({"type": "orders", "account": hex::encode(k), "height": height, "data": updates})
-        }),
-        Channel::Blocks => Some(json!({"type": "blocks", "height": height, "data": update.block})),
     }
 }

@@ -816,11 +816,10 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, mut stopped) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
+        let stop = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        api::serve(listener, router, api::ServeLimits::from(&api_config), stop).await
     });
     tracing::info!(%addr, height = node.height(), "node serving");
     Ok(Running {

@@ -9,6 +9,7 @@ mod matching_model;
 mod matching_rejects;
 mod node;
 mod node_crash;
+mod node_fanout;
 mod node_support;
 mod same_block;
 mod storage;
