@@ -884,6 +884,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::types::SideJson;
 
     /// What each channel's message was before messages were encoded once (`ws.rs`'s
     /// `message_for` until then): the reference the typed messages must equal.

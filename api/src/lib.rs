@@ -34,8 +34,8 @@ pub use error::{ApiError, ErrorBody};
 pub use feed::{Feed, FeedLimits};
 pub use markets::ExecutedBlock;
 pub use metrics::Metrics;
-pub use view::ReadView;
 pub use serve::{ServeLimits, serve};
+pub use view::ReadView;
 
 /// A transaction the node accepted into its mempool (or already had).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

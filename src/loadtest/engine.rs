@@ -173,7 +173,7 @@ pub fn run(
         }
     }
     notes.push(format!(
-        "in process: {threads} threads; each block is executed with Signatures::Verify, then the \
+        "in process: {threads} threads; each block is executed with execute_block (every signature checked), then the \
          same signatures are batch-verified alone (chunks of {}) on the same pool: the ceiling. \
          All transactions were signed before timing.",
         markets::execute::SIGNATURE_CHUNK

@@ -99,6 +99,10 @@ fn now_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// What the node does with each durable block besides publishing its view and
 /// forgetting its transactions: the API's feed is one reporter; consensus, an indexer or
 /// anything else that follows the chain is another. Called on the publisher thread, in
@@ -174,9 +178,9 @@ struct Staged {
     view: Arc<ReadView>,
     /// The state's snapshot after this block, when one is due.
     snapshot: Option<Vec<u8>>,
-    /// Seconds each stage spent on it, for the capacity measure.
-    execute_s: f64,
-    write_s: f64,
+    /// Time each stage spent on it, for the capacity measure.
+    execute: Duration,
+    write: Duration,
 }
 
 /// The node as the API sees it.
@@ -314,39 +318,47 @@ impl ChainNode {
         }
     }
 
+    /// Transactions the pipeline commits in `intervals` block intervals at its
+    /// measured rate.
+    fn at_rate(&self, intervals: u64) -> usize {
+        let rate = self.capacity.tx_per_s.load(Ordering::Relaxed);
+        let per = rate
+            .saturating_mul(intervals.saturating_mul(self.config.block_interval_ms.max(1)))
+            / 1_000;
+        usize::try_from(per).unwrap_or(usize::MAX)
+    }
+
     /// How many transactions may wait for a block: what the pipeline commits in two
     /// block intervals at its measured rate, within the configured limits.
     fn queued_max(&self) -> usize {
-        let rate = self.capacity.tx_per_s.load(Ordering::Relaxed) as f64;
-        let interval_s = self.config.block_interval_ms.max(1) as f64 / 1_000.0;
-        let measured = (rate * 2.0 * interval_s) as usize;
-        measured.max(QUEUED_FLOOR).min(self.config.mempool_max)
+        self.at_rate(2)
+            .max(QUEUED_FLOOR)
+            .min(self.config.mempool_max)
     }
 
     /// How many transactions the next block takes: one interval's worth at the
     /// measured rate, so that executing it takes about one interval.
     fn block_take(&self) -> usize {
-        let rate = self.capacity.tx_per_s.load(Ordering::Relaxed) as f64;
-        let interval_s = self.config.block_interval_ms.max(1) as f64 / 1_000.0;
-        let measured = (rate * interval_s) as usize;
-        measured
+        self.at_rate(1)
             .max(QUEUED_FLOOR / 2)
             .min(self.config.block_txs_max)
     }
 
-    /// Folds one block's stage times into the capacity measure.
-    fn measure(&self, transactions: usize, slowest_s: f64) {
-        if transactions < 64 || slowest_s <= 0.0 {
+    /// Folds one block's slowest stage time into the capacity measure (an exponential
+    /// average, a fifth for the new block).
+    fn measure(&self, transactions: usize, slowest: Duration) {
+        if transactions < 64 || slowest.is_zero() {
             return; // too small a block says more about fixed costs than about rate
         }
-        let sample = transactions as f64 / slowest_s;
-        let old = self.capacity.tx_per_s.load(Ordering::Relaxed) as f64;
-        let new = if old == 0.0 {
+        let sample = u64::try_from(transactions as u128 * 1_000_000_000 / slowest.as_nanos())
+            .unwrap_or(u64::MAX);
+        let old = self.capacity.tx_per_s.load(Ordering::Relaxed);
+        let new = if old == 0 {
             sample
         } else {
-            0.8 * old + 0.2 * sample
+            old.saturating_mul(4).saturating_add(sample) / 5
         };
-        self.capacity.tx_per_s.store(new as u64, Ordering::Relaxed);
+        self.capacity.tx_per_s.store(new, Ordering::Relaxed);
     }
 
     /// The executor stage: runs until [`ChainNode::stop`], then commits what waits and
@@ -407,15 +419,16 @@ impl ChainNode {
         let block = execute_verified(&mut state, context, transactions)
             .context("executing a block; the node must stop")?;
         let next = view.next(&state, &block);
-        let snapshot =
-            (height % self.config.snapshot_interval.max(1) == 0).then(|| state.snapshot_bytes());
+        let snapshot = height
+            .is_multiple_of(self.config.snapshot_interval.max(1))
+            .then(|| state.snapshot_bytes());
         drop(state);
         Ok(Staged {
             block: Arc::new(block),
             view: Arc::new(next),
             snapshot,
-            execute_s: started.elapsed().as_secs_f64(),
-            write_s: 0.0,
+            execute: started.elapsed(),
+            write: Duration::ZERO,
         })
     }
 
@@ -447,7 +460,7 @@ impl ChainNode {
                     .write_snapshot(height, &bytes)
                     .with_context(|| format!("writing the snapshot at {height}"))?;
             }
-            staged.write_s = started.elapsed().as_secs_f64();
+            staged.write = started.elapsed();
             if to_publisher.send(staged).is_err() {
                 anyhow::bail!("the publisher stage stopped");
             }
@@ -478,17 +491,17 @@ impl ChainNode {
             for reporter in &self.reporters {
                 reporter.durable(block, &staged.view);
             }
-            let publish_s = started.elapsed().as_secs_f64();
+            let publish = started.elapsed();
             self.measure(
                 block.transactions.len(),
-                staged.execute_s.max(staged.write_s).max(publish_s),
+                staged.execute.max(staged.write).max(publish),
             );
-            self.record_metrics(&staged, publish_s);
+            self.record_metrics(&staged, publish);
         }
         Ok(())
     }
 
-    fn record_metrics(&self, staged: &Staged, publish_s: f64) {
+    fn record_metrics(&self, staged: &Staged, publish: Duration) {
         let block = &staged.block;
         let m = &self.metrics;
         m.blocks.inc();
@@ -511,15 +524,16 @@ impl ChainNode {
             })
             .sum();
         m.fills.inc_by(fills as u64);
-        m.block_execution_seconds.observe(staged.execute_s);
+        m.block_execution_seconds
+            .observe(staged.execute.as_secs_f64());
         m.block_transactions.observe(block.receipts.len() as f64);
         tracing::debug!(
             height = block.header.height,
             transactions = block.receipts.len(),
             fills,
-            execute_us = (staged.execute_s * 1e6) as u64,
-            write_us = (staged.write_s * 1e6) as u64,
-            publish_us = (publish_s * 1e6) as u64,
+            execute_us = micros(staged.execute),
+            write_us = micros(staged.write),
+            publish_us = micros(publish),
             "block committed"
         );
     }

@@ -14,8 +14,8 @@
 use markets::sim::Rng;
 use markets::{
     Action, ActionOutcome, AmendOrder, BlockContext, CancelAll, CancelOrder, MarketId, OrderAction,
-    Outcome, PlaceOrder, Reject, Signatures, SignedTransaction, State, TaggedEvent, Transaction,
-    dev, execute_block,
+    Outcome, PlaceOrder, Reject, SignedTransaction, State, TaggedEvent, Transaction, dev,
+    execute_block,
 };
 use matching::reference::ReferenceBook;
 use matching::{
@@ -262,7 +262,7 @@ fn model_block(
         };
         commands[i] = match &step.order_action {
             OrderAction::Place(place) => {
-                let params = books[place.market.0 as usize].params().clone();
+                let params = *books[place.market.0 as usize].params();
                 let order = matching::NewOrder {
                     order_id: step.order_id,
                     account,
@@ -308,7 +308,7 @@ fn model_block(
             }
             OrderAction::Amend(amend) => {
                 let book = &books[amend.market.0 as usize];
-                let params = book.params().clone();
+                let params = *book.params();
                 let known = match book.order(amend.order_id) {
                     Some(order) if order.account != account => Err(RejectCode::NotOrderOwner),
                     Some(_) => Ok(()),
@@ -404,7 +404,7 @@ fn same_block_case(seed: u64, blocks: usize) {
     let mut books: Vec<ReferenceBook> = state
         .markets()
         .iter()
-        .map(|m| ReferenceBook::new(m.config.params.clone()))
+        .map(|m| ReferenceBook::new(m.config.params))
         .collect();
     let mut generator = Generator {
         rng: Rng::new(seed),
@@ -422,7 +422,7 @@ fn same_block_case(seed: u64, blocks: usize) {
         let height = context.height;
         let (transactions, steps) = generator.block(height);
         let (events, outcomes) = model_block(&mut books, &ids, height, &steps);
-        let output = execute_block(&mut state, context, &transactions, Signatures::Verify)
+        let output = execute_block(&mut state, context, &transactions)
             .unwrap_or_else(|e| panic!("seed {seed}: block {height}: {e}"));
         state.check_invariants();
         let at = format!("seed {seed}: block {height}");
@@ -484,7 +484,7 @@ fn same_block_case(seed: u64, blocks: usize) {
 /// The outcome the executor gave `step`.
 fn outcome_of(receipts: &[markets::Receipt], step: &Step) -> ActionOutcome {
     match &receipts[step.tx as usize].outcome {
-        Outcome::Executed(actions) => actions[usize::from(step.action)].clone(),
+        Outcome::Executed(actions) => actions[usize::from(step.action)],
         Outcome::Rejected(reject) => ActionOutcome::Rejected(*reject),
     }
 }
