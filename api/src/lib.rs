@@ -70,6 +70,14 @@ pub trait Node: Send + Sync + 'static {
     /// Transactions in the mempool.
     fn mempool_len(&self) -> usize;
 
+    /// Whether the node takes submissions now: `Err` (503 with a retry hint) when it
+    /// already holds what it can commit soon, or is shutting down. Asked before a
+    /// submission's body is read, so an overloaded node refuses at the door at the cost
+    /// of a header, not of decoding and hashing what it will refuse.
+    fn accepting(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// Dev chains: sends `amount` of `asset` to `to` from the node's faucet account.
     fn faucet(&self, to: [u8; 32], asset: AssetId, amount: u64) -> Result<Admitted, ApiError>;
 }
@@ -139,5 +147,27 @@ pub fn router<N: Node>(app: Arc<App<N>>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.body_bytes_max,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            door::<N>,
+        ))
         .with_state(app)
+}
+
+/// Refuses submissions (every POST and DELETE) at once while the node is not
+/// [`Node::accepting`], before their bodies are read.
+async fn door<N: Node>(
+    axum::extract::State(app): axum::extract::State<Arc<App<N>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let method = request.method();
+    if (method == axum::http::Method::POST || method == axum::http::Method::DELETE)
+        && let Err(refused) = app.node.accepting()
+    {
+        app.metrics.refused_at_ingest.inc();
+        return refused.into_response();
+    }
+    next.run(request).await
 }

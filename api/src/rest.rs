@@ -309,11 +309,7 @@ async fn account_orders<N: Node>(
 ) -> Result<axum::Json<Vec<OrderJson>>, ApiError> {
     let key = parse_account(&account)?;
     let view = app.node.view();
-    Ok(axum::Json(
-        view.account(&key)
-            .map(|a| a.orders.clone())
-            .unwrap_or_default(),
-    ))
+    Ok(axum::Json(view.account_orders(&key)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,7 +360,7 @@ async fn order<N: Node>(
     let id: u64 = order_id
         .parse()
         .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "an order id is a u64"))?;
-    let live = app.node.view().order(id).cloned();
+    let live = app.node.view().order(id);
     if let Some(mut order) = live {
         if let Some(seen) = app.feed.order(id) {
             order.qty_filled = seen.qty_filled;

@@ -79,7 +79,8 @@ pub struct AccountView {
     /// Indexed by asset id.
     pub balances: Vec<Balance>,
     pub last_nonce: Option<u64>,
-    /// Its resting orders, markets in id order, each in ascending order id.
+    /// Its resting orders, markets in id order, each in ascending order id (`height`
+    /// unset: see [`ReadView::account_orders`]).
     pub orders: Vec<OrderJson>,
 }
 
@@ -236,14 +237,34 @@ impl ReadView {
             .and_then(|i| self.keys.get(i).copied())
     }
 
-    /// A live order.
-    pub fn order(&self, order_id: u64) -> Option<&OrderJson> {
+    /// A live order, as of this view.
+    pub fn order(&self, order_id: u64) -> Option<OrderJson> {
         let owner = self.owners.get(&order_id)?;
-        self.accounts
+        let order = self
+            .accounts
             .get(owner)?
             .orders
             .iter()
-            .find(|o| o.order_id == order_id)
+            .find(|o| o.order_id == order_id)?;
+        Some(OrderJson {
+            height: self.height,
+            ..order.clone()
+        })
+    }
+
+    /// An account's live orders, as of this view (markets in id order, each in
+    /// ascending order id).
+    pub fn account_orders(&self, key: &[u8; 32]) -> Vec<OrderJson> {
+        self.accounts.get(key).map_or_else(Vec::new, |account| {
+            account
+                .orders
+                .iter()
+                .map(|o| OrderJson {
+                    height: self.height,
+                    ..o.clone()
+                })
+                .collect()
+        })
     }
 
     /// A market by id (`"0"`) or symbol (`"BTC-USD"`, any case).
@@ -361,7 +382,9 @@ fn order_json(
         qty_filled: None,
         status: OrderStatusJson::Open,
         expiry_height: order.expiry.map(|h| h.0),
-        height: state.height(),
+        // A live order is as of the view it is read from: the reader sets the height
+        // (the view shares this entry with later views that did not touch it).
+        height: 0,
     }
 }
 

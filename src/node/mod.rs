@@ -203,6 +203,9 @@ pub struct ChainNode {
     /// The last blocks published, for receipts and websocket replays without the disk.
     recent: Mutex<VecDeque<Arc<ExecutedBlock>>>,
     capacity: Capacity,
+    /// The executor's own rayon threads: a block's parallel phases never queue behind
+    /// the door's signature checks, which run on rayon's global pool.
+    executor_pool: rayon::ThreadPool,
     config: NodeConfig,
     faucet: Option<(SigningKey, AtomicU64)>,
     stopping: AtomicBool,
@@ -260,6 +263,10 @@ impl ChainNode {
             capacity: Capacity {
                 tx_per_s: AtomicU64::new(0),
             },
+            executor_pool: rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("executor-{i}"))
+                .build()
+                .context("starting the executor's threads")?,
             config,
             faucet,
             stopping: AtomicBool::new(false),
@@ -416,9 +423,16 @@ impl ChainNode {
             height,
             timestamp_ms: now_ms().max(state.timestamp_ms()),
         };
-        let block = execute_verified(&mut state, context, transactions)
+        let executing: &mut State = &mut state;
+        let block = self
+            .executor_pool
+            .install(|| execute_verified(executing, context, transactions))
             .context("executing a block; the node must stop")?;
         let next = view.next(&state, &block);
+        // Debug and test builds check the view against one built from scratch after
+        // every block (the state is at the view's height only here).
+        #[cfg(debug_assertions)]
+        next.check_invariants(&state);
         let snapshot = height
             .is_multiple_of(self.config.snapshot_interval.max(1))
             .then(|| state.snapshot_bytes());
@@ -491,6 +505,14 @@ impl ChainNode {
             for reporter in &self.reporters {
                 reporter.durable(block, &staged.view);
             }
+            #[cfg(debug_assertions)]
+            {
+                let pool = self.pool.lock();
+                pool.mempool.check_invariants();
+                pool.committed.check_invariants();
+                drop(pool);
+                self.feed.check_invariants();
+            }
             let publish = started.elapsed();
             self.measure(
                 block.transactions.len(),
@@ -555,23 +577,26 @@ impl ChainNode {
                 .map(|_| Err(Refused::ShuttingDown))
                 .collect();
         }
-        let encoded = Encoded::many(transactions);
         let queued_max = self.queued_max();
+        // Past what the chain commits in two intervals, refuse before any work.
+        if self.pool.lock().mempool.queued() >= queued_max {
+            return transactions
+                .iter()
+                .map(|_| Err(Refused::Refusal(Refusal::Full)))
+                .collect();
+        }
+        let encoded = Encoded::many(transactions);
         let mut results: Vec<Option<Result<Admitted, Refused>>> = vec![None; encoded.len()];
         let mut fresh = Vec::with_capacity(encoded.len());
         let mut positions = Vec::with_capacity(encoded.len());
         {
             let pool = self.pool.lock();
-            // Past what the chain commits in two intervals, refuse before any work.
-            let full = pool.mempool.queued() >= queued_max;
             for (i, e) in encoded.into_iter().enumerate() {
                 if pool.knows(&e.hash()) {
                     results[i] = Some(Ok(Admitted {
                         hash: e.hash(),
                         duplicate: true,
                     }));
-                } else if full {
-                    results[i] = Some(Err(Refused::Refusal(Refusal::Full)));
                 } else {
                     positions.push(i);
                     fresh.push(e);
@@ -688,6 +713,16 @@ impl Node for ChainNode {
 
     fn mempool_len(&self) -> usize {
         self.pool.lock().mempool.len()
+    }
+
+    fn accepting(&self) -> Result<(), ApiError> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(Refused::ShuttingDown.into());
+        }
+        if self.pool.lock().mempool.queued() >= self.queued_max() {
+            return Err(refusal_error(Refusal::Full));
+        }
+        Ok(())
     }
 
     fn faucet(&self, to: [u8; 32], asset: AssetId, amount: u64) -> Result<Admitted, ApiError> {
