@@ -63,7 +63,10 @@ impl Default for FeedLimits {
             trades_per_market: 1_000,
             fills: 200_000,
             orders: 100_000,
-            bus_blocks: 32,
+            // Each connection has its own queue of messages besides; the bus need only
+            // cover a client's scheduling hiccup (under a second at 10 blocks/s). Its
+            // blocks are whole BlockUpdates, so it is the feed's largest buffer.
+            bus_blocks: 8,
         }
     }
 }

@@ -189,6 +189,14 @@ pub struct LoadtestArgs {
     /// Traders whose `orders` channel is watched for reject reasons.
     #[arg(long, default_value_t = 16)]
     pub watch_traders: u64,
+    /// Extra websocket clients held open through the run, each subscribed to market 0's
+    /// trades and book: what subscribers cost the chain.
+    #[arg(long, default_value_t = 0)]
+    pub ws_subscribers: usize,
+    /// The --ws-subscribers never read what they are sent (slow clients the node must
+    /// close), instead of reading and discarding it.
+    #[arg(long)]
+    pub ws_subscribers_silent: bool,
     /// Longest wait after the window for the last blocks and fills, in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub drain: f64,

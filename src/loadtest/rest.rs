@@ -801,6 +801,52 @@ struct OrdersMessage {
     data: Vec<UpdateLite>,
 }
 
+/// Opens `count` websocket clients subscribed to market 0's trades and book and holds
+/// them until `stop`: reading and discarding everything, or (`silent`) never reading.
+/// Returns how many were still open at the end (a reader sees its close; a silent one
+/// counts as open).
+async fn hold_subscribers(
+    ws_url: String,
+    count: usize,
+    silent: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<usize> {
+    let subscriptions = [
+        serde_json::json!({"op": "subscribe", "channel": "trades", "market": 0}),
+        serde_json::json!({"op": "subscribe", "channel": "book", "market": 0}),
+    ];
+    let mut tasks = Vec::with_capacity(count);
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let socket = subscribe(&ws_url, &subscriptions).await?;
+        if silent {
+            held.push(socket);
+            continue;
+        }
+        let mut stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut socket = socket;
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return true,
+                    next = socket.next() => match next {
+                        Some(Ok(_)) => {}
+                        _ => return false,
+                    },
+                }
+            }
+        }));
+    }
+    let _ = stop.wait_for(|s| *s).await;
+    let mut open = held.len();
+    for task in tasks {
+        if task.await.unwrap_or(false) {
+            open += 1;
+        }
+    }
+    Ok(open)
+}
+
 /// Connects and subscribes; returns once every subscription is confirmed.
 async fn subscribe(ws_url: &str, subscriptions: &[serde_json::Value]) -> anyhow::Result<Socket> {
     let (mut socket, _) = tokio_tungstenite::connect_async(ws_url)
@@ -1322,6 +1368,13 @@ async fn run_against(
         )));
     }
 
+    let subscribers = tokio::spawn(hold_subscribers(
+        ws_url.clone(),
+        args.ws_subscribers,
+        args.ws_subscribers_silent,
+        stopped.clone(),
+    ));
+
     // Senders.
     let single = args.batch == 1;
     let url = if single {
@@ -1423,6 +1476,14 @@ async fn run_against(
     stop_watchers.send_replace(true);
     for w in watchers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
+    match tokio::time::timeout(Duration::from_secs(10), subscribers).await {
+        Ok(Ok(Ok(0))) | Err(_) | Ok(Err(_)) => {}
+        Ok(Ok(Ok(held))) => notes.push(format!(
+            "{held} of {} extra websocket subscribers were still open at the end",
+            args.ws_subscribers
+        )),
+        Ok(Ok(Err(e))) => notes.push(format!("extra websocket subscribers: {e:#}")),
     }
     let producer_result = tokio::task::spawn_blocking(move || producer.join()).await?;
     match producer_result {

@@ -169,7 +169,7 @@ struct Capacity {
 
 /// Transactions admitted before the pipeline's rate is known, and the least admission
 /// ever allows: a cold node takes this much at once.
-const QUEUED_FLOOR: usize = 4_096;
+const QUEUED_FLOOR: usize = 1_024;
 
 /// One block between two stages.
 #[derive(Debug)]
@@ -203,9 +203,6 @@ pub struct ChainNode {
     /// The last blocks published, for receipts and websocket replays without the disk.
     recent: Mutex<VecDeque<Arc<ExecutedBlock>>>,
     capacity: Capacity,
-    /// The executor's own rayon threads: a block's parallel phases never queue behind
-    /// the door's signature checks, which run on rayon's global pool.
-    executor_pool: rayon::ThreadPool,
     config: NodeConfig,
     faucet: Option<(SigningKey, AtomicU64)>,
     stopping: AtomicBool,
@@ -263,10 +260,6 @@ impl ChainNode {
             capacity: Capacity {
                 tx_per_s: AtomicU64::new(0),
             },
-            executor_pool: rayon::ThreadPoolBuilder::new()
-                .thread_name(|i| format!("executor-{i}"))
-                .build()
-                .context("starting the executor's threads")?,
             config,
             faucet,
             stopping: AtomicBool::new(false),
@@ -423,10 +416,7 @@ impl ChainNode {
             height,
             timestamp_ms: now_ms().max(state.timestamp_ms()),
         };
-        let executing: &mut State = &mut state;
-        let block = self
-            .executor_pool
-            .install(|| execute_verified(executing, context, transactions))
+        let block = execute_verified(&mut state, context, transactions)
             .context("executing a block; the node must stop")?;
         let next = view.next(&state, &block);
         // Debug and test builds check the view against one built from scratch after
