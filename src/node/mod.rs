@@ -344,8 +344,7 @@ impl ChainNode {
             .min(self.config.block_txs_max)
     }
 
-    /// Folds one block's slowest stage time into the capacity measure (an exponential
-    /// average, a fifth for the new block).
+    /// Folds one block's slowest stage time into the capacity measure.
     fn measure(&self, transactions: usize, slowest: Duration) {
         if transactions < 64 || slowest.is_zero() {
             return; // too small a block says more about fixed costs than about rate
@@ -353,10 +352,15 @@ impl ChainNode {
         let sample = u64::try_from(transactions as u128 * 1_000_000_000 / slowest.as_nanos())
             .unwrap_or(u64::MAX);
         let old = self.capacity.tx_per_s.load(Ordering::Relaxed);
+        // Up quickly (half the gap a block), down slowly (an eighth): one block
+        // stretched by a busy core must not shrink admission, or the node admits less,
+        // cuts smaller blocks and measures less again.
         let new = if old == 0 {
             sample
+        } else if sample >= old {
+            old + (sample - old) / 2
         } else {
-            old.saturating_mul(4).saturating_add(sample) / 5
+            old - (old - sample) / 8
         };
         self.capacity.tx_per_s.store(new, Ordering::Relaxed);
     }
