@@ -1,14 +1,18 @@
 //! # api — clobchain's REST and websocket server
 //!
-//! An axum [`Router`] over a running node. The node (mempool, block producer, storage)
+//! An axum [`Router`] over a running node. The node (mempool, commit pipeline, storage)
 //! lives in the `clobchain` binary and is reached through the [`Node`] trait; what
-//! committed blocks mean to traders (trades, fills, order updates, book deltas) is the
-//! [`feed::Feed`], which the node publishes each block to.
+//! durable blocks mean to traders (trades, fills, order updates, book deltas) is the
+//! [`feed::Feed`], one of the node's reporters; what the chain holds after the last
+//! durable block is the [`view::ReadView`] the node publishes.
 //!
 //! ```text
-//!  client ── REST ──► rest.rs ── decode, check ──► Node::submit (verify signatures, mempool)
-//!                                └─ reads ──────► Node::with_state (books, balances) + Feed indexes
-//!  client ◄── ws ──── ws.rs ◄── Feed bus (one Arc<BlockUpdate> per block, bounded)
+//!  client ── REST ──► door (Node::accepting: 503 before the body is read when full)
+//!                     ─► rest.rs ── decode ──► Node::submit (the node's door: markets::admit)
+//!                                └─ reads ──► Node::view (an Arc of the last ReadView, no lock)
+//!                                             + Feed indexes
+//!  client ◄── ws ──── ws.rs ◄── Feed bus (one Arc<BlockUpdate> per block; each channel's
+//!                               message encoded once and shared) ─► per-connection queue
 //!                            ◄── Node::stored (replay from a height, then live)
 //! ```
 //!
