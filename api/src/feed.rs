@@ -211,8 +211,8 @@ impl std::fmt::Debug for Feed {
 }
 
 fn key_hex(view: &ReadView, id: AccountId) -> String {
-    view.key(id)
-        .map_or_else(|| format!("#{}", id.0), hex::encode)
+    view.key_hex(id)
+        .map_or_else(|| format!("#{}", id.0), str::to_owned)
 }
 
 /// An event in chain units. `fill_context` is (height, timestamp) for fills.

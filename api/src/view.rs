@@ -95,8 +95,9 @@ pub struct ReadView {
     pub assets: Arc<[AssetConfig]>,
     pub markets: Vec<Arc<MarketView>>,
     accounts: imbl::HashMap<[u8; 32], Arc<AccountView>>,
-    /// Account keys by account id.
-    keys: imbl::Vector<[u8; 32]>,
+    /// Account keys by account id, and their hex as the JSON shows them: encoded once
+    /// per account, not once per event (the feed names an account in every event).
+    keys: imbl::Vector<([u8; 32], Arc<str>)>,
     /// The owner of each live order.
     owners: imbl::HashMap<u64, [u8; 32]>,
 }
@@ -104,7 +105,7 @@ pub struct ReadView {
 impl ReadView {
     /// The whole view of `state` (at start-up).
     pub fn new(state: &State) -> ReadView {
-        let keys: imbl::Vector<[u8; 32]> = (0..state.account_count())
+        let keys: imbl::Vector<([u8; 32], Arc<str>)> = (0..state.account_count())
             .map(|i| key_of(state, AccountId(i as u64)))
             .collect();
         let mut view = ReadView {
@@ -234,7 +235,14 @@ impl ReadView {
     pub fn key(&self, id: AccountId) -> Option<[u8; 32]> {
         usize::try_from(id.0)
             .ok()
-            .and_then(|i| self.keys.get(i).copied())
+            .and_then(|i| self.keys.get(i).map(|(key, _)| *key))
+    }
+
+    /// An account's key in hex (`None` for an id the view does not know).
+    pub fn key_hex(&self, id: AccountId) -> Option<&str> {
+        usize::try_from(id.0)
+            .ok()
+            .and_then(|i| self.keys.get(i).map(|(_, hex)| &**hex))
     }
 
     /// A live order, as of this view.
@@ -313,12 +321,13 @@ impl ReadView {
     }
 }
 
-fn key_of(state: &State, id: AccountId) -> [u8; 32] {
-    *state
+fn key_of(state: &State, id: AccountId) -> ([u8; 32], Arc<str>) {
+    let key = *state
         .account(id)
         .expect("account ids are dense")
         .key
-        .as_bytes()
+        .as_bytes();
+    (key, hex::encode(key).into())
 }
 
 fn market_view(state: &State, m: usize, seq: u64, delta: Option<BookDelta>) -> MarketView {
