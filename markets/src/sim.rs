@@ -716,24 +716,7 @@ impl Sim {
             | TxKind::Batch
             | TxKind::Transfer
             | TxKind::TransferToNewKey
-            | TxKind::Faucet => {
-                let account = self.pick_account(false);
-                let Some((kind, action)) = self.good_action(kind, account) else {
-                    return self.build(TxKind::Place);
-                };
-                let nonce = self.take_nonce(account);
-                let expiry = self
-                    .rng
-                    .chance(100)
-                    .then(|| self.height + self.rng.below(3));
-                let tx = self.transaction(account, nonce, expiry, action);
-                self.track(account, &tx);
-                let signed = self.sign(account, tx);
-                if account < self.funded && expiry.is_none() {
-                    self.replayable_next.push(signed.clone());
-                }
-                (kind, signed)
-            }
+            | TxKind::Faucet => self.build_valid(kind),
             TxKind::BadSignature => {
                 let account = self.pick_account(true);
                 let mut signed = self.signed_place(account, None);
@@ -761,21 +744,7 @@ impl Sim {
                     (kind, self.replayable[i].clone())
                 }
             },
-            TxKind::NonceTooOld => {
-                // Well over a window of nonces taken: the window is very likely full, so
-                // nonce 0 (never used: counters start at 1) is below it.
-                let old: Vec<usize> = (0..self.funded)
-                    .filter(|&a| self.accounts[a].nonce_next > 3 * NONCE_WINDOW as u64)
-                    .collect();
-                if old.is_empty() {
-                    return self.build(TxKind::Expired);
-                }
-                let account = old[self.rng.index(old.len())];
-                let place = self.random_place(account);
-                let tx =
-                    self.transaction(account, 0, None, Action::Order(OrderAction::Place(place)));
-                (kind, self.sign(account, tx))
-            }
+            TxKind::NonceTooOld => self.build_nonce_too_old(),
             TxKind::Expired => {
                 let account = self.pick_account(true);
                 (kind, self.signed_place(account, Some(self.height - 1)))
@@ -815,42 +784,90 @@ impl Sim {
                 place.qty += 1;
                 (kind, self.signed_action(account, place))
             }
-            TxKind::InsufficientFunds => {
-                let account = self.pick_account(true);
-                let market = self.pick_market();
-                let params = self.markets[market].params;
-                let place = PlaceOrder {
-                    market: self.markets[market].id,
-                    client_order_id: None,
-                    side: Side::Buy,
-                    price: params.price_ticks_max.0 * params.tick_size,
-                    qty: params.qty_lots_max.0 * params.lot_size,
-                    // Fill-or-kill: if the account were somehow rich enough, it still
-                    // would not sweep the book.
-                    time_in_force: TimeInForce::FillOrKill,
-                    post_only: false,
-                    self_trade: SelfTradePrevention::default(),
-                };
-                (kind, self.signed_action(account, place))
-            }
-            TxKind::UnknownAccount => {
-                self.strangers += 1;
-                let stranger = derived_key(b"clobchain/sim/stranger/v1", self.seed, self.strangers);
-                let market = self.pick_market();
-                // Priced like any other order (a funded account's client ids are used);
-                // the signer is what is wrong.
-                let account = self.pick_account(true);
-                let place = self.place_in(account, market);
-                let tx = Transaction {
-                    chain_id: self.genesis.chain_id,
-                    signer: stranger.verifying_key().to_bytes(),
-                    nonce: 1,
-                    expiry_height: None,
-                    action: Action::Order(OrderAction::Place(place)),
-                };
-                (kind, SignedTransaction::sign(tx, &stranger))
-            }
+            TxKind::InsufficientFunds => self.build_insufficient_funds(),
+            TxKind::UnknownAccount => self.build_unknown_account(),
         }
+    }
+
+    /// A transaction the chain executes (its actions may still be refused one by one).
+    fn build_valid(&mut self, kind: TxKind) -> (TxKind, SignedTransaction) {
+        let account = self.pick_account(false);
+        let Some((kind, action)) = self.good_action(kind, account) else {
+            return self.build(TxKind::Place);
+        };
+        let nonce = self.take_nonce(account);
+        let expiry = self
+            .rng
+            .chance(100)
+            .then(|| self.height + self.rng.below(3));
+        let tx = self.transaction(account, nonce, expiry, action);
+        self.track(account, &tx);
+        let signed = self.sign(account, tx);
+        if account < self.funded && expiry.is_none() {
+            self.replayable_next.push(signed.clone());
+        }
+        (kind, signed)
+    }
+
+    /// A place with nonce 0, from an account whose window has moved well past it.
+    fn build_nonce_too_old(&mut self) -> (TxKind, SignedTransaction) {
+        // Well over a window of nonces taken: the window is very likely full, so
+        // nonce 0 (never used: counters start at 1) is below it.
+        let old: Vec<usize> = (0..self.funded)
+            .filter(|&a| self.accounts[a].nonce_next > 3 * NONCE_WINDOW as u64)
+            .collect();
+        if old.is_empty() {
+            return self.build(TxKind::Expired);
+        }
+        let account = old[self.rng.index(old.len())];
+        let place = self.random_place(account);
+        let tx = self.transaction(account, 0, None, Action::Order(OrderAction::Place(place)));
+        (TxKind::NonceTooOld, self.sign(account, tx))
+    }
+
+    /// A buy of the largest order at the highest price: more than any account holds.
+    fn build_insufficient_funds(&mut self) -> (TxKind, SignedTransaction) {
+        let account = self.pick_account(true);
+        let market = self.pick_market();
+        let params = self.markets[market].params;
+        let place = PlaceOrder {
+            market: self.markets[market].id,
+            client_order_id: None,
+            side: Side::Buy,
+            price: params.price_ticks_max.0 * params.tick_size,
+            qty: params.qty_lots_max.0 * params.lot_size,
+            // Fill-or-kill: if the account were somehow rich enough, it still
+            // would not sweep the book.
+            time_in_force: TimeInForce::FillOrKill,
+            post_only: false,
+            self_trade: SelfTradePrevention::default(),
+        };
+        (
+            TxKind::InsufficientFunds,
+            self.signed_action(account, place),
+        )
+    }
+
+    /// A place signed by a key the chain has never seen.
+    fn build_unknown_account(&mut self) -> (TxKind, SignedTransaction) {
+        self.strangers += 1;
+        let stranger = derived_key(b"clobchain/sim/stranger/v1", self.seed, self.strangers);
+        let market = self.pick_market();
+        // Priced like any other order (a funded account's client ids are used);
+        // the signer is what is wrong.
+        let account = self.pick_account(true);
+        let place = self.place_in(account, market);
+        let tx = Transaction {
+            chain_id: self.genesis.chain_id,
+            signer: stranger.verifying_key().to_bytes(),
+            nonce: 1,
+            expiry_height: None,
+            action: Action::Order(OrderAction::Place(place)),
+        };
+        (
+            TxKind::UnknownAccount,
+            SignedTransaction::sign(tx, &stranger),
+        )
     }
 
     /// A place signed by `account` with a fresh nonce. Not tracked: the transactions

@@ -239,27 +239,7 @@ fn run_plan(
             .sum();
         let (output, took) = next_block(&mut state, block);
         let output = output?;
-        // The ceiling: the same signatures alone, messages built outside the timing.
-        let messages: Vec<Vec<u8>> = block
-            .iter()
-            .map(|tx| tx.transaction.signing_message())
-            .collect();
-        let items: Vec<SignedItem<'_>> = block
-            .iter()
-            .zip(&messages)
-            .map(|(tx, message)| SignedItem {
-                key: &account_keys[by_signer[&tx.transaction.signer]],
-                message,
-                signature: &tx.signature,
-            })
-            .collect();
-        let started = Instant::now();
-        let verdicts = pool.install(|| verify_parallel(&items, markets::execute::SIGNATURE_CHUNK));
-        let ceiling = started.elapsed();
-        anyhow::ensure!(
-            verdicts.iter().all(|&ok| ok),
-            "a pre-signed signature did not verify"
-        );
+        let ceiling = time_ceiling(pool, block, &account_keys, &by_signer)?;
 
         report.blocks += 1;
         report.txs += block.len() as u64;
@@ -272,37 +252,8 @@ fn run_plan(
             orders_per_sec: orders as f64 / took.as_secs_f64().max(1e-9),
             ceiling_orders_per_sec: orders as f64 / ceiling.as_secs_f64().max(1e-9),
         });
-        for receipt in &output.receipts {
-            match &receipt.outcome {
-                Outcome::Rejected(reject) => {
-                    *rejected.entry(reject.name().to_string()).or_default() += 1;
-                }
-                Outcome::Executed(actions) => {
-                    for action in actions {
-                        if let ActionOutcome::Rejected(reject) = action {
-                            *rejected.entry(reject.name().to_string()).or_default() += 1;
-                        }
-                    }
-                }
-            }
-        }
-        for (m, events) in output.market_events.iter().enumerate() {
-            for tagged in events {
-                if let matching::Event::Fill(fill) = tagged.event {
-                    report.fills += 1;
-                    if let Some(l) = &lobster
-                        && let Some(&(market, id)) = l.makers.get(&fill.maker_order_id.0)
-                    {
-                        // One share is one lot: the fill's quantity in lots is in shares.
-                        debug_assert_eq!(market as usize, m);
-                        chain_fills
-                            .entry((market, id))
-                            .or_default()
-                            .push(fill.qty.0);
-                    }
-                }
-            }
-        }
+        count_rejects(&output, &mut rejected);
+        report.fills += count_fills(&output, lobster.as_ref(), &mut chain_fills);
         progress.inc(1);
     }
     progress.finish_and_clear();
@@ -320,6 +271,83 @@ fn run_plan(
         lobster_report(&l, &chain_fills, commands, commands)
     });
     Ok((report, lobster_report))
+}
+
+/// Times the block's signatures batch-verified alone on `pool` (messages built outside
+/// the timing): the ceiling the executor is compared with.
+fn time_ceiling(
+    pool: &rayon::ThreadPool,
+    block: &[SignedTransaction],
+    account_keys: &[AccountKey],
+    by_signer: &HashMap<[u8; 32], usize>,
+) -> anyhow::Result<std::time::Duration> {
+    let messages: Vec<Vec<u8>> = block
+        .iter()
+        .map(|tx| tx.transaction.signing_message())
+        .collect();
+    let items: Vec<SignedItem<'_>> = block
+        .iter()
+        .zip(&messages)
+        .map(|(tx, message)| SignedItem {
+            key: &account_keys[by_signer[&tx.transaction.signer]],
+            message,
+            signature: &tx.signature,
+        })
+        .collect();
+    let started = Instant::now();
+    let verdicts = pool.install(|| verify_parallel(&items, markets::execute::SIGNATURE_CHUNK));
+    let ceiling = started.elapsed();
+    anyhow::ensure!(
+        verdicts.iter().all(|&ok| ok),
+        "a pre-signed signature did not verify"
+    );
+    Ok(ceiling)
+}
+
+/// Adds the block's refusals (whole transactions and single actions) by reason.
+fn count_rejects(output: &markets::ExecutedBlock, rejected: &mut BTreeMap<String, u64>) {
+    for receipt in &output.receipts {
+        match &receipt.outcome {
+            Outcome::Rejected(reject) => {
+                *rejected.entry(reject.name().to_string()).or_default() += 1;
+            }
+            Outcome::Executed(actions) => {
+                for action in actions {
+                    if let ActionOutcome::Rejected(reject) = action {
+                        *rejected.entry(reject.name().to_string()).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The block's fills; with a LOBSTER replay, each fill of a replayed maker's order is
+/// also recorded by `(market, Nasdaq order id)`.
+fn count_fills(
+    output: &markets::ExecutedBlock,
+    lobster: Option<&Lobster>,
+    chain_fills: &mut HashMap<(u32, u64), Vec<u64>>,
+) -> u64 {
+    let mut fills = 0;
+    for (m, events) in output.market_events.iter().enumerate() {
+        for tagged in events {
+            if let matching::Event::Fill(fill) = tagged.event {
+                fills += 1;
+                if let Some(l) = lobster
+                    && let Some(&(market, id)) = l.makers.get(&fill.maker_order_id.0)
+                {
+                    // One share is one lot: the fill's quantity in lots is in shares.
+                    debug_assert_eq!(market as usize, m);
+                    chain_fills
+                        .entry((market, id))
+                        .or_default()
+                        .push(fill.qty.0);
+                }
+            }
+        }
+    }
+    fills
 }
 
 /// The LOBSTER check: Nasdaq's executions reproduced by the chain's fills and by the
