@@ -454,10 +454,13 @@ impl Store {
         height.is_multiple_of(self.snapshot_interval)
     }
 
-    /// Writes `block` and its record to the two logs, each from the bytes its
-    /// transactions were encoded into at admission, without waiting for the disk:
-    /// [`Store::sync`] makes them durable. The block is committed once synced.
-    pub fn write(&mut self, block: &ExecutedBlock) -> Result<(), ChainError> {
+    /// Writes `block` to the block log, from the bytes its transactions were encoded
+    /// into at admission, without waiting for the disk, and returns its record for the
+    /// outputs log. The order is the durability argument's: [`Store::sync_blocks`], then
+    /// [`Store::write_record`], then [`Store::sync_records`], so a record never reaches
+    /// the disk before its block (records ahead of the block log mean lost blocks; see
+    /// the module docs). The block is committed once `sync_blocks` returns.
+    pub fn write_block(&mut self, block: &ExecutedBlock) -> Result<Vec<u8>, ChainError> {
         let height = block.header.height;
         let record = encode_record(block);
         // Checked before the block is written: a committed block whose record cannot
@@ -473,22 +476,32 @@ impl Store {
         self.log
             .append_unsynced(Height(height), &block.block_bytes())?;
         self.last_header = Some(block.header.clone());
-        self.outputs.append_unsynced(Height(height), &record)?;
-        Ok(())
+        Ok(record)
     }
 
-    /// `fdatasync`s both logs: everything written so far is durable when it returns.
-    /// Takes `&self`, so readers sharing a lock with it are not held up by the disk.
-    pub fn sync(&self) -> Result<(), ChainError> {
-        self.log.sync()?;
-        self.outputs.sync()?;
-        Ok(())
+    /// `fdatasync`s the block log: every block written so far is committed when it
+    /// returns. Takes `&self`, so readers sharing a lock with it are not held up by the
+    /// disk.
+    pub fn sync_blocks(&self) -> Result<(), ChainError> {
+        Ok(self.log.sync()?)
     }
 
-    /// [`Store::write`] then [`Store::sync`].
+    /// Writes a block's record (from [`Store::write_block`]) once the block is synced.
+    pub fn write_record(&mut self, height: u64, record: &[u8]) -> Result<(), ChainError> {
+        Ok(self.outputs.append_unsynced(Height(height), record)?)
+    }
+
+    /// `fdatasync`s the outputs log (`&self`, as [`Store::sync_blocks`]).
+    pub fn sync_records(&self) -> Result<(), ChainError> {
+        Ok(self.outputs.sync()?)
+    }
+
+    /// The four steps of [`Store::write_block`] in their order.
     pub fn append(&mut self, block: &ExecutedBlock) -> Result<(), ChainError> {
-        self.write(block)?;
-        self.sync()
+        let record = self.write_block(block)?;
+        self.sync_blocks()?;
+        self.write_record(block.header.height, &record)?;
+        self.sync_records()
     }
 
     /// Writes a snapshot (the state's [`State::snapshot_bytes`] after block `height`)

@@ -10,8 +10,8 @@
 //! executor thread   take ≤ one interval's worth ─► execute_verified (state write lock)
 //!   (block N+1)       ─► view N+1 = view N .next(state, block) ─► snapshot bytes if due
 //!                     ─► [bounded channel] ─►
-//! writer thread     Store::write (pwrite) ─► Store::sync (fdatasync, shared lock)
-//!   (block N)         ─► snapshot file if due ─► [bounded channel] ─►
+//! writer thread     Store::write_block ─► sync_blocks (fdatasync, shared lock)
+//!   (block N)         ─► write_record ─► sync_records ─► snapshot file if due ─► [bounded channel] ─►
 //! publisher thread  publish view N (pointer swap) ─► TxIndex ← block, mempool forgets it
 //!   (block N-1)       ─► reporters (the API's feed: JSON once, websocket bus) ─► metrics
 //! ```
@@ -451,19 +451,26 @@ impl ChainNode {
         for mut staged in from_executor {
             let started = Instant::now();
             let height = staged.block.header.height;
-            self.store
+            let must_stop = || format!("storing block {height}; the node must stop");
+            // Block, sync, record, sync: a record never reaches the disk before its block.
+            // Each sync holds only the shared lock, so readers never wait for the disk.
+            let record = self
+                .store
                 .write()
-                .write(&staged.block)
-                .with_context(|| format!("writing block {height}; the node must stop"))?;
+                .write_block(&staged.block)
+                .with_context(must_stop)?;
             {
                 let store = self.store.read();
                 if let Some(hook) = &self.config.hooks.before_sync {
                     hook(height);
                 }
-                store
-                    .sync()
-                    .with_context(|| format!("syncing block {height}; the node must stop"))?;
+                store.sync_blocks().with_context(must_stop)?;
             }
+            self.store
+                .write()
+                .write_record(height, &record)
+                .with_context(must_stop)?;
+            self.store.read().sync_records().with_context(must_stop)?;
             if let Some(bytes) = staged.snapshot.take() {
                 self.store
                     .write()
