@@ -33,7 +33,7 @@ use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
-use markets::sim::Rng;
+use markets::dev::Rng;
 use markets::verify::{AccountKey, SignedItem, verify_parallel};
 use markets::{
     Action, BlockContext, CancelOrder, Hash, MarketId, OrderAction, PlaceOrder, SignedTransaction,
@@ -85,7 +85,7 @@ fn fixture(markets: u32) -> Fixture {
 
 /// The workload with `per_tx` orders in each signed transaction (a batch when > 1).
 fn fixture_batched(markets: u32, per_tx: usize) -> Fixture {
-    let (genesis, keys) = markets::sim::genesis(ACCOUNTS, markets);
+    let (genesis, keys) = markets::dev::genesis_markets(ACCOUNTS, markets);
     let mut state = State::from_genesis(&genesis).expect("genesis");
     let mut rng = Rng::new(SEED ^ u64::from(markets));
     let mut nonce = 1u64;

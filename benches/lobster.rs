@@ -1,5 +1,5 @@
 //! Real Nasdaq order flow through the fast book: each LOBSTER sample day (see
-//! `clobchain::lobster`) as the commands its replay sends, fed to a fresh [`Book`].
+//! `loadtest::lobster`) as the commands its replay sends, fed to a fresh [`Book`].
 //!
 //! `matching/lobster_replay/AAPL` and `/AMZN`; throughput in commands. The workload is
 //! built from the zips before timing starts. Each day's final state is checked against
@@ -13,7 +13,7 @@
 
 use std::hint::black_box;
 
-use clobchain::lobster::{self, Day};
+use loadtest::lobster::{self, Day};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use matching::{Book, Command, CountingSink, Side};
 

@@ -4,7 +4,7 @@
 //! cargo bench --bench matching -- --warm-up-time 1 --measurement-time 5
 //! ```
 //!
-//! Every input comes from [`SEED`] through `clobchain::workload` and is built before
+//! Every input comes from [`SEED`] through `loadtest::streams` and is built before
 //! anything is timed. Each bench checks what it did when it is done, so that a speed-up
 //! cannot silently change behaviour: the event counts of what it timed, and the digest
 //! of the book at the end.
@@ -37,7 +37,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use clobchain::workload::{self, MixedConfig, RoundWorkload};
+use loadtest::streams::{self as workload, MixedConfig, RoundWorkload};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use matching::reference::ReferenceBook;
 use matching::{

@@ -1,7 +1,9 @@
-//! `clobchain`: the node, command-line client and load tester.
+//! `clobchain`: the one binary. Its subcommands are thin: each hands its arguments to its
+//! crate (`node`, `cli`, `loadtest`).
 //!
 //! `node` runs a node (a dev chain by default); `verify` re-executes a stored chain.
-//! The load tester arrives with its issue (see README.md).
+//! `loadtest` measures a node over REST or the executor in process; the rest are the
+//! command-line client's commands.
 
 use std::path::PathBuf;
 
@@ -23,10 +25,10 @@ struct Cli {
 enum Command {
     /// Run a node: with no flags, a dev chain (demo markets, funded demo accounts whose
     /// keys go to <data>/dev-keys.json) under ./data, API on 127.0.0.1:8080.
-    Node(clobchain::node::config::NodeArgs),
+    Node(node::config::NodeArgs),
     /// Load-test a node over its API, or the block executor in process: throughput,
     /// latency, commits and rejects, the node's CPU and memory.
-    Loadtest(clobchain::loadtest::LoadtestArgs),
+    Loadtest(loadtest::LoadtestArgs),
     /// Re-execute the whole stored chain from genesis and check every block header and
     /// the latest snapshot.
     Verify {
@@ -36,15 +38,15 @@ enum Command {
     },
     /// The command-line client: keys, balances, orders, the book, live fills.
     #[command(flatten)]
-    Client(clobchain::cli::Command),
+    Client(cli::Command),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Node(args) => run_node(&args),
-        Command::Loadtest(args) => clobchain::loadtest::command(args),
+        Command::Loadtest(args) => loadtest::command(args),
         Command::Verify { data } => verify(&data),
-        Command::Client(command) => std::process::exit(clobchain::cli::run(command)),
+        Command::Client(command) => std::process::exit(cli::run(command)),
     }
 }
 
@@ -59,16 +61,16 @@ fn init_logging(json: bool) {
     }
 }
 
-fn run_node(args: &clobchain::node::config::NodeArgs) -> anyhow::Result<()> {
+fn run_node(args: &node::config::NodeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
-    let config = clobchain::node::NodeConfig::resolve(args)?;
+    let config = node::NodeConfig::resolve(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("api")
         .build()?;
     runtime.block_on(async move {
         let data = config.data.clone();
-        let running = clobchain::node::start(config).await?;
+        let running = node::start(config).await?;
         println!(
             "clobchain node: API on http://{} , data in {} (dev keys in {}/dev-keys.json). Ctrl-C stops it.",
             running.addr,
@@ -102,7 +104,7 @@ async fn shutdown_signal() {
 
 fn verify(data: &std::path::Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let report = clobchain::chain::verify(data, |height| {
+    let report = node::chain::verify(data, |height| {
         if height % 1_000 == 0 {
             eprintln!("verified up to block {height}");
         }

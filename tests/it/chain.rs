@@ -779,7 +779,7 @@ fn random_blocks_case(
     let mut sim = Sim::new(seed, config);
     let mut state = sim.state();
     let mut executed: BTreeSet<Hash> = BTreeSet::new();
-    let mut pick = sim::Rng::new(seed ^ 0xC0FF_EE00);
+    let mut pick = dev::Rng::new(seed ^ 0xC0FF_EE00);
     for _ in 0..blocks {
         let transactions = sim.next_block();
         let kinds = sim.kinds().to_vec();
@@ -2308,7 +2308,7 @@ fn simulator_signs_fast_enough() {
 fn faucet_config_is_what_the_simulator_assumes() {
     // The simulator's InsufficientFunds kind relies on the biggest order costing far more
     // than an account can have.
-    let (genesis, _) = sim::genesis(3, 8);
+    let (genesis, _) = dev::genesis_markets(3, 8);
     assert_eq!(
         genesis.faucet,
         Some(FaucetConfig {
@@ -2321,7 +2321,7 @@ fn faucet_config_is_what_the_simulator_assumes() {
             * u128::from(p.tick_size)
             * u128::from(p.qty_lots_max.0);
         assert!(
-            biggest >= 100 * u128::from(sim::GENESIS_GRANT),
+            biggest >= 100 * u128::from(dev::GENESIS_GRANT),
             "{}",
             market.symbol
         );

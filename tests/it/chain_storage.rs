@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clobchain::chain::{self, BlockRecord, Chain, ChainError, OUTPUTS_DIR};
-use clobchain::storage::BlockLog;
+use ::node::chain::{self, BlockRecord, Chain, ChainError, OUTPUTS_DIR};
+use ::node::storage::BlockLog;
 use ed25519_dalek::SigningKey;
 use markets::{Action, Genesis, MarketId, OrderAction, PlaceOrder, SignedTransaction, Transaction};
 use matching::{Event, Height, SelfTradePrevention, Side, TimeInForce};

@@ -3,7 +3,7 @@
 //! are benchmarks (`clobchain loadtest`); these check that every figure the report
 //! promises is measured, and that the chain replays real order flow as a bare book does.
 
-use clobchain::loadtest::{LoadtestArgs, LobsterPacing, Report, WorkloadKind, run, run_in_process};
+use ::loadtest::{LoadtestArgs, LobsterPacing, Report, WorkloadKind, run, run_in_process};
 
 fn small_rest_args(dir: &std::path::Path) -> LoadtestArgs {
     LoadtestArgs {

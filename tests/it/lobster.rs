@@ -1,6 +1,6 @@
 //! Real Nasdaq order flow: the two LOBSTER sample days (AAPL and AMZN, 2012-06-21)
 //! replayed through the fast book, kept in step with Nasdaq's level-1 rows, checking that
-//! it fills the resting orders Nasdaq filled (see `clobchain::lobster` for the method).
+//! it fills the resting orders Nasdaq filled (see `loadtest::lobster` for the method).
 //!
 //! The floors sit just below what the replay measured when they were set, so a change
 //! that makes the book (or the replay) reproduce fewer of Nasdaq's fills fails here. If
@@ -9,7 +9,7 @@
 //! The data is read from the project's shared material (`../shared/data/lobster`, or
 //! `$CLOBCHAIN_LOBSTER_DIR`); without it these tests fail, saying where they looked.
 
-use clobchain::lobster::{self, Day, ReplayReport};
+use ::loadtest::lobster::{self, Day, ReplayReport};
 use matching::reference::ReferenceBook;
 use matching::{Book, Command, CountingSink, Event, EventSink, OrderBook};
 
@@ -27,7 +27,7 @@ struct Floors {
 
 // Measured: 10,215 determinable groups, 10,176 reproduced (99.62%); 11,531 with all
 // makers known, 10,871 reproduced (94.28%). The README's reference: 99.6% of 10,042
-// (the module docs of `clobchain::lobster` explain the difference in counts).
+// (the module docs of `loadtest::lobster` explain the difference in counts).
 const AAPL: Floors = Floors {
     messages: 118_497,
     groups_determinable_min: 10_150,

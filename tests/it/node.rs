@@ -927,7 +927,7 @@ async fn node_mempool_limits_answer_429_and_503_with_retry_after() {
     // A graceful stop commits what waits.
     let dir = node.stop().await;
     let config = crate::node_support::fast_config(dir.path());
-    let running = clobchain::node::start(config).await.expect("restart");
+    let running = ::node::start(config).await.expect("restart");
     let api = Api::new(&format!("http://{}", running.addr));
     for tx in &admitted {
         let status = api.tx_status(&tx.hash().to_string()).await;
@@ -978,7 +978,7 @@ async fn node_stop_with_websocket_clients_releases_the_data_directory() {
     let dir = tokio::time::timeout(crate::node_support::DEADLINE, node.stop())
         .await
         .expect("the node stops with a websocket client connected");
-    let restarted = clobchain::node::start(crate::node_support::fast_config(dir.path())).await;
+    let restarted = ::node::start(crate::node_support::fast_config(dir.path())).await;
     let closing = ws.next_of("closing").await;
     assert!(closing["message"].is_string(), "{closing}");
     let running = restarted.expect("a stopped node's directory opens again at once");
@@ -1035,7 +1035,7 @@ async fn node_reads_answer_while_a_commit_is_blocked() {
 
     let blocked = Arc::new(AtomicBool::new(false));
     let stuck_at = Arc::new(AtomicU64::new(0));
-    let hook: clobchain::node::SyncHook = {
+    let hook: ::node::SyncHook = {
         let (blocked, stuck_at) = (Arc::clone(&blocked), Arc::clone(&stuck_at));
         Arc::new(move |height| {
             let started = std::time::Instant::now();

@@ -18,7 +18,7 @@ use api::types::{
     AccountJson, BookJson, FillJson, HealthJson, MarketJson, SubmitResponse, TransactionJson,
     TxStatus, TxStatusKind,
 };
-use clobchain::node::{NodeConfig, Running};
+use ::node::{NodeConfig, Running};
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt as _, StreamExt as _};
 use markets::{
@@ -63,7 +63,7 @@ pub async fn start_node(tweak: impl FnOnce(&mut NodeConfig)) -> TestNode {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = fast_config(dir.path());
     tweak(&mut config);
-    let running = clobchain::node::start(config)
+    let running = ::node::start(config)
         .await
         .expect("the node starts");
     let api = Api::new(&format!("http://{}", running.addr));

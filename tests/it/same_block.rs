@@ -11,7 +11,7 @@
 //! state's invariants (conservation, holds backed by orders) must hold. Every seed is
 //! printed on failure; `CLOBCHAIN_SAME_BLOCK_SEED` replays the seeded test.
 
-use markets::sim::Rng;
+use markets::dev::Rng;
 use markets::{
     Action, ActionOutcome, AmendOrder, BlockContext, CancelAll, CancelOrder, MarketId, OrderAction,
     Outcome, PlaceOrder, Reject, SignedTransaction, State, TaggedEvent, Transaction, dev,

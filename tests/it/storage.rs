@@ -1,4 +1,4 @@
-//! The block log and the snapshots (`clobchain::storage`): the on-disk format pinned
+//! The block log and the snapshots (`node::storage`): the on-disk format pinned
 //! byte by byte, round trips and reopens, recovery from a torn tail cut at every byte of
 //! the last record and from a bit flip at every byte of it, refusal to open on damage a
 //! crash cannot explain, a model check of random appends, truncations, bit flips and
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clobchain::storage::{
+use ::node::storage::{
     BlockLog, Corruption, LogConfig, RECORD_HEADER_BYTES, RECORD_OVERHEAD_BYTES, Recovery,
     SNAPSHOT_OVERHEAD_BYTES, SkippedSnapshot, Snapshot, SnapshotDefect, Snapshots, StorageError,
     TornTail, Truncation, limits, segment_file_name, snapshot_file_name,

@@ -21,7 +21,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::client::{Client, ClientError};
+use client::{Client, ClientError};
 use super::commands::emit;
 use super::display::{Catalog, fill_line, trade_line, update_line};
 

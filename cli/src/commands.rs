@@ -10,16 +10,17 @@ use ed25519_dalek::SigningKey;
 use matching::OrderRef;
 use serde::Serialize;
 
-use super::client::{Client, ClientError};
+use client::tx::{
+    SignedRequest, TxParams, amend_transaction, cancel_all_transaction, cancel_transaction,
+    place_transaction, request_for,
+};
+use client::{Client, ClientError};
 use super::display::{
     Catalog, account_lines, book_lines, market_lines, order_line, order_text, receipt_lines,
     refusal, trade_line,
 };
 use super::keys::{generate_key, load_key, resolve_account, write_key};
-use super::sign::{
-    OrderOptions, SignedRequest, TxParams, amend_transaction, cancel_all_transaction,
-    cancel_transaction, human_order, place_transaction, request_for,
-};
+use super::sign::{OrderOptions, human_order};
 use super::units::{MarketUnits, format_atoms, parse_amount};
 use super::watch::{WatchOptions, watch};
 use super::{

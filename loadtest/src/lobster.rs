@@ -172,7 +172,7 @@ pub fn data_dir() -> Result<PathBuf, LobsterError> {
     let (path, origin) = match std::env::var_os(DATA_DIR_ENV) {
         Some(dir) => (PathBuf::from(dir), "$CLOBCHAIN_LOBSTER_DIR"),
         None => (
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/lobster"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/lobster"),
             "the default, ../shared/data/lobster beside the workspace",
         ),
     };

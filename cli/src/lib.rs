@@ -4,18 +4,20 @@
 //! ```text
 //! arguments (clap) ──► commands.rs ──► units.rs: "0.01" "65000.5" ─► atoms, exactly
 //!                          │        ──► keys.rs:  --key devN | key file ─► SigningKey
-//!                          │        ──► sign.rs:  signed transaction ─► SignedRequest
-//!                          │        ──► client.rs: REST (reqwest)    ──► api::types
+//!                          │        ──► sign.rs:  decimals ─► PlaceOrder (chain units)
+//!                          │        ──► client::tx: signed transaction ─► SignedRequest
+//!                          │        ──► client::Client: REST (reqwest) ──► api::types
 //!                          │        ──► watch.rs: websocket, resumes by height
 //!                          └──────────► display.rs: decimals for people, or --json
 //! ```
 //!
 //! Keys never leave the client: transactions are signed here and only the signature
-//! travels. The pieces are plain functions and a small [`client::Client`] so the load
-//! tester and the tests reuse them:
+//! travels. Signing, requests and REST calls are the `client` crate's, which the load
+//! tester and the tests use too:
 //!
 //! ```
-//! use clobchain::cli::sign::{OrderOptions, TxParams, human_order, place_transaction, request_for};
+//! use cli::sign::{OrderOptions, human_order};
+//! use client::tx::{TxParams, place_transaction, request_for};
 //! use matching::Side;
 //!
 //! let (genesis, keys) = markets::dev::genesis(1);
@@ -26,7 +28,7 @@
 //! let request = request_for(&signed);
 //! assert_eq!((request.method(), request.path(true).as_str()), ("POST", "/v1/orders?wait=true"));
 //! assert_eq!(request.body()["action"]["price"], 6_500_050);
-//! # Ok::<(), clobchain::cli::units::UnitError>(())
+//! # Ok::<(), cli::units::UnitError>(())
 //! ```
 
 use std::path::PathBuf;
@@ -34,7 +36,6 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 use matching::{SelfTradePrevention, Side, TimeInForce};
 
-pub mod client;
 mod commands;
 pub mod display;
 pub mod keys;
@@ -42,7 +43,6 @@ pub mod sign;
 pub mod units;
 pub mod watch;
 
-pub use client::{Client, ClientError};
 pub use commands::run;
 
 /// Where the client finds the node unless told otherwise.

@@ -27,8 +27,10 @@
 //! visible. Signatures are checked once, at the door (`markets::admit`); blocks read back
 //! from disk at start-up are re-verified by `Chain::open`.
 
+pub mod chain;
 pub mod config;
 pub mod mempool;
+pub mod storage;
 
 use std::collections::VecDeque;
 use std::path::Path;

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use markets::sim::Rng;
+use markets::dev::Rng;
 use markets::{
     Action, AmendOrder, CancelOrder, ChainId, MarketId, OrderAction, PlaceOrder, Transaction,
 };

@@ -35,7 +35,7 @@ use matching::{
 
 /// The seeded SplitMix64 of `markets::sim`: one generator for every workload, so a seed
 /// means the same stream everywhere.
-pub use markets::sim::Rng;
+pub use markets::dev::Rng;
 
 /// The market every workload trades in: the test parameters (prices up to 1,000,000
 /// ticks, up to 1,000 resting orders per account and 100,000 per book), which leave

@@ -48,7 +48,7 @@ enum NodeHandle {
         data: PathBuf,
     },
     InProcess {
-        running: crate::node::Running,
+        running: node::Running,
         runtime: tokio::runtime::Runtime,
         data: PathBuf,
     },
@@ -164,11 +164,11 @@ async fn spawn_node(args: &LoadtestArgs) -> anyhow::Result<(String, NodeHandle)>
         };
         return Ok((url, NodeHandle::Child { child, data }));
     }
-    let mut config = crate::node::NodeConfig {
+    let mut config = node::NodeConfig {
         data: data.join("chain"),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         dev_accounts: args.traders.max(1),
-        ..crate::node::NodeConfig::default()
+        ..node::NodeConfig::default()
     };
     if let Some(ms) = args.node_block_interval_ms {
         config.block_interval_ms = ms;
@@ -178,7 +178,7 @@ async fn spawn_node(args: &LoadtestArgs) -> anyhow::Result<(String, NodeHandle)>
         .enable_all()
         .thread_name("node-api")
         .build()?;
-    let running = runtime.spawn(crate::node::start(config)).await??;
+    let running = runtime.spawn(node::start(config)).await??;
     let url = format!("http://{}", running.addr);
     Ok((
         url,

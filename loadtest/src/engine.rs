@@ -52,7 +52,7 @@ struct Plan {
 }
 
 fn plan_mix(args: &LoadtestArgs, actions_per_tx: usize) -> anyhow::Result<Plan> {
-    let (genesis, keys) = markets::sim::genesis(args.traders, args.markets);
+    let (genesis, keys) = markets::dev::genesis_markets(args.traders, args.markets);
     let state = State::from_genesis(&genesis)?;
     let signers: Vec<[u8; 32]> = keys.iter().map(|k| k.verifying_key().to_bytes()).collect();
     let mut mix = Mix::new(

@@ -62,9 +62,11 @@
 //! places, and fewer executions are reproduced).
 
 mod engine;
+pub mod lobster;
 mod report;
 mod rest;
 mod stats;
+pub mod streams;
 pub mod workload;
 
 use std::io::IsTerminal as _;

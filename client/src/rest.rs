@@ -15,7 +15,7 @@ use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::sign::{SignedRequest, next_nonce, now_micros};
+use crate::tx::{SignedRequest, next_nonce, now_micros};
 
 /// How long one request may take. Waiting submissions are bounded by the node
 /// (`wait_ms_max`), well below this.
@@ -300,7 +300,7 @@ impl Client {
         self.call(Method::DELETE, url, Some(body)).await
     }
 
-    /// Sends a request built by [`super::sign::request_for`] on its route.
+    /// Sends a request built by [`crate::tx::request_for`] on its route.
     pub async fn send(
         &self,
         request: &SignedRequest,

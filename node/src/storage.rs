@@ -12,7 +12,7 @@
 //! ```
 //!
 //! ```
-//! use clobchain::storage::{BlockLog, Snapshots};
+//! use node::storage::{BlockLog, Snapshots};
 //! use matching::Height;
 //!
 //! let dir = tempfile::tempdir()?;

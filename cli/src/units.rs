@@ -167,7 +167,7 @@ fn render(digits: &str, scale: i64, frac_min: usize) -> String {
 /// fractional digits (trailing zeros beyond them are dropped). Exact.
 ///
 /// ```
-/// use clobchain::cli::units::format_atoms;
+/// use cli::units::format_atoms;
 /// assert_eq!(format_atoms(1_050_000, 6, 2), "1.05");
 /// assert_eq!(format_atoms(5, 8, 0), "0.00000005");
 /// assert_eq!(format_atoms(100_000_000, 8, 0), "1");
@@ -185,7 +185,7 @@ fn frac_digits(atoms: u128, decimals: u8) -> usize {
 /// Parses an amount of an asset given in its decimal units into atoms.
 ///
 /// ```
-/// use clobchain::cli::units::parse_amount;
+/// use cli::units::parse_amount;
 /// assert_eq!(parse_amount("amount", "100000", 6, "USD"), Ok(100_000_000_000));
 /// assert!(parse_amount("amount", "0.0000001", 6, "USD").is_err());
 /// ```
@@ -330,8 +330,8 @@ impl MarketUnits {
     /// whole number of lots within the market's limits.
     ///
     /// ```
-    /// # use clobchain::cli::units::MarketUnits;
-    /// # let units = clobchain::cli::units::tests_support::btc_usd();
+    /// # use cli::units::MarketUnits;
+    /// # let units = cli::units::tests_support::btc_usd();
     /// assert_eq!(units.qty_atoms("0.01"), Ok(1_000_000));
     /// assert!(units.qty_atoms("0.00015").is_err());
     /// ```
@@ -380,7 +380,7 @@ impl MarketUnits {
     /// anything that is not a positive multiple of the tick up to the market's maximum.
     ///
     /// ```
-    /// # let units = clobchain::cli::units::tests_support::btc_usd();
+    /// # let units = cli::units::tests_support::btc_usd();
     /// assert_eq!(units.price_atoms("65000.5"), Ok(6_500_050));
     /// assert!(units.price_atoms("65000.505").is_err());
     /// ```

@@ -1,0 +1,19 @@
+//! The one client of clobchain's API: what the command-line client, the load tester and
+//! the integration tests use to talk to a node, on the API's own wire types (`api`).
+//!
+//! ```text
+//! key + TxParams + action ──tx::place_transaction…──► SignedTransaction
+//! SignedTransaction ──tx::request_for──► SignedRequest (method, path, body)
+//! SignedRequest ──Client::send──► node ──► SubmitResponse | ClientError::Api { code }
+//! Client::{health, markets, book, account, orders, fills, transaction, …} ──► api types
+//! ```
+//!
+//! - [`tx`]: building and signing transactions, and the request that carries each; no
+//!   I/O, so what is signed can be printed, stored or sent later, byte for byte.
+//! - [`Client`]: typed REST calls over `reqwest`; an error the API answers keeps its
+//!   stable code ([`ClientError::Api`]).
+
+mod rest;
+pub mod tx;
+
+pub use rest::{Client, ClientError};
