@@ -8,14 +8,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use markets::{ChainReject, Reject};
-use serde::{Deserialize, Serialize};
 
-/// An error as the API returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
-}
+use crate::wire::ErrorBody;
 
 /// An error and its HTTP status.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,18 +17,18 @@ use markets::{
     Transaction,
 };
 use matching::{OrderId, OrderRef};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, from_rejection};
 use crate::feed::tx_status;
-use crate::types::{
-    AccountJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson, BookJson,
-    FaucetRequest, FillsPage, HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse,
-    TransactionJson, TxStatus, TxStatusKind, parse_hex32,
-};
 use crate::view::ReadView;
+use crate::wire::{
+    AccountJson, ActionJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson,
+    BookJson, CancelBody, DepthQuery, FaucetRequest, FillJson, FillsPage, FillsQuery, HealthJson,
+    LimitQuery, MarketJson, OrderActionJson, OrderJson, SubmitRequest, SubmitResponse,
+    TransactionJson, TxStatus, TxStatusKind, WaitQuery, parse_hex32,
+};
 use crate::{App, Node};
 
 /// Book levels per side a request may ask for.
@@ -221,11 +221,6 @@ async fn market_one<N: Node>(
     Ok(axum::Json(market_json(&view, find_market(&view, &market)?)))
 }
 
-#[derive(Debug, Deserialize)]
-struct DepthQuery {
-    depth: Option<usize>,
-}
-
 async fn book<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
@@ -250,16 +245,11 @@ pub fn book_json(view: &ReadView, market: u32, depth: usize) -> BookJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct LimitQuery {
-    limit: Option<usize>,
-}
-
 async fn trades<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
     ApiQuery(query): ApiQuery<LimitQuery>,
-) -> Result<axum::Json<Vec<crate::types::FillJson>>, ApiError> {
+) -> Result<axum::Json<Vec<FillJson>>, ApiError> {
     let id = find_market(&app.node.view(), &market)?;
     let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
     Ok(axum::Json(app.feed.trades(id, limit)))
@@ -310,13 +300,6 @@ async fn account_orders<N: Node>(
     let key = parse_account(&account)?;
     let view = app.node.view();
     Ok(axum::Json(view.account_orders(&key)))
-}
-
-#[derive(Debug, Deserialize)]
-struct FillsQuery {
-    limit: Option<usize>,
-    /// `height:market:seq` of the last fill of the previous page.
-    before: Option<String>,
 }
 
 async fn account_fills<N: Node>(
@@ -370,14 +353,6 @@ async fn order<N: Node>(
     app.feed.order(id).map(axum::Json).ok_or_else(|| {
         ApiError::not_found("no live order with this id, and none the node remembers")
     })
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct WaitQuery {
-    /// Wait until the transaction is in a block (or `timeout_ms` passes).
-    #[serde(default)]
-    wait: bool,
-    timeout_ms: Option<u64>,
 }
 
 /// Decodes one submission into a signed transaction.
@@ -572,8 +547,7 @@ async fn place_order<N: Node>(
 ) -> Result<Response, ApiError> {
     if !matches!(
         transaction.action,
-        crate::types::ActionJson::Order(crate::types::OrderActionJson::Place(_))
-            | crate::types::ActionJson::Batch { .. }
+        ActionJson::Order(OrderActionJson::Place(_)) | ActionJson::Batch { .. }
     ) {
         return Err(ApiError::bad_request(
             "WRONG_ACTION",
@@ -584,20 +558,6 @@ async fn place_order<N: Node>(
         .to_chain()
         .map_err(|reason| ApiError::bad_request("MALFORMED", reason))?;
     Ok(accepted(submit_and_answer(&app, signed, wait).await?))
-}
-
-/// The body of `DELETE /v1/orders/{order_id}`: the cancel's signed fields but the id.
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
-pub struct CancelBody {
-    pub chain_id: u64,
-    #[serde(with = "crate::types::hex_bytes")]
-    pub signer: [u8; 32],
-    pub nonce: u64,
-    #[serde(default)]
-    pub expiry_height: Option<u64>,
-    pub market: u32,
-    #[serde(with = "crate::types::hex_bytes")]
-    pub signature: [u8; 64],
 }
 
 async fn cancel_order<N: Node>(

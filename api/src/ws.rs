@@ -61,10 +61,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 pub use crate::feed::Channel;
-use crate::feed::{BlockUpdate, BookMessage, encode};
+use crate::feed::{BlockUpdate, encode};
 use crate::limits::{WS_CLIENT_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 use crate::rest::book_json;
-use crate::types::parse_hex32;
+use crate::wire::BookMessage;
+use crate::wire::parse_hex32;
 use crate::{App, Node};
 use markets::ExecutedBlock;
 

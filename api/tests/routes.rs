@@ -803,7 +803,7 @@ fn conforms(doc: &Value, name: &str, value: &impl serde::Serialize) {
 
 #[test]
 fn the_schemas_describe_what_the_types_serialize_to() {
-    use api::types::*;
+    use api::wire::*;
     let doc = document();
     let key = "ab".repeat(32);
     let fill = FillJson {
@@ -921,7 +921,7 @@ fn the_schemas_describe_what_the_types_serialize_to() {
             results: vec![
                 BatchItem::Accepted(submitted),
                 BatchItem::Error {
-                    error: api::ErrorBody {
+                    error: ErrorBody {
                         code: "MEMPOOL_FULL".into(),
                         message: "full".into(),
                     },
@@ -1005,7 +1005,7 @@ fn the_schemas_describe_what_the_types_serialize_to() {
     conforms(
         &doc,
         "CancelBody",
-        &api::rest::CancelBody {
+        &CancelBody {
             chain_id: 1337,
             signer: [1; 32],
             nonce: 2,
@@ -1097,22 +1097,22 @@ fn the_schemas_describe_what_the_types_serialize_to() {
         );
     }
     for update in [
-        api::feed::OrderUpdateJson {
+        OrderUpdateJson {
             tx: Some(key.clone()),
             action: Some(0),
-            event: api::feed::UpdateKind::Book(events[0].clone()),
+            event: UpdateKind::Book(events[0].clone()),
         },
-        api::feed::OrderUpdateJson {
+        OrderUpdateJson {
             tx: Some(key.clone()),
             action: None,
-            event: api::feed::UpdateKind::Refused {
+            event: UpdateKind::Refused {
                 refused: "INSUFFICIENT_FUNDS".into(),
             },
         },
-        api::feed::OrderUpdateJson {
+        OrderUpdateJson {
             tx: None,
             action: None,
-            event: api::feed::UpdateKind::Book(events[5].clone()),
+            event: UpdateKind::Book(events[5].clone()),
         },
     ] {
         conforms(&doc, "OrderUpdateJson", &update);
@@ -1199,7 +1199,7 @@ fn the_signing_example_in_the_docs_is_true() {
         hex::encode(place.signature)
     )));
     // The same transaction as JSON decodes to the same bytes.
-    let json = api::types::TransactionJson::from_chain(&place);
+    let json = api::wire::TransactionJson::from_chain(&place);
     assert_eq!(json.to_chain().unwrap().to_bytes(), bytes);
 
     let cancel = SignedTransaction::sign(

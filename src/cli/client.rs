@@ -1,13 +1,13 @@
 //! A small typed client for the node's REST API (`api::rest`), over `reqwest`.
 //!
-//! Every method returns the API's own types (`api::types`); an error the API answers
+//! Every method returns the API's own types (`api::wire`); an error the API answers
 //! keeps its stable `code` ([`ClientError::Api`]) so callers can branch on it.
 
 use std::time::Duration;
 
 use api::ErrorBody;
-use api::rest::CancelBody;
-use api::types::{
+use api::wire::CancelBody;
+use api::wire::{
     AccountJson, BookJson, FaucetRequest, FillJson, FillsPage, HealthJson, MarketJson, OrderJson,
     SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
 };

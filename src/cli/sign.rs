@@ -10,8 +10,8 @@
 //! SignedTransaction ──request_for──► SignedRequest { method, path, JSON body }
 //! ```
 
-use api::rest::CancelBody;
-use api::types::{MarketJson, SubmitRequest, TransactionJson};
+use api::wire::CancelBody;
+use api::wire::{MarketJson, SubmitRequest, TransactionJson};
 use ed25519_dalek::SigningKey;
 use markets::{
     Action, AmendOrder, CancelAll, CancelOrder, ChainId, MarketId, OrderAction, PlaceOrder,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use api::types::{
+use api::wire::{
     AccountJson, ActionResult, BatchItem, BatchResponse, EventJson, FillJson, OrderJson,
     OrderStatusJson, SideJson, SubmitResponse, TxStatusKind,
 };
@@ -393,7 +393,7 @@ async fn node_websocket_resume_from_height_gives_every_fill_once() {
     let mut paged: Vec<FillJson> = Vec::new();
     let mut path = format!("/v1/accounts/{}/fills?limit=7", maker.hex());
     loop {
-        let page: api::types::FillsPage = api.get_json(&path).await;
+        let page: api::wire::FillsPage = api.get_json(&path).await;
         paged.extend(page.fills);
         let Some(next) = page.next else { break };
         path = format!("/v1/accounts/{}/fills?limit=7&before={next}", maker.hex());
@@ -489,7 +489,7 @@ async fn node_resent_transaction_executes_once() {
     let latest = api.health().await.height;
     let mut blocks_with_it = Vec::new();
     for height in 1..=latest {
-        let block: api::types::BlockJson = api.get_json(&format!("/v1/blocks/{height}")).await;
+        let block: api::wire::BlockJson = api.get_json(&format!("/v1/blocks/{height}")).await;
         let count = block
             .transactions
             .unwrap_or_default()
@@ -713,7 +713,7 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         );
     // The same refusals through POST /v1/orders (JSON fields).
     let json_tx = |tx: &markets::SignedTransaction| {
-        serde_json::to_value(api::types::TransactionJson::from_chain(tx)).expect("JSON")
+        serde_json::to_value(api::wire::TransactionJson::from_chain(tx)).expect("JSON")
     };
     api.post(
         "/v1/orders",
