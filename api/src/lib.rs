@@ -43,7 +43,7 @@ pub use markets::ExecutedBlock;
 pub use metrics::Metrics;
 pub use serve::{ServeLimits, serve};
 pub use view::ReadView;
-pub use wire::ErrorBody;
+pub use wire::{ApiCode, ErrorBody};
 
 /// A transaction the node accepted into its mempool (or already had).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

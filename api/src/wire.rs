@@ -15,6 +15,9 @@ use markets::{
 use matching::{ClientOrderId, Height, OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
 use serde::{Deserialize, Serialize};
 
+mod code;
+pub use code::ApiCode;
+
 /// A u64 carried as a decimal string (order ids); accepts a string or a number.
 pub mod u64_string {
     use serde::{Deserialize, Deserializer, Serializer, de};
@@ -852,7 +855,7 @@ pub struct WaitQuery {
 /// An error as the API returns it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    pub code: String,
+    pub code: ApiCode,
     pub message: String,
 }
 

@@ -152,7 +152,7 @@ impl Client {
         Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => ClientError::Api {
                 status: status.as_u16(),
-                code: body.code,
+                code: body.code.as_str().to_string(),
                 message: body.message,
             },
             Err(_) => ClientError::Api {

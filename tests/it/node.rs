@@ -541,7 +541,7 @@ async fn node_resent_transaction_executes_once() {
     assert!(api.submit(&pending, false).await.status.is_success());
     api.submit(&rival, false).await.assert_error(
         StatusCode::CONFLICT,
-        "NONCE_ALREADY_USED",
+        "NONCE_PENDING",
         "a pending nonce",
     );
     api.wait_committed(&pending.hash().to_string()).await;
@@ -607,12 +607,12 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     };
     raw(r#"{"tx": "#).await.unwrap().assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "JSON that does not parse",
     );
     raw(r#"{"nothing": 1}"#).await.unwrap().assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "JSON of the wrong shape",
     );
     for (body, what) in [
@@ -787,18 +787,14 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     );
     api.get("/v1/orders/not-a-number").await.assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "order id not a number",
     );
     let cancel = trader.cancel_body(BTC_USD, first_order_id(&resting));
     api.send(api.http.delete(api.url("/v1/orders/-1")).json(&cancel))
         .await
         .unwrap()
-        .assert_error(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "DELETE bad id",
-        );
+        .assert_error(StatusCode::BAD_REQUEST, "MALFORMED", "DELETE bad id");
     api.get("/v1/orders/12345").await.assert_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -811,12 +807,12 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     );
     api.get("/v1/markets/99/book").await.assert_error(
         StatusCode::NOT_FOUND,
-        "UNKNOWN_MARKET",
+        "NOT_FOUND",
         "an unknown market",
     );
     api.get("/v1/transactions/zz").await.assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "a bad hash",
     );
 
