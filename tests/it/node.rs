@@ -754,7 +754,7 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         .results
         .iter()
         .map(|r| match r {
-            BatchItem::Error { error } => error.code.clone(),
+            BatchItem::Error { error } => error.code.to_string(),
             BatchItem::Accepted(a) => panic!("admitted: {a:?}"),
         })
         .collect();
