@@ -33,11 +33,12 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::types::{
-    BlockJson, EventJson, FillJson, OrderJson, OrderStatusJson, TxStatus, TxStatusKind,
-};
 pub use crate::view::BookDelta;
 use crate::view::{ReadView, event_accounts};
+use crate::wire::{
+    ActionResult, BlockJson, BookMessage, DataMessage, EventJson, FillJson, OrderJson,
+    OrderStatusJson, OrderUpdateJson, TxStatus, TxStatusKind, UpdateKind,
+};
 
 /// Bounds on the feed's memory.
 #[derive(Clone, Copy, Debug)]
@@ -69,27 +70,6 @@ impl Default for FeedLimits {
             bus_blocks: 8,
         }
     }
-}
-
-/// One order update for an account's `orders` channel.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OrderUpdateJson {
-    /// The transaction that caused it; absent for the block's own events (expiry).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tx: Option<String>,
-    /// The action's index in its transaction.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<u16>,
-    pub event: UpdateKind,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(untagged)]
-pub enum UpdateKind {
-    /// A book event.
-    Book(EventJson),
-    /// The chain refused the transaction (no `action`) or one action of it.
-    Refused { refused: String },
 }
 
 /// What one block means to each channel, built once and shared by every client.
@@ -136,32 +116,6 @@ pub struct Encoded {
     fills: Slots<[u8; 32]>,
     orders: Slots<[u8; 32]>,
     blocks: OnceLock<Utf8Bytes>,
-}
-
-/// `{"type": "trades", "market", "height", "data"}` and the account channels' shape.
-#[derive(Debug, Serialize)]
-struct DataMessage<'a, D: ?Sized> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    market: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<String>,
-    height: u64,
-    data: &'a D,
-}
-
-/// A `book` message: a snapshot or one block's delta.
-#[derive(Debug, Serialize)]
-pub struct BookMessage<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub market: u32,
-    pub height: u64,
-    pub seq: u64,
-    pub snapshot: bool,
-    pub bids: &'a [[u64; 2]],
-    pub asks: &'a [[u64; 2]],
 }
 
 /// A server message as a websocket text frame.
@@ -854,11 +808,9 @@ pub fn tx_status(stored: &ExecutedBlock, view: &ReadView, index: u32) -> TxStatu
             status.actions = actions
                 .iter()
                 .map(|a| match a {
-                    ActionOutcome::Placed(id) => {
-                        crate::types::ActionResult::Placed { order_id: id.0 }
-                    }
-                    ActionOutcome::Done => crate::types::ActionResult::Done,
-                    ActionOutcome::Rejected(r) => crate::types::ActionResult::Rejected {
+                    ActionOutcome::Placed(id) => ActionResult::Placed { order_id: id.0 },
+                    ActionOutcome::Done => ActionResult::Done,
+                    ActionOutcome::Rejected(r) => ActionResult::Rejected {
                         code: r.name().to_string(),
                     },
                 })
@@ -887,7 +839,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::types::SideJson;
+    use crate::wire::SideJson;
 
     /// What each channel's message was before messages were encoded once (`ws.rs`'s
     /// `message_for` until then): the reference the typed messages must equal.

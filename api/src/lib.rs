@@ -16,6 +16,9 @@
 //!                            ◄── Node::stored (replay from a height, then live)
 //! ```
 //!
+//! Every type that crosses the wire (REST bodies and queries, responses, websocket
+//! messages, the error body) is in [`wire`].
+//!
 //! The HTTP reference is `docs/API.md` and the OpenAPI document served at
 //! `/openapi.json` (`openapi.json` in this crate).
 
@@ -30,16 +33,17 @@ pub mod limits;
 pub mod metrics;
 pub mod rest;
 mod serve;
-pub mod types;
 pub mod view;
+pub mod wire;
 pub mod ws;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::ApiError;
 pub use feed::{Feed, FeedLimits};
 pub use markets::ExecutedBlock;
 pub use metrics::Metrics;
 pub use serve::{ServeLimits, serve};
 pub use view::ReadView;
+pub use wire::{ApiCode, ErrorBody};
 
 /// A transaction the node accepted into its mempool (or already had).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,18 +17,19 @@ use markets::{
     Transaction,
 };
 use matching::{OrderId, OrderRef};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, from_rejection};
 use crate::feed::tx_status;
-use crate::types::{
-    AccountJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson, BookJson,
-    FaucetRequest, FillsPage, HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse,
-    TransactionJson, TxStatus, TxStatusKind, parse_hex32,
-};
 use crate::view::ReadView;
+use crate::wire::ApiCode;
+use crate::wire::{
+    AccountJson, ActionJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson,
+    BookJson, CancelBody, DepthQuery, FaucetRequest, FillJson, FillsPage, FillsQuery, HealthJson,
+    LimitQuery, MarketJson, OrderActionJson, OrderJson, SubmitRequest, SubmitResponse,
+    TransactionJson, TxStatus, TxStatusKind, WaitQuery, parse_hex32,
+};
 use crate::{App, Node};
 
 /// Book levels per side a request may ask for.
@@ -91,8 +92,7 @@ pub fn routes<N: Node>() -> Router<Arc<App<N>>> {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ApiCode::MethodNotAllowed,
         "this route does not take this method",
     )
 }
@@ -132,7 +132,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn query_rejection(rejection: QueryRejection) -> ApiError {
-    ApiError::bad_request("MALFORMED_REQUEST", rejection.body_text())
+    ApiError::malformed(rejection.body_text())
 }
 
 async fn not_found() -> ApiError {
@@ -181,17 +181,11 @@ async fn metrics<N: Node>(State(app): AppState<N>) -> Response {
 }
 
 /// A market by id (`0`) or symbol (`BTC-USD`, any case).
+/// Unknown: 404 `NOT_FOUND` (a path that names nothing), not the transaction reject
+/// `UNKNOWN_MARKET` (422): one status per code.
 fn find_market(view: &ReadView, name: &str) -> Result<u32, ApiError> {
-    view.find_market(name).ok_or_else(|| {
-        ApiError::from(markets::ChainReject::UnknownMarket).with_status(StatusCode::NOT_FOUND)
-    })
-}
-
-impl ApiError {
-    fn with_status(mut self, status: StatusCode) -> ApiError {
-        self.status = status;
-        self
-    }
+    view.find_market(name)
+        .ok_or_else(|| ApiError::not_found(format!("no market {name:?} (an id or a symbol)")))
 }
 
 fn market_json(view: &ReadView, id: u32) -> MarketJson {
@@ -221,11 +215,6 @@ async fn market_one<N: Node>(
     Ok(axum::Json(market_json(&view, find_market(&view, &market)?)))
 }
 
-#[derive(Debug, Deserialize)]
-struct DepthQuery {
-    depth: Option<usize>,
-}
-
 async fn book<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
@@ -250,16 +239,11 @@ pub fn book_json(view: &ReadView, market: u32, depth: usize) -> BookJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct LimitQuery {
-    limit: Option<usize>,
-}
-
 async fn trades<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
     ApiQuery(query): ApiQuery<LimitQuery>,
-) -> Result<axum::Json<Vec<crate::types::FillJson>>, ApiError> {
+) -> Result<axum::Json<Vec<FillJson>>, ApiError> {
     let id = find_market(&app.node.view(), &market)?;
     let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
     Ok(axum::Json(app.feed.trades(id, limit)))
@@ -267,8 +251,8 @@ async fn trades<N: Node>(
 
 fn parse_account(text: &str) -> Result<[u8; 32], ApiError> {
     parse_hex32(text).ok_or_else(|| {
-        ApiError::bad_request(
-            "BAD_ACCOUNT",
+        ApiError::new(
+            ApiCode::BadAccount,
             "an account is its ed25519 public key: 64 hex characters",
         )
     })
@@ -312,13 +296,6 @@ async fn account_orders<N: Node>(
     Ok(axum::Json(view.account_orders(&key)))
 }
 
-#[derive(Debug, Deserialize)]
-struct FillsQuery {
-    limit: Option<usize>,
-    /// `height:market:seq` of the last fill of the previous page.
-    before: Option<String>,
-}
-
 async fn account_fills<N: Node>(
     State(app): AppState<N>,
     Path(account): Path<String>,
@@ -328,9 +305,9 @@ async fn account_fills<N: Node>(
     let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
     let before = match query.before.as_deref() {
         None => None,
-        Some(text) => Some(parse_cursor(text).ok_or_else(|| {
-            ApiError::bad_request("MALFORMED_REQUEST", "before is height:market:seq")
-        })?),
+        Some(text) => Some(
+            parse_cursor(text).ok_or_else(|| ApiError::malformed("before is height:market:seq"))?,
+        ),
     };
     let fills = app.feed.fills(&key, before, limit);
     let next = (fills.len() == limit)
@@ -359,7 +336,7 @@ async fn order<N: Node>(
 ) -> Result<axum::Json<OrderJson>, ApiError> {
     let id: u64 = order_id
         .parse()
-        .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "an order id is a u64"))?;
+        .map_err(|_| ApiError::malformed("an order id is a u64"))?;
     let live = app.node.view().order(id);
     if let Some(mut order) = live {
         if let Some(seen) = app.feed.order(id) {
@@ -372,29 +349,16 @@ async fn order<N: Node>(
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct WaitQuery {
-    /// Wait until the transaction is in a block (or `timeout_ms` passes).
-    #[serde(default)]
-    wait: bool,
-    timeout_ms: Option<u64>,
-}
-
 /// Decodes one submission into a signed transaction.
 fn decode(request: &SubmitRequest) -> Result<SignedTransaction, ApiError> {
     match request {
         SubmitRequest::Hex { tx } => {
             let bytes = hex::decode(tx.trim_start_matches("0x")).map_err(|_| {
-                ApiError::bad_request(
-                    "MALFORMED",
-                    "tx must be the hex of a borsh SignedTransaction",
-                )
+                ApiError::malformed("tx must be the hex of a borsh SignedTransaction")
             })?;
             SignedTransaction::from_bytes(&bytes).map_err(ApiError::from)
         }
-        SubmitRequest::Json { transaction } => transaction
-            .to_chain()
-            .map_err(|reason| ApiError::bad_request("MALFORMED", reason)),
+        SubmitRequest::Json { transaction } => transaction.to_chain().map_err(ApiError::malformed),
     }
 }
 
@@ -491,8 +455,8 @@ async fn submit_batch<N: Node>(
     ApiJson(request): ApiJson<BatchRequest>,
 ) -> Result<Response, ApiError> {
     if request.transactions.is_empty() || request.transactions.len() > app.config.batch_max {
-        return Err(ApiError::bad_request(
-            "BAD_BATCH",
+        return Err(ApiError::new(
+            ApiCode::BadBatch,
             format!("a batch holds 1 to {} transactions", app.config.batch_max),
         ));
     }
@@ -572,32 +536,15 @@ async fn place_order<N: Node>(
 ) -> Result<Response, ApiError> {
     if !matches!(
         transaction.action,
-        crate::types::ActionJson::Order(crate::types::OrderActionJson::Place(_))
-            | crate::types::ActionJson::Batch { .. }
+        ActionJson::Order(OrderActionJson::Place(_)) | ActionJson::Batch { .. }
     ) {
-        return Err(ApiError::bad_request(
-            "WRONG_ACTION",
+        return Err(ApiError::new(
+            ApiCode::WrongAction,
             "POST /v1/orders takes a place (or a batch of order actions); use /v1/transactions for others",
         ));
     }
-    let signed = transaction
-        .to_chain()
-        .map_err(|reason| ApiError::bad_request("MALFORMED", reason))?;
+    let signed = transaction.to_chain().map_err(ApiError::malformed)?;
     Ok(accepted(submit_and_answer(&app, signed, wait).await?))
-}
-
-/// The body of `DELETE /v1/orders/{order_id}`: the cancel's signed fields but the id.
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
-pub struct CancelBody {
-    pub chain_id: u64,
-    #[serde(with = "crate::types::hex_bytes")]
-    pub signer: [u8; 32],
-    pub nonce: u64,
-    #[serde(default)]
-    pub expiry_height: Option<u64>,
-    pub market: u32,
-    #[serde(with = "crate::types::hex_bytes")]
-    pub signature: [u8; 64],
 }
 
 async fn cancel_order<N: Node>(
@@ -608,7 +555,7 @@ async fn cancel_order<N: Node>(
 ) -> Result<Response, ApiError> {
     let id: u64 = order_id
         .parse()
-        .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "an order id is a u64"))?;
+        .map_err(|_| ApiError::malformed("an order id is a u64"))?;
     let signed = SignedTransaction {
         transaction: Transaction {
             chain_id: ChainId(body.chain_id),
@@ -631,7 +578,7 @@ async fn transaction<N: Node>(
 ) -> Result<axum::Json<TxStatus>, ApiError> {
     let hash = parse_hex32(&hash)
         .map(Hash)
-        .ok_or_else(|| ApiError::bad_request("MALFORMED_REQUEST", "a hash is 64 hex characters"))?;
+        .ok_or_else(|| ApiError::malformed("a hash is 64 hex characters"))?;
     if let Some(status) = committed_status(&app, &hash).await? {
         return Ok(axum::Json(status));
     }
@@ -662,7 +609,7 @@ async fn block_at<N: Node>(
 ) -> Result<axum::Json<BlockJson>, ApiError> {
     let height: u64 = height
         .parse()
-        .map_err(|_| ApiError::bad_request("MALFORMED_REQUEST", "a height is a u64"))?;
+        .map_err(|_| ApiError::malformed("a height is a u64"))?;
     block_json(&app, height).await
 }
 

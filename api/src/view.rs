@@ -26,7 +26,7 @@ use std::sync::Arc;
 use markets::{Action, AssetConfig, Balance, ExecutedBlock, Hash, MarketConfig, Outcome, State};
 use matching::{AccountId, Event, Price, Side};
 
-use crate::types::{OrderJson, OrderStatusJson, SideJson};
+use crate::wire::{OrderJson, OrderStatusJson, SideJson};
 
 /// Levels a side kept in a market's view: the deepest book a REST read or a websocket
 /// snapshot can show.

@@ -61,10 +61,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 pub use crate::feed::Channel;
-use crate::feed::{BlockUpdate, BookMessage, encode};
+use crate::feed::{BlockUpdate, encode};
 use crate::limits::{WS_CLIENT_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 use crate::rest::book_json;
-use crate::types::parse_hex32;
+use crate::wire::BookMessage;
+use crate::wire::{ApiCode, parse_hex32};
 use crate::{App, Node};
 use markets::ExecutedBlock;
 
@@ -102,8 +103,7 @@ pub async fn upgrade<N: Node>(State(app): State<Arc<App<N>>>, ws: WebSocketUpgra
     let clients = usize::try_from(app.metrics.ws_clients.get()).unwrap_or(0);
     if clients >= app.config.ws_clients_max {
         return ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "TOO_MANY_CLIENTS",
+            ApiCode::TooManyClients,
             "the node has as many websocket clients as it serves",
         )
         .into_response();
@@ -168,7 +168,7 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
                     match incoming {
                         Some(Ok(Message::Text(text))) => conn.on_text(&text).await?,
                         Some(Ok(Message::Binary(_))) => {
-                            conn.send_error("MALFORMED_REQUEST", "send JSON text frames")?;
+                            conn.send_error(ApiCode::Malformed, "send JSON text frames")?;
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                         Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(()),
@@ -331,14 +331,14 @@ impl<N: Node> Conn<N> {
         }
     }
 
-    fn send_error(&mut self, code: &str, message: &str) -> Result<(), ()> {
+    fn send_error(&mut self, code: ApiCode, message: &str) -> Result<(), ()> {
         self.push(json!({"type": "error", "code": code, "message": message}))
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), ()> {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
-            Err(e) => return self.send_error("MALFORMED_REQUEST", &e.to_string()),
+            Err(e) => return self.send_error(ApiCode::Malformed, &e.to_string()),
         };
         match message {
             ClientMessage::Ping => {
@@ -368,8 +368,8 @@ impl<N: Node> Conn<N> {
                 Some(Value::String(s)) => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
                 _ => {
-                    return Err(ApiError::bad_request(
-                        "MALFORMED_REQUEST",
+                    return Err(ApiError::new(
+                        ApiCode::Malformed,
                         "this channel needs a market (id or symbol)",
                     ));
                 }
@@ -385,8 +385,8 @@ impl<N: Node> Conn<N> {
                 .as_deref()
                 .and_then(parse_hex32)
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "BAD_ACCOUNT",
+                    ApiError::new(
+                        ApiCode::BadAccount,
                         "this channel needs an account: 64 hex characters",
                     )
                 })
@@ -397,8 +397,8 @@ impl<N: Node> Conn<N> {
             "fills" => Ok(Channel::Fills(account()?)),
             "orders" => Ok(Channel::Orders(account()?)),
             "blocks" => Ok(Channel::Blocks),
-            other => Err(ApiError::bad_request(
-                "UNKNOWN_CHANNEL",
+            other => Err(ApiError::new(
+                ApiCode::UnknownChannel,
                 format!("no channel {other:?}: trades, book, fills, orders, blocks"),
             )),
         }
@@ -406,12 +406,15 @@ impl<N: Node> Conn<N> {
 
     async fn subscribe(&mut self, channel: Channel, from_height: Option<u64>) -> Result<(), ()> {
         if !self.subs.contains_key(&channel) && self.subs.len() >= SUBSCRIPTIONS_MAX {
-            return self.send_error("TOO_MANY_SUBSCRIPTIONS", "unsubscribe from something first");
+            return self.send_error(
+                ApiCode::TooManySubscriptions,
+                "unsubscribe from something first",
+            );
         }
         if let Channel::Book(market) = channel {
             if from_height.is_some() {
                 return self.send_error(
-                    "MALFORMED_REQUEST",
+                    ApiCode::Malformed,
                     "the book channel starts with a snapshot; it takes no from_height",
                 );
             }
@@ -438,7 +441,7 @@ impl<N: Node> Conn<N> {
         let from = from_height.unwrap_or(cursor + 1).max(1);
         if cursor.saturating_sub(from) >= self.app.config.replay_blocks_max {
             return self.send_error(
-                "REPLAY_TOO_LONG",
+                ApiCode::ReplayTooLong,
                 &format!(
                     "from_height may be at most {} blocks back",
                     self.app.config.replay_blocks_max

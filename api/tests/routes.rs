@@ -250,24 +250,15 @@ fn the_error_catalogue_matches_the_chain() {
             reject.name()
         );
     }
-    for name in [
-        "MALFORMED_REQUEST",
-        "BODY_TOO_LARGE",
-        "UNSUPPORTED_MEDIA_TYPE",
-        "NOT_FOUND",
-        "BAD_ACCOUNT",
-        "BAD_BATCH",
-        "WRONG_ACTION",
-        "RATE_LIMITED",
-        "MEMPOOL_FULL",
-        "SHUTTING_DOWN",
-        "TOO_MANY_CLIENTS",
-        "INTERNAL",
-        "UNKNOWN_CHANNEL",
-        "TOO_MANY_SUBSCRIPTIONS",
-        "REPLAY_TOO_LONG",
-    ] {
-        assert!(find(name).is_some(), "{name} is not listed");
+    let listed: Vec<&str> = codes.iter().filter_map(|c| c["code"].as_str()).collect();
+    let all: Vec<&str> = api::ApiCode::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        listed, all,
+        "x-error-codes lists exactly ApiCode::ALL, in order"
+    );
+    for &code in api::ApiCode::ALL {
+        let entry = find(code.as_str()).expect("listed");
+        assert_eq!(entry["status"], json!(code.status().as_u16()), "{code}");
     }
 }
 
@@ -455,7 +446,7 @@ async fn every_route_is_answered_by_its_handler_with_a_documented_status() {
         if answer.status >= 400 && path != "/v1/ws" {
             let error: api::ErrorBody = serde_json::from_str(&answer.body)
                 .unwrap_or_else(|e| panic!("{method} {url}: {e}: {}", answer.body));
-            assert!(!error.code.is_empty());
+            assert!(!error.code.as_str().is_empty());
         }
         if matches!(answer.status, 429 | 503) {
             assert!(
@@ -493,11 +484,11 @@ async fn handlers_answer_as_documented_over_the_fake_node() {
     assert_eq!(by_symbol.json().unwrap()["id"], 0);
     let unknown = request(addr, "GET", "/v1/markets/9", None).await;
     assert_eq!(unknown.status, 404);
-    assert_eq!(unknown.json().unwrap()["code"], "UNKNOWN_MARKET");
+    assert_eq!(unknown.json().unwrap()["code"], "NOT_FOUND");
 
     let bad_depth = request(addr, "GET", "/v1/markets/0/book?depth=x", None).await;
     assert_eq!(bad_depth.status, 400);
-    assert_eq!(bad_depth.json().unwrap()["code"], "MALFORMED_REQUEST");
+    assert_eq!(bad_depth.json().unwrap()["code"], "MALFORMED");
 
     let account = request(addr, "GET", &format!("/v1/accounts/{KEY}"), None).await;
     let account = account.json().unwrap();
@@ -519,7 +510,7 @@ async fn handlers_answer_as_documented_over_the_fake_node() {
     assert_eq!(cursor.status, 400);
 
     let wait = request(addr, "POST", "/v1/transactions?wait=1", Some("{}")).await;
-    assert_eq!(wait.json().unwrap()["code"], "MALFORMED_REQUEST");
+    assert_eq!(wait.json().unwrap()["code"], "MALFORMED");
 
     // A submission the node refuses: its status, code and Retry-After come through.
     let body = json!({"transaction": transaction(place())}).to_string();
@@ -803,7 +794,7 @@ fn conforms(doc: &Value, name: &str, value: &impl serde::Serialize) {
 
 #[test]
 fn the_schemas_describe_what_the_types_serialize_to() {
-    use api::types::*;
+    use api::wire::*;
     let doc = document();
     let key = "ab".repeat(32);
     let fill = FillJson {
@@ -921,8 +912,8 @@ fn the_schemas_describe_what_the_types_serialize_to() {
             results: vec![
                 BatchItem::Accepted(submitted),
                 BatchItem::Error {
-                    error: api::ErrorBody {
-                        code: "MEMPOOL_FULL".into(),
+                    error: ErrorBody {
+                        code: ApiCode::MempoolFull,
                         message: "full".into(),
                     },
                 },
@@ -1005,7 +996,7 @@ fn the_schemas_describe_what_the_types_serialize_to() {
     conforms(
         &doc,
         "CancelBody",
-        &api::rest::CancelBody {
+        &CancelBody {
             chain_id: 1337,
             signer: [1; 32],
             nonce: 2,
@@ -1097,22 +1088,22 @@ fn the_schemas_describe_what_the_types_serialize_to() {
         );
     }
     for update in [
-        api::feed::OrderUpdateJson {
+        OrderUpdateJson {
             tx: Some(key.clone()),
             action: Some(0),
-            event: api::feed::UpdateKind::Book(events[0].clone()),
+            event: UpdateKind::Book(events[0].clone()),
         },
-        api::feed::OrderUpdateJson {
+        OrderUpdateJson {
             tx: Some(key.clone()),
             action: None,
-            event: api::feed::UpdateKind::Refused {
+            event: UpdateKind::Refused {
                 refused: "INSUFFICIENT_FUNDS".into(),
             },
         },
-        api::feed::OrderUpdateJson {
+        OrderUpdateJson {
             tx: None,
             action: None,
-            event: api::feed::UpdateKind::Book(events[5].clone()),
+            event: UpdateKind::Book(events[5].clone()),
         },
     ] {
         conforms(&doc, "OrderUpdateJson", &update);
@@ -1199,7 +1190,7 @@ fn the_signing_example_in_the_docs_is_true() {
         hex::encode(place.signature)
     )));
     // The same transaction as JSON decodes to the same bytes.
-    let json = api::types::TransactionJson::from_chain(&place);
+    let json = api::wire::TransactionJson::from_chain(&place);
     assert_eq!(json.to_chain().unwrap().to_bytes(), bytes);
 
     let cancel = SignedTransaction::sign(

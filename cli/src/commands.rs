@@ -5,7 +5,7 @@
 //! …) or print (`sign …`), so what `sign` prints is exactly what the command sends.
 
 use anyhow::Context as _;
-use api::types::{AccountJson, FaucetRequest, MarketJson, SubmitResponse};
+use api::wire::{AccountJson, FaucetRequest, MarketJson, SubmitResponse};
 use ed25519_dalek::SigningKey;
 use matching::OrderRef;
 use serde::Serialize;

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use api::feed::{OrderUpdateJson, UpdateKind};
-use api::types::{
+use api::wire::{
     AccountJson, ActionResult, AssetJson, BookJson, EventJson, FillJson, MarketJson, OrderJson,
     OrderStatusJson, SideJson, TxStatus, TxStatusKind,
 };
+use api::wire::{OrderUpdateJson, UpdateKind};
 
 use super::units::{MarketUnits, format_atoms};
 

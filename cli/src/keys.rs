@@ -38,7 +38,7 @@ impl KeyFile {
 
     /// The signing key, checked against the stored public key.
     pub fn signing_key(&self) -> Result<SigningKey, String> {
-        let seed = api::types::parse_hex32(&self.secret_key)
+        let seed = api::wire::parse_hex32(&self.secret_key)
             .ok_or("secret_key is not 64 hex characters")?;
         let key = SigningKey::from_bytes(&seed);
         if hex::encode(key.verifying_key().to_bytes()) != self.public_key.to_ascii_lowercase() {
@@ -167,7 +167,7 @@ pub fn load_key(spec: &str, data_dir: &Path) -> Result<SigningKey, KeyError> {
 /// The account `spec` names: 64 hex characters are an account itself; anything else is
 /// a key (`devN` or a key file) whose public key is the account.
 pub fn resolve_account(spec: &str, data_dir: &Path) -> Result<[u8; 32], KeyError> {
-    if let Some(account) = api::types::parse_hex32(spec) {
+    if let Some(account) = api::wire::parse_hex32(spec) {
         return Ok(account);
     }
     Ok(load_key(spec, data_dir)?.verifying_key().to_bytes())

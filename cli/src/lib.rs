@@ -6,7 +6,7 @@
 //!                          │        ──► keys.rs:  --key devN | key file ─► SigningKey
 //!                          │        ──► sign.rs:  decimals ─► PlaceOrder (chain units)
 //!                          │        ──► client::tx: signed transaction ─► SignedRequest
-//!                          │        ──► client::Client: REST (reqwest) ──► api::types
+//!                          │        ──► client::Client: REST (reqwest) ──► api::wire
 //!                          │        ──► watch.rs: websocket, resumes by height
 //!                          └──────────► display.rs: decimals for people, or --json
 //! ```
@@ -21,7 +21,7 @@
 //! use matching::Side;
 //!
 //! let (genesis, keys) = markets::dev::genesis(1);
-//! let market = api::types::MarketJson::new(0, &genesis.markets[0], &genesis.assets);
+//! let market = api::wire::MarketJson::new(0, &genesis.markets[0], &genesis.assets);
 //! let order = human_order(&market, Side::Buy, "0.01", "65000.50", OrderOptions::default())?;
 //! let params = TxParams { chain_id: 1337, nonce: 1, expiry_height: None };
 //! let signed = place_transaction(&keys[0], params, order);

@@ -5,7 +5,7 @@
 //! MarketJson + "0.01" + "65000.5" ──human_order──► PlaceOrder (chain units)
 //! ```
 
-use api::types::MarketJson;
+use api::wire::MarketJson;
 use markets::{MarketId, PlaceOrder};
 use matching::{ClientOrderId, SelfTradePrevention, Side, TimeInForce};
 
@@ -60,8 +60,7 @@ pub fn human_order(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use api::rest::CancelBody;
-    use api::types::{SubmitRequest, TransactionJson};
+    use api::wire::{CancelBody, SubmitRequest, TransactionJson};
     use client::tx::{
         TxParams, amend_transaction, cancel_all_transaction, cancel_transaction, next_nonce,
         now_micros, place_transaction, request_for,

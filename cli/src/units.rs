@@ -11,7 +11,7 @@
 //! a multiple of the lot, a multiple of the tick) is refused with the two nearest valid
 //! values, never rounded silently.
 
-use api::types::{AssetJson, MarketJson};
+use api::wire::{AssetJson, MarketJson};
 
 /// Fractional digits shown for a price whose decimal expansion does not end (a lot size
 /// with a factor other than 2 and 5); such a price is shown rounded down with a `~`.
@@ -444,7 +444,7 @@ impl MarketUnits {
 #[doc(hidden)]
 pub mod tests_support {
     use super::MarketUnits;
-    use api::types::AssetJson;
+    use api::wire::AssetJson;
 
     /// The dev chain's BTC-USD: BTC 8 decimals, USD 6, lot 0.0001 BTC, tick $0.01.
     pub fn btc_usd() -> MarketUnits {

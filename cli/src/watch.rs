@@ -15,8 +15,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use api::feed::OrderUpdateJson;
-use api::types::FillJson;
+use api::wire::FillJson;
+use api::wire::OrderUpdateJson;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

@@ -1,13 +1,13 @@
 //! A small typed client for the node's REST API (`api::rest`), over `reqwest`.
 //!
-//! Every method returns the API's own types (`api::types`); an error the API answers
+//! Every method returns the API's own types (`api::wire`); an error the API answers
 //! keeps its stable `code` ([`ClientError::Api`]) so callers can branch on it.
 
 use std::time::Duration;
 
 use api::ErrorBody;
-use api::rest::CancelBody;
-use api::types::{
+use api::wire::CancelBody;
+use api::wire::{
     AccountJson, BookJson, FaucetRequest, FillJson, FillsPage, HealthJson, MarketJson, OrderJson,
     SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
 };
@@ -152,7 +152,7 @@ impl Client {
         Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => ClientError::Api {
                 status: status.as_u16(),
-                code: body.code,
+                code: body.code.as_str().to_string(),
                 message: body.message,
             },
             Err(_) => ClientError::Api {

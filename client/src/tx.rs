@@ -9,8 +9,7 @@
 //! SignedTransaction ──request_for──► SignedRequest { method, path, JSON body }
 //! ```
 
-use api::rest::CancelBody;
-use api::types::{SubmitRequest, TransactionJson};
+use api::wire::{CancelBody, SubmitRequest, TransactionJson};
 use ed25519_dalek::SigningKey;
 use markets::{
     Action, AmendOrder, CancelAll, CancelOrder, ChainId, MarketId, OrderAction, PlaceOrder,

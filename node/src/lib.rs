@@ -39,9 +39,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use api::{Admitted, ApiError, App, ExecutedBlock, Feed, Metrics, Node, ReadView};
+use api::{Admitted, ApiCode, ApiError, App, ExecutedBlock, Feed, Metrics, Node, ReadView};
 use arc_swap::ArcSwap;
-use axum::http::StatusCode;
 use ed25519_dalek::SigningKey;
 use markets::verify::AccountKey;
 use markets::{
@@ -135,14 +134,9 @@ impl From<Refused> for ApiError {
         match refused {
             Refused::Reject(reject) => ApiError::from(reject),
             Refused::Refusal(refusal) => refusal_error(refusal),
-            Refused::ShuttingDown => ApiError {
-                retry_after: Some(5),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "SHUTTING_DOWN",
-                    "the node is shutting down",
-                )
-            },
+            Refused::ShuttingDown => {
+                ApiError::new(ApiCode::ShuttingDown, "the node is shutting down").retry_after(5)
+            }
         }
     }
 }
@@ -658,17 +652,13 @@ fn refusal_error(refusal: Refusal) -> ApiError {
             "the node holds as many transactions as it can commit in two block intervals; retry shortly",
             1,
         ),
-        Refusal::AccountFull => ApiError {
-            retry_after: Some(1),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "this account has as many pending transactions as the mempool holds for one account",
-            )
-        },
+        Refusal::AccountFull => ApiError::new(
+            ApiCode::RateLimited,
+            "this account has as many pending transactions as the mempool holds for one account",
+        )
+        .retry_after(1),
         Refusal::NonceTaken => ApiError::new(
-            StatusCode::CONFLICT,
-            "NONCE_ALREADY_USED",
+            ApiCode::NoncePending,
             "another pending transaction of this account has this nonce",
         ),
     }

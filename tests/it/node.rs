@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use api::types::{
+use api::wire::{
     AccountJson, ActionResult, BatchItem, BatchResponse, EventJson, FillJson, OrderJson,
     OrderStatusJson, SideJson, SubmitResponse, TxStatusKind,
 };
@@ -393,7 +393,7 @@ async fn node_websocket_resume_from_height_gives_every_fill_once() {
     let mut paged: Vec<FillJson> = Vec::new();
     let mut path = format!("/v1/accounts/{}/fills?limit=7", maker.hex());
     loop {
-        let page: api::types::FillsPage = api.get_json(&path).await;
+        let page: api::wire::FillsPage = api.get_json(&path).await;
         paged.extend(page.fills);
         let Some(next) = page.next else { break };
         path = format!("/v1/accounts/{}/fills?limit=7&before={next}", maker.hex());
@@ -489,7 +489,7 @@ async fn node_resent_transaction_executes_once() {
     let latest = api.health().await.height;
     let mut blocks_with_it = Vec::new();
     for height in 1..=latest {
-        let block: api::types::BlockJson = api.get_json(&format!("/v1/blocks/{height}")).await;
+        let block: api::wire::BlockJson = api.get_json(&format!("/v1/blocks/{height}")).await;
         let count = block
             .transactions
             .unwrap_or_default()
@@ -541,7 +541,7 @@ async fn node_resent_transaction_executes_once() {
     assert!(api.submit(&pending, false).await.status.is_success());
     api.submit(&rival, false).await.assert_error(
         StatusCode::CONFLICT,
-        "NONCE_ALREADY_USED",
+        "NONCE_PENDING",
         "a pending nonce",
     );
     api.wait_committed(&pending.hash().to_string()).await;
@@ -607,12 +607,12 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     };
     raw(r#"{"tx": "#).await.unwrap().assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "JSON that does not parse",
     );
     raw(r#"{"nothing": 1}"#).await.unwrap().assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "JSON of the wrong shape",
     );
     for (body, what) in [
@@ -713,7 +713,7 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         );
     // The same refusals through POST /v1/orders (JSON fields).
     let json_tx = |tx: &markets::SignedTransaction| {
-        serde_json::to_value(api::types::TransactionJson::from_chain(tx)).expect("JSON")
+        serde_json::to_value(api::wire::TransactionJson::from_chain(tx)).expect("JSON")
     };
     api.post(
         "/v1/orders",
@@ -754,7 +754,7 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         .results
         .iter()
         .map(|r| match r {
-            BatchItem::Error { error } => error.code.clone(),
+            BatchItem::Error { error } => error.code.to_string(),
             BatchItem::Accepted(a) => panic!("admitted: {a:?}"),
         })
         .collect();
@@ -787,18 +787,14 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     );
     api.get("/v1/orders/not-a-number").await.assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "order id not a number",
     );
     let cancel = trader.cancel_body(BTC_USD, first_order_id(&resting));
     api.send(api.http.delete(api.url("/v1/orders/-1")).json(&cancel))
         .await
         .unwrap()
-        .assert_error(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_REQUEST",
-            "DELETE bad id",
-        );
+        .assert_error(StatusCode::BAD_REQUEST, "MALFORMED", "DELETE bad id");
     api.get("/v1/orders/12345").await.assert_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -811,12 +807,12 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     );
     api.get("/v1/markets/99/book").await.assert_error(
         StatusCode::NOT_FOUND,
-        "UNKNOWN_MARKET",
+        "NOT_FOUND",
         "an unknown market",
     );
     api.get("/v1/transactions/zz").await.assert_error(
         StatusCode::BAD_REQUEST,
-        "MALFORMED_REQUEST",
+        "MALFORMED",
         "a bad hash",
     );
 

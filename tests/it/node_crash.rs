@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::types::{
+use api::wire::{
     ActionResult, BatchItem, BatchResponse, OrderJson, OrderStatusJson, SubmitResponse, TxStatus,
     TxStatusKind,
 };
@@ -299,7 +299,7 @@ async fn node_graceful_restart_keeps_height_and_balances() {
     let again = api.health().await;
     let mut extra = Vec::new();
     for height in health.height + 1..=again.height {
-        let block: api::types::BlockJson = api.get_json(&format!("/v1/blocks/{height}")).await;
+        let block: api::wire::BlockJson = api.get_json(&format!("/v1/blocks/{height}")).await;
         extra.push((height, block.transaction_count));
     }
     assert_eq!(

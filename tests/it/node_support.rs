@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::types::{
+use api::wire::{
     AccountJson, BookJson, FillJson, HealthJson, MarketJson, SubmitResponse, TransactionJson,
     TxStatus, TxStatusKind,
 };
@@ -140,13 +140,13 @@ impl Trader {
     }
 
     /// The body of `DELETE /v1/orders/{order_id}`, signed.
-    pub fn cancel_body(&self, market: u32, order_id: u64) -> api::rest::CancelBody {
+    pub fn cancel_body(&self, market: u32, order_id: u64) -> api::wire::CancelBody {
         let signed = self.tx(Action::Order(OrderAction::Cancel(CancelOrder {
             market: MarketId(market),
             order: OrderRef::Id(OrderId(order_id)),
         })));
         let tx = signed.transaction;
-        api::rest::CancelBody {
+        api::wire::CancelBody {
             chain_id: tx.chain_id.0,
             signer: tx.signer,
             nonce: tx.nonce,
@@ -331,7 +331,7 @@ impl Api {
     }
 
     pub async fn fills(&self, key: &str) -> Vec<FillJson> {
-        let page: api::types::FillsPage = self
+        let page: api::wire::FillsPage = self
             .get_json(&format!("/v1/accounts/{key}/fills?limit=1000"))
             .await;
         page.fills

@@ -1,5 +1,6 @@
-//! The JSON the API speaks. These types are the wire format: the server, the
-//! command-line client and the tests all use them, so they cannot drift apart.
+//! Every type that crosses the wire: REST request and response bodies, query strings,
+//! websocket messages and the error body. These types are the wire format: the server,
+//! the command-line client and the tests all use them, so they cannot drift apart.
 //!
 //! Units are the chain's, never floats: prices are quote-asset atoms per lot (a multiple
 //! of the market's `tick_size`), quantities are base-asset atoms (a multiple of its
@@ -13,6 +14,9 @@ use markets::{
 };
 use matching::{ClientOrderId, Height, OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
 use serde::{Deserialize, Serialize};
+
+mod code;
+pub use code::ApiCode;
 
 /// A u64 carried as a decimal string (order ids); accepts a string or a number.
 pub mod u64_string {
@@ -467,7 +471,7 @@ pub struct BatchResponse {
 #[serde(untagged)]
 pub enum BatchItem {
     Accepted(SubmitResponse),
-    Error { error: crate::error::ErrorBody },
+    Error { error: ErrorBody },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -803,6 +807,103 @@ pub struct FaucetRequest {
     pub account: String,
     pub asset: u32,
     pub amount: u64,
+}
+
+/// The body of `DELETE /v1/orders/{order_id}`: the cancel's signed fields but the id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelBody {
+    pub chain_id: u64,
+    #[serde(with = "hex_bytes")]
+    pub signer: [u8; 32],
+    pub nonce: u64,
+    #[serde(default)]
+    pub expiry_height: Option<u64>,
+    pub market: u32,
+    #[serde(with = "hex_bytes")]
+    pub signature: [u8; 64],
+}
+
+/// `?depth=` of `GET /v1/markets/{market}/book`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepthQuery {
+    pub depth: Option<usize>,
+}
+
+/// `?limit=` of `GET /v1/markets/{market}/trades`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitQuery {
+    pub limit: Option<usize>,
+}
+
+/// `?limit=&before=` of `GET /v1/accounts/{account}/fills`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FillsQuery {
+    pub limit: Option<usize>,
+    /// `height:market:seq` of the last fill of the previous page.
+    pub before: Option<String>,
+}
+
+/// `?wait=&timeout_ms=` of the submission routes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitQuery {
+    /// Wait until the transaction is in a block (or `timeout_ms` passes).
+    #[serde(default)]
+    pub wait: bool,
+    pub timeout_ms: Option<u64>,
+}
+
+/// An error as the API returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ApiCode,
+    pub message: String,
+}
+
+/// One order update for an account's `orders` channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderUpdateJson {
+    /// The transaction that caused it; absent for the block's own events (expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<String>,
+    /// The action's index in its transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<u16>,
+    pub event: UpdateKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UpdateKind {
+    /// A book event.
+    Book(EventJson),
+    /// The chain refused the transaction (no `action`) or one action of it.
+    Refused { refused: String },
+}
+
+/// `{"type": "trades", "market", "height", "data"}` and the account channels' shape.
+#[derive(Debug, Serialize)]
+pub struct DataMessage<'a, D: ?Sized> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub market: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub height: u64,
+    pub data: &'a D,
+}
+
+/// A `book` message: a snapshot or one block's delta.
+#[derive(Debug, Serialize)]
+pub struct BookMessage<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub market: u32,
+    pub height: u64,
+    pub seq: u64,
+    pub snapshot: bool,
+    pub bids: &'a [[u64; 2]],
+    pub asks: &'a [[u64; 2]],
 }
 
 #[cfg(test)]
