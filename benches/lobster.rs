@@ -13,8 +13,8 @@
 
 use std::hint::black_box;
 
-use loadtest::lobster::{self, Day};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use loadtest::lobster::{self, Day};
 use matching::{Book, Command, CountingSink, Side};
 
 /// What a day's workload must do to a fresh book. If the replay or the book's semantics

@@ -37,8 +37,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use loadtest::streams::{self as workload, MixedConfig, RoundWorkload};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use loadtest::streams::{self as workload, MixedConfig, RoundWorkload};
 use matching::reference::ReferenceBook;
 use matching::{
     AccountId, Book, BookDigest, Command, CountingSink, Height, MarketParams, NewOrder, OrderBook,

@@ -10,11 +10,6 @@ use ed25519_dalek::SigningKey;
 use matching::OrderRef;
 use serde::Serialize;
 
-use client::tx::{
-    SignedRequest, TxParams, amend_transaction, cancel_all_transaction, cancel_transaction,
-    place_transaction, request_for,
-};
-use client::{Client, ClientError};
 use super::display::{
     Catalog, account_lines, book_lines, market_lines, order_line, order_text, receipt_lines,
     refusal, trade_line,
@@ -28,6 +23,11 @@ use super::{
     KeygenArgs, MarketsArgs, OrderArgs, OrdersArgs, PlaceArgs, SignCommand, SigningArgs,
     TradesArgs, TxArgs, WatchArgs,
 };
+use client::tx::{
+    SignedRequest, TxParams, amend_transaction, cancel_all_transaction, cancel_transaction,
+    place_transaction, request_for,
+};
+use client::{Client, ClientError};
 
 /// The chain refused a transaction or one of its actions (it is in a block with a
 /// reject code).

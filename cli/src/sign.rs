@@ -66,8 +66,8 @@ mod tests {
         now_micros, place_transaction, request_for,
     };
     use markets::SignedTransaction;
-    use matching::{OrderId, OrderRef};
     use markets::verify::{AccountKey, verify_one};
+    use matching::{OrderId, OrderRef};
 
     fn btc_usd() -> MarketJson {
         let (genesis, _) = markets::dev::genesis(1);

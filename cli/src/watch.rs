@@ -21,9 +21,9 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use client::{Client, ClientError};
 use super::commands::emit;
 use super::display::{Catalog, fill_line, trade_line, update_line};
+use client::{Client, ClientError};
 
 /// A connection that says nothing for this long is presumed dead (the server sends a
 /// heartbeat every few seconds).

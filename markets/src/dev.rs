@@ -6,8 +6,8 @@ use ed25519_dalek::SigningKey;
 use matching::{MarketParams, Price, Qty, Side};
 use sha2::{Digest as _, Sha256};
 
-use crate::state::{AssetConfig, FaucetConfig, Genesis, GenesisBalance, MarketConfig};
 use crate::limits::MARKETS_MAX;
+use crate::state::{AssetConfig, FaucetConfig, Genesis, GenesisBalance, MarketConfig};
 use crate::{AssetId, ChainId};
 
 /// The dev chain's id.
@@ -299,8 +299,8 @@ mod tests {
             let (genesis, keys) = genesis_markets(5, markets);
             assert_eq!(genesis.markets.len(), markets as usize);
             assert_eq!(keys.len(), 5);
-            let state =
-                crate::State::from_genesis(&genesis).unwrap_or_else(|e| panic!("{markets} markets: {e}"));
+            let state = crate::State::from_genesis(&genesis)
+                .unwrap_or_else(|e| panic!("{markets} markets: {e}"));
             assert_eq!(state.markets().len(), markets as usize);
             let mut symbols: Vec<&str> =
                 genesis.markets.iter().map(|m| m.symbol.as_str()).collect();

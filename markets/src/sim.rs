@@ -69,7 +69,6 @@ const LIVE_PER_ACCOUNT_MAX: usize = 256;
 /// Earlier transactions kept for replays.
 const REPLAY_POOL_MAX: usize = 1024;
 
-
 /// Relative weights of the well-formed transactions, and shares within them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mix {
@@ -1115,7 +1114,6 @@ fn initial_mid(market: usize, params: &MarketParams) -> u64 {
     let (low, high) = mid_range(params);
     (target_atoms_per_lot / params.tick_size).clamp(low, high)
 }
-
 
 #[cfg(test)]
 mod tests {

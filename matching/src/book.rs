@@ -1208,11 +1208,11 @@ impl Book {
     }
 
     /// Panics if any internal invariant is broken. Tests call it after every command.
+    ///
+    /// Walks every level of both sides (links, totals, cached hashes), then checks that
+    /// the indexes hold exactly the resting orders, then each account's order list.
     pub fn check_invariants(&self) {
-        let mut resting = 0usize;
-        let mut per_account: BTreeMap<AccountId, [u32; 2]> = BTreeMap::new();
-        let mut with_client = 0usize;
-        let mut with_expiry = 0usize;
+        let mut tally = Tally::default();
         for side in [Side::Buy, Side::Sell] {
             let map = &self.prices[side as usize];
             let expected_best = match side {
@@ -1225,75 +1225,89 @@ impl Book {
                 "cached best level of {side} is stale"
             );
             for (&price, &level_slot) in map {
-                let level = &self.levels[level_slot as usize];
-                assert_eq!(level.price, price, "level keyed under the wrong price");
-                assert_eq!(
-                    self.level_at.get(&price),
-                    Some(&level_slot),
-                    "price index disagrees"
-                );
-                assert_eq!(level.side, side, "level on the wrong side");
-                assert!(level.count > 0, "empty level {price:?} left on the book");
-                let (mut count, mut total, mut prev) = (0u32, 0u64, NIL);
-                let mut slot = level.head;
-                while slot != NIL {
-                    let o = &self.orders[slot as usize];
-                    assert_eq!(o.prev, prev, "broken FIFO link at {:?}", o.order_id);
-                    assert_eq!(
-                        o.level, level_slot,
-                        "order {:?} points at another level",
-                        o.order_id
-                    );
-                    assert_eq!(o.side(), side, "order {:?} on the wrong side", o.order_id);
-                    assert!(
-                        o.qty.0 > 0,
-                        "order {:?} rests with zero quantity",
-                        o.order_id
-                    );
-                    assert_eq!(self.by_id.get(o.order_id), Some(slot), "index disagrees");
-                    if let Some(client) = o.client_order_id() {
-                        assert_eq!(self.by_client.get(&(o.account, client)), Some(&slot));
-                        with_client += 1;
-                    }
-                    if let Some(expiry) = o.expiry() {
-                        assert!(
-                            expiry >= self.height,
-                            "order {:?} outlived its expiry",
-                            o.order_id
-                        );
-                        assert!(self.expiries.contains(&(expiry, o.order_id)));
-                        with_expiry += 1;
-                    }
-                    per_account.entry(o.account).or_default()[side as usize] += 1;
-                    count += 1;
-                    total += o.qty.0;
-                    prev = slot;
-                    slot = o.next;
-                }
-                assert_eq!(level.tail, prev, "level tail is not the last order");
-                if let Some(hash) = self.level_hashes[level_slot as usize] {
-                    let now = self.level_hash_reference(level_slot);
-                    assert_eq!(hash, now, "cached hash of level {price:?} is stale");
-                }
-                assert_eq!(
-                    (level.count, level.qty.0),
-                    (count, total),
-                    "level totals at {price:?}"
-                );
-                resting += count as usize;
+                let count = self.check_level(side, price, level_slot, &mut tally);
+                tally.resting += count as usize;
             }
         }
+        self.check_indexes(&tally);
+        self.check_accounts(&tally.per_account);
+    }
+
+    /// One level: keyed right, its FIFO linked both ways, its totals and cached hash
+    /// current. Returns its order count; counts each order into `tally`.
+    fn check_level(&self, side: Side, price: Price, level_slot: u32, tally: &mut Tally) -> u32 {
+        let level = &self.levels[level_slot as usize];
+        assert_eq!(level.price, price, "level keyed under the wrong price");
+        assert_eq!(
+            self.level_at.get(&price),
+            Some(&level_slot),
+            "price index disagrees"
+        );
+        assert_eq!(level.side, side, "level on the wrong side");
+        assert!(level.count > 0, "empty level {price:?} left on the book");
+        let (mut count, mut total, mut prev) = (0u32, 0u64, NIL);
+        let mut slot = level.head;
+        while slot != NIL {
+            let o = &self.orders[slot as usize];
+            assert_eq!(o.prev, prev, "broken FIFO link at {:?}", o.order_id);
+            assert_eq!(
+                o.level, level_slot,
+                "order {:?} points at another level",
+                o.order_id
+            );
+            assert_eq!(o.side(), side, "order {:?} on the wrong side", o.order_id);
+            assert!(
+                o.qty.0 > 0,
+                "order {:?} rests with zero quantity",
+                o.order_id
+            );
+            assert_eq!(self.by_id.get(o.order_id), Some(slot), "index disagrees");
+            if let Some(client) = o.client_order_id() {
+                assert_eq!(self.by_client.get(&(o.account, client)), Some(&slot));
+                tally.with_client += 1;
+            }
+            if let Some(expiry) = o.expiry() {
+                assert!(
+                    expiry >= self.height,
+                    "order {:?} outlived its expiry",
+                    o.order_id
+                );
+                assert!(self.expiries.contains(&(expiry, o.order_id)));
+                tally.with_expiry += 1;
+            }
+            tally.per_account.entry(o.account).or_default()[side as usize] += 1;
+            count += 1;
+            total += o.qty.0;
+            prev = slot;
+            slot = o.next;
+        }
+        assert_eq!(level.tail, prev, "level tail is not the last order");
+        if let Some(hash) = self.level_hashes[level_slot as usize] {
+            let now = self.level_hash_reference(level_slot);
+            assert_eq!(hash, now, "cached hash of level {price:?} is stale");
+        }
+        assert_eq!(
+            (level.count, level.qty.0),
+            (count, total),
+            "level totals at {price:?}"
+        );
+        count
+    }
+
+    /// The indexes (by id, by client id, expiries, prices, slabs) hold exactly the resting
+    /// orders and levels, and the book is within its limits and not crossed.
+    fn check_indexes(&self, tally: &Tally) {
         if let (Some(bid), Some(ask)) = (self.best_price(Side::Buy), self.best_price(Side::Sell)) {
             assert!(bid < ask, "crossed book: bid {bid:?} >= ask {ask:?}");
         }
         assert_eq!(
             self.by_id.len(),
-            resting,
+            tally.resting,
             "order index holds orders not on any level"
         );
         assert_eq!(
             self.orders.len() - self.free_orders.len(),
-            resting,
+            tally.resting,
             "slab leak"
         );
         self.by_id.check_invariants();
@@ -1313,29 +1327,33 @@ impl Book {
         );
         assert_eq!(
             self.by_client.len(),
-            with_client,
+            tally.with_client,
             "client index holds dead orders"
         );
         assert_eq!(
             self.expiries.len(),
-            with_expiry,
+            tally.with_expiry,
             "expiry index holds dead orders"
         );
         assert!(
-            resting <= self.params.orders_per_book_max as usize,
+            tally.resting <= self.params.orders_per_book_max as usize,
             "book over its order limit"
         );
         assert_eq!(
             self.account_index.len(),
-            per_account.len(),
+            tally.per_account.len(),
             "account index holds empty accounts"
         );
         assert_eq!(
             self.account_entries.len() - self.free_entries.len(),
-            per_account.len(),
+            tally.per_account.len(),
             "account entries leak"
         );
-        for (account, counts) in per_account {
+    }
+
+    /// Each account's order list names exactly its resting orders, by side, in place.
+    fn check_accounts(&self, per_account: &BTreeMap<AccountId, [u32; 2]>) {
+        for (&account, &counts) in per_account {
             let entry = *self
                 .account_index
                 .get(&account)
@@ -1366,6 +1384,15 @@ impl Book {
             }
         }
     }
+}
+
+/// What [`Book::check_invariants`] counts while it walks the levels.
+#[derive(Debug, Default)]
+struct Tally {
+    resting: usize,
+    per_account: BTreeMap<AccountId, [u32; 2]>,
+    with_client: usize,
+    with_expiry: usize,
 }
 
 impl OrderBook for Book {

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ::node::{NodeConfig, Running};
 use api::wire::{
     AccountJson, BookJson, FillJson, HealthJson, MarketJson, SubmitResponse, TransactionJson,
     TxStatus, TxStatusKind,
 };
-use ::node::{NodeConfig, Running};
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt as _, StreamExt as _};
 use markets::{
@@ -63,9 +63,7 @@ pub async fn start_node(tweak: impl FnOnce(&mut NodeConfig)) -> TestNode {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = fast_config(dir.path());
     tweak(&mut config);
-    let running = ::node::start(config)
-        .await
-        .expect("the node starts");
+    let running = ::node::start(config).await.expect("the node starts");
     let api = Api::new(&format!("http://{}", running.addr));
     TestNode { running, api, dir }
 }
