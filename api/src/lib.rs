@@ -27,6 +27,7 @@ use std::sync::Arc;
 use axum::Router;
 use markets::{AssetId, Hash, SignedTransaction};
 
+pub mod binary;
 pub mod error;
 pub mod feed;
 pub mod limits;

@@ -20,6 +20,7 @@ use matching::{OrderId, OrderRef};
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::binary::{self, SubmitBody};
 use crate::error::{ApiError, from_rejection};
 use crate::feed::tx_status;
 use crate::view::ReadView;
@@ -433,9 +434,12 @@ async fn committed_status<N: Node>(
 async fn submit<N: Node>(
     State(app): AppState<N>,
     ApiQuery(wait): ApiQuery<WaitQuery>,
-    ApiJson(request): ApiJson<SubmitRequest>,
+    body: SubmitBody<SubmitRequest>,
 ) -> Result<Response, ApiError> {
-    let transaction = decode(&request)?;
+    let transaction = match body {
+        SubmitBody::Json(request) => decode(&request)?,
+        SubmitBody::Binary(bytes) => binary::decode_one(&bytes)?,
+    };
     let response = submit_and_answer(&app, transaction, wait).await?;
     Ok(accepted(response))
 }
@@ -452,16 +456,21 @@ fn accepted(response: SubmitResponse) -> Response {
 /// (mempool full, account limit, shutting down) the response carries their Retry-After.
 async fn submit_batch<N: Node>(
     State(app): AppState<N>,
-    ApiJson(request): ApiJson<BatchRequest>,
+    body: SubmitBody<BatchRequest>,
 ) -> Result<Response, ApiError> {
-    if request.transactions.is_empty() || request.transactions.len() > app.config.batch_max {
-        return Err(ApiError::new(
-            ApiCode::BadBatch,
-            format!("a batch holds 1 to {} transactions", app.config.batch_max),
-        ));
-    }
-    let decoded: Vec<Result<SignedTransaction, ApiError>> =
-        request.transactions.iter().map(decode).collect();
+    let decoded: Vec<Result<SignedTransaction, ApiError>> = match body {
+        SubmitBody::Json(request) => {
+            if request.transactions.is_empty() || request.transactions.len() > app.config.batch_max
+            {
+                return Err(ApiError::new(
+                    ApiCode::BadBatch,
+                    format!("a batch holds 1 to {} transactions", app.config.batch_max),
+                ));
+            }
+            request.transactions.iter().map(decode).collect()
+        }
+        SubmitBody::Binary(bytes) => binary::decode_batch(&bytes, app.config.batch_max)?,
+    };
     let valid: Vec<SignedTransaction> = decoded
         .iter()
         .filter_map(|d| d.as_ref().ok().cloned())

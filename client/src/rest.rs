@@ -8,9 +8,10 @@ use std::time::Duration;
 use api::ErrorBody;
 use api::wire::CancelBody;
 use api::wire::{
-    AccountJson, BookJson, FaucetRequest, FillJson, FillsPage, HealthJson, MarketJson, OrderJson,
-    SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
+    AccountJson, BatchRequest, BatchResponse, BookJson, FaucetRequest, FillJson, FillsPage,
+    HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
 };
+use markets::SignedTransaction;
 use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -131,6 +132,29 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
+        Self::answer(request, shown).await
+    }
+
+    /// `POST` of a binary (borsh) body.
+    async fn post_binary<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let shown = url.to_string();
+        let request = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, api::binary::OCTET_STREAM)
+            .body(body);
+        Self::answer(request, shown).await
+    }
+
+    /// Sends `request` and reads the answer: `T` on success, the API's error otherwise.
+    async fn answer<T: DeserializeOwned>(
+        request: reqwest::RequestBuilder,
+        shown: String,
+    ) -> Result<T, ClientError> {
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: shown.clone(),
             reason: error_chain(&e),
@@ -274,6 +298,33 @@ impl Client {
     ) -> Result<SubmitResponse, ClientError> {
         let url = self.url(&["v1", "transactions"], &Self::wait_query(wait));
         self.call(Method::POST, url, Some(request)).await
+    }
+
+    /// `POST /v1/transactions` with the binary body: the borsh bytes of `signed`, exactly
+    /// what the node hashes. Same answers and codes as [`Client::submit`].
+    pub async fn submit_binary(
+        &self,
+        signed: &SignedTransaction,
+        wait: bool,
+    ) -> Result<SubmitResponse, ClientError> {
+        let url = self.url(&["v1", "transactions"], &Self::wait_query(wait));
+        self.post_binary(url, signed.to_bytes()).await
+    }
+
+    /// `POST /v1/transactions/batch` (JSON): one result per transaction, in order.
+    pub async fn submit_batch(&self, request: &BatchRequest) -> Result<BatchResponse, ClientError> {
+        let url = self.url(&["v1", "transactions", "batch"], &[]);
+        self.call(Method::POST, url, Some(request)).await
+    }
+
+    /// `POST /v1/transactions/batch` with the binary body (`api::binary::encode_batch`).
+    pub async fn submit_batch_binary(
+        &self,
+        transactions: &[SignedTransaction],
+    ) -> Result<BatchResponse, ClientError> {
+        let url = self.url(&["v1", "transactions", "batch"], &[]);
+        self.post_binary(url, api::binary::encode_batch(transactions))
+            .await
     }
 
     /// `POST /v1/orders`: a place or a batch of order actions.

@@ -205,3 +205,11 @@ pub fn submit_request(signed: &SignedTransaction) -> SignedRequest {
         transaction: TransactionJson::from_chain(signed),
     })
 }
+
+/// `signed` as the body of `POST /v1/transactions` in its hex form: the borsh bytes,
+/// hex-encoded (what `Client::submit` sends for it).
+pub fn hex_request(signed: &SignedTransaction) -> SubmitRequest {
+    SubmitRequest::Hex {
+        tx: hex::encode(signed.to_bytes()),
+    }
+}

@@ -275,6 +275,7 @@ impl Rng {
     }
 
     /// An index into `weights`, each chosen with probability proportional to its weight.
+    #[cfg(any(test, feature = "test-utils"))]
     pub(crate) fn weighted(&mut self, weights: &[u32]) -> usize {
         let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
         assert!(total > 0, "all weights are zero");

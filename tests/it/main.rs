@@ -8,6 +8,7 @@ mod matching_golden;
 mod matching_model;
 mod matching_rejects;
 mod node;
+mod node_binary;
 mod node_crash;
 mod node_fanout;
 mod node_support;
