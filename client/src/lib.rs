@@ -6,14 +6,20 @@
 //! SignedTransaction ──tx::request_for──► SignedRequest (method, path, body)
 //! SignedRequest ──Client::send──► node ──► SubmitResponse | ClientError::Api { code }
 //! Client::{health, markets, book, account, orders, fills, transaction, …} ──► api types
+//! Client::{raw, post_bytes} ──► RawResponse (status, headers, bytes) ──decode──► api types
+//! ws::Connection::{connect, subscribe, next} ──► api::wire::ServerMessage
 //! ```
 //!
 //! - [`tx`]: building and signing transactions, and the request that carries each; no
 //!   I/O, so what is signed can be printed, stored or sent later, byte for byte.
 //! - [`Client`]: typed REST calls over `reqwest`; an error the API answers keeps its
-//!   stable code ([`ClientError::Api`]).
+//!   stable code ([`ClientError::Api`]). [`Client::raw`] and [`Client::post_bytes`]
+//!   send what the typed calls cannot (bodies encoded ahead of time, malformed ones).
+//! - [`ws`]: the websocket, its messages typed (`api::wire::ServerMessage`).
 
 mod rest;
 pub mod tx;
+pub mod ws;
 
-pub use rest::{Client, ClientError};
+pub use reqwest::{Method, StatusCode};
+pub use rest::{Client, ClientError, RawResponse};

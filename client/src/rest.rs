@@ -11,7 +11,9 @@ use api::wire::{
     AccountJson, BookJson, FaucetRequest, FillJson, FillsPage, HealthJson, MarketJson, OrderJson,
     SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
 };
-use reqwest::{Method, Url};
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -82,8 +84,12 @@ impl Client {
                 "only http:// nodes are supported (this build has no TLS)".into(),
             ));
         }
+        // A node is reached directly: a web proxy set in the environment must not sit
+        // between a client and its node (nor add latency to the load tester's requests).
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .tcp_nodelay(true)
+            .no_proxy()
             .build()
             .map_err(|e| unreachable(e.to_string()))?;
         Ok(Client { http, base })
@@ -126,48 +132,67 @@ impl Client {
         url: Url,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ClientError> {
-        let shown = url.to_string();
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| ClientError::Unreachable {
-            url: shown.clone(),
+        self.read(request).await?.decode()
+    }
+
+    /// Sends `request` and reads the whole answer, whatever its status.
+    async fn read(&self, request: reqwest::RequestBuilder) -> Result<RawResponse, ClientError> {
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
+            url: e.url().map_or_else(String::new, Url::to_string),
             reason: error_chain(&e),
-        })?;
+        };
+        let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: shown.clone(),
-                reason: error_chain(&e),
-            })?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
-                url: shown,
-                reason: format!("{e} in {}", String::from_utf8_lossy(&bytes)),
-            });
-        }
-        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => ClientError::Api {
-                status: status.as_u16(),
-                code: body.code.as_str().to_string(),
-                message: body.message,
-            },
-            Err(_) => ClientError::Api {
-                status: status.as_u16(),
-                code: format!("HTTP_{}", status.as_u16()),
-                message: if bytes.is_empty() {
-                    status
-                        .canonical_reason()
-                        .unwrap_or("no message")
-                        .to_string()
-                } else {
-                    String::from_utf8_lossy(&bytes).into_owned()
-                },
-            },
+        let headers = response.headers().clone();
+        let url = response.url().clone();
+        let body = response.bytes().await.map_err(unreachable)?;
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+            url,
         })
+    }
+
+    /// Any request, on `path` (which starts with `/` and may carry a query), with these
+    /// headers and body; the answer whole, whatever its status. For what the typed
+    /// methods cannot say: bodies that are not JSON, odd headers, bodies encoded ahead
+    /// of time. `Err` only when no answer came.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, ClientError> {
+        let mut request = self.http.request(method, self.url_for(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        self.read(request).await
+    }
+
+    /// `POST` of a body encoded ahead of time (the load tester's hot path: no encoding,
+    /// no header parsing, the bytes moved into the request).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<RawResponse, ClientError> {
+        let request = self
+            .http
+            .post(self.url_for(path))
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .body(body);
+        self.read(request).await
     }
 
     async fn get<T: DeserializeOwned>(
@@ -327,6 +352,62 @@ impl Client {
     pub async fn next_nonce(&self, account: &[u8; 32]) -> Result<u64, ClientError> {
         let account = self.account(account).await?;
         Ok(next_nonce(now_micros(), account.last_nonce))
+    }
+}
+
+/// An answer as it came: status, headers and body.
+#[derive(Clone, Debug)]
+pub struct RawResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, whole.
+    pub body: Bytes,
+    url: Url,
+}
+
+impl RawResponse {
+    /// The body as one of the API's types when the status is a success; the API's
+    /// error ([`ClientError::Api`]) when it is not.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        if !self.status.is_success() {
+            return Err(self.error());
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ClientError::Unexpected {
+            url: self.url.to_string(),
+            reason: format!("{e} in {}", self.text()),
+        })
+    }
+
+    /// The answer as an error: the API's `{"code", "message"}` if the body is one,
+    /// else `HTTP_{status}` and the body's text.
+    pub fn error(&self) -> ClientError {
+        let status = self.status.as_u16();
+        match serde_json::from_slice::<ErrorBody>(&self.body) {
+            Ok(body) => ClientError::Api {
+                status,
+                code: body.code.as_str().to_string(),
+                message: body.message,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: format!("HTTP_{status}"),
+                message: if self.body.is_empty() {
+                    self.status
+                        .canonical_reason()
+                        .unwrap_or("no message")
+                        .to_string()
+                } else {
+                    self.text().into_owned()
+                },
+            },
+        }
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
     }
 }
 
