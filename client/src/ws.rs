@@ -63,12 +63,13 @@ pub struct Connection {
 impl Connection {
     /// Connects to `url` (`ws://…/v1/ws`, see [`crate::Client::ws_url`]).
     pub async fn connect(url: &str) -> Result<Connection, ClientError> {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async(url)
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })?;
         Ok(Connection {
             socket,
             url: url.to_string(),

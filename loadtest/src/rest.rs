@@ -10,15 +10,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use api::ErrorBody;
+use api::wire::{
+    BatchItem, BatchResponse, ChannelName, EventJson, ServerMessage, SubscribeArgs, UpdateKind,
+};
+use client::ws::{self, Connection};
+use client::{Client, ClientError, Method};
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use markets::SignedTransaction;
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::engine::lobster_report;
 use super::report::{Counts, LobsterReport, NetworkReport, NodeStats, TimelinePoint};
@@ -193,58 +196,15 @@ async fn spawn_node(args: &LoadtestArgs) -> anyhow::Result<(String, NodeHandle)>
 // ---------------------------------------------------------------------------------------
 // Setup over REST.
 
-#[derive(Deserialize)]
-struct HealthLite {
-    chain_id: u64,
-    height: u64,
-}
-
-#[derive(Deserialize)]
-struct MarketLite {
-    id: u32,
-    tick_size: u64,
-    lot_size: u64,
-    price_max: u64,
-}
-
-#[derive(Deserialize)]
-struct AccountLite {
-    exists: bool,
-    last_nonce: Option<u64>,
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(
-    client: &reqwest::Client,
-    url: &str,
-) -> anyhow::Result<T> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status();
-    let bytes = response.bytes().await?;
-    anyhow::ensure!(
-        status.is_success(),
-        "GET {url}: {status}: {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    serde_json::from_slice(&bytes).with_context(|| format!("reading the answer of GET {url}"))
-}
-
 /// Each trader's first nonce: one above the highest it has used.
-async fn nonce_starts(
-    client: &reqwest::Client,
-    base: &str,
-    signers: &[[u8; 32]],
-) -> anyhow::Result<Vec<u64>> {
+async fn nonce_starts(client: &Client, signers: &[[u8; 32]]) -> anyhow::Result<Vec<u64>> {
     let mut starts = vec![0u64; signers.len()];
     for (chunk_index, chunk) in signers.chunks(32).enumerate() {
         let mut set = tokio::task::JoinSet::new();
         for (i, signer) in chunk.iter().enumerate() {
             let client = client.clone();
-            let url = format!("{base}/v1/accounts/{}", hex::encode(signer));
-            set.spawn(async move { (i, get_json::<AccountLite>(&client, &url).await) });
+            let signer = *signer;
+            set.spawn(async move { (i, client.account(&signer).await) });
         }
         while let Some(joined) = set.join_next().await {
             let (i, account) = joined?;
@@ -515,25 +475,11 @@ impl Shared {
 // ---------------------------------------------------------------------------------------
 // Senders.
 
-#[derive(Deserialize)]
-struct ErrorLite {
-    code: String,
-}
-
-#[derive(Deserialize)]
-struct ItemLite {
-    #[serde(default)]
-    error: Option<ErrorLite>,
-}
-
-#[derive(Deserialize)]
-struct BatchLite {
-    results: Vec<ItemLite>,
-}
-
 struct SenderSetup {
-    client: reqwest::Client,
-    url: String,
+    /// This connection's own client (its own connection pool).
+    client: Client,
+    /// The route: `/v1/transactions` or `/v1/transactions/batch`.
+    path: &'static str,
     single: bool,
     queue: mpsc::Receiver<Request>,
     connection: usize,
@@ -549,7 +495,7 @@ struct SenderSetup {
 async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
     let SenderSetup {
         client,
-        url,
+        path,
         single,
         mut queue,
         connection,
@@ -618,7 +564,7 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
         }
         let exchange = exchange(Exchange {
             client: client.clone(),
-            url: url.clone(),
+            path,
             single,
             body: request.body,
             txs,
@@ -646,8 +592,8 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
 
 /// One request and what its answer says.
 struct Exchange {
-    client: reqwest::Client,
-    url: String,
+    client: Client,
+    path: &'static str,
     single: bool,
     body: Vec<u8>,
     txs: u64,
@@ -660,7 +606,7 @@ struct Exchange {
 async fn exchange(e: Exchange) {
     let Exchange {
         client,
-        url,
+        path,
         single,
         body,
         txs,
@@ -669,19 +615,7 @@ async fn exchange(e: Exchange) {
         in_window,
         shared,
     } = e;
-    let answer = client
-        .post(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await;
-    let answer = match answer {
-        Ok(response) => {
-            let status = response.status();
-            response.bytes().await.map(|b| (status, b))
-        }
-        Err(e) => Err(e),
-    };
+    let answer = client.post_bytes(path, "application/json", body).await;
     let done = Instant::now();
     if in_window {
         let micros = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
@@ -691,16 +625,18 @@ async fn exchange(e: Exchange) {
     let mut accepted = 0u64;
     match answer {
         Err(e) => shared.transport_error(e.to_string()),
-        Ok((status, bytes)) if status.is_success() => {
+        Ok(answer) if answer.status.is_success() => {
             if single {
                 accepted = 1;
             } else {
-                match serde_json::from_slice::<BatchLite>(&bytes) {
+                match serde_json::from_slice::<BatchResponse>(&answer.body) {
                     Ok(batch) => {
                         for item in batch.results {
-                            match item.error {
-                                None => accepted += 1,
-                                Some(e) => shared.refuse(&e.code, 1, in_window),
+                            match item {
+                                BatchItem::Accepted(_) => accepted += 1,
+                                BatchItem::Error { error } => {
+                                    shared.refuse(error.code.as_str(), 1, in_window);
+                                }
                             }
                         }
                     }
@@ -708,11 +644,12 @@ async fn exchange(e: Exchange) {
                 }
             }
         }
-        Ok((status, bytes)) => match serde_json::from_slice::<ErrorLite>(&bytes) {
-            Ok(e) => shared.refuse(&e.code, txs, in_window),
+        Ok(answer) => match serde_json::from_slice::<ErrorBody>(&answer.body) {
+            Ok(e) => shared.refuse(e.code.as_str(), txs, in_window),
             Err(_) => shared.transport_error(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                "HTTP {}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)])
             )),
         },
     }
@@ -743,68 +680,10 @@ async fn wait_committed(shared: &Shared) {
 // ---------------------------------------------------------------------------------------
 // Websocket watchers.
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-#[derive(Deserialize)]
-struct FillLite {
-    market: u32,
-    qty: u64,
-    maker_order_id: String,
-    taker_order_id: String,
-}
-
-#[derive(Deserialize)]
-struct TradesMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Vec<FillLite>,
-}
-
-#[derive(Deserialize)]
-struct BlockLite {
-    timestamp_ms: u64,
-    transaction_count: u64,
-}
-
-#[derive(Deserialize)]
-struct BlocksMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Option<BlockLite>,
-}
-
-#[derive(Deserialize)]
-struct EventLite {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    refused: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct UpdateLite {
-    #[serde(default)]
-    action: Option<u16>,
-    event: EventLite,
-}
-
-#[derive(Deserialize)]
-struct OrdersMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Vec<UpdateLite>,
-}
-
 /// Opens `count` websocket clients subscribed to market 0's trades and book and holds
-/// them until `stop`: reading and discarding everything, or (`silent`) never reading.
-/// Returns how many were still open at the end (a reader sees its close; a silent one
-/// counts as open).
+/// them until `stop`: reading and discarding everything (unparsed: the cost measured is
+/// the node's), or (`silent`) never reading. Returns how many were still open at the end
+/// (a reader sees its close; a silent one counts as open).
 async fn hold_subscribers(
     ws_url: String,
     count: usize,
@@ -812,8 +691,8 @@ async fn hold_subscribers(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<usize> {
     let subscriptions = [
-        serde_json::json!({"op": "subscribe", "channel": "trades", "market": 0}),
-        serde_json::json!({"op": "subscribe", "channel": "book", "market": 0}),
+        ws::market_channel(ChannelName::Trades, 0),
+        ws::market_channel(ChannelName::Book, 0),
     ];
     let mut tasks = Vec::with_capacity(count);
     let mut held = Vec::new();
@@ -829,7 +708,7 @@ async fn hold_subscribers(
             loop {
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return true,
-                    next = socket.next() => match next {
+                    next = socket.next_text() => match next {
                         Some(Ok(_)) => {}
                         _ => return false,
                     },
@@ -848,39 +727,23 @@ async fn hold_subscribers(
 }
 
 /// Connects and subscribes; returns once every subscription is confirmed.
-async fn subscribe(ws_url: &str, subscriptions: &[serde_json::Value]) -> anyhow::Result<Socket> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url)
+async fn subscribe(ws_url: &str, subscriptions: &[SubscribeArgs]) -> anyhow::Result<Connection> {
+    let mut socket = Connection::connect(ws_url).await?;
+    socket
+        .subscribe(subscriptions)
         .await
-        .with_context(|| format!("connecting to {ws_url}"))?;
-    for sub in subscriptions {
-        socket.send(Message::text(sub.to_string())).await?;
-    }
-    let mut confirmed = 0;
-    while confirmed < subscriptions.len() {
-        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
-            .await
-            .context("waiting for subscriptions to be confirmed")?
-            .context("the websocket closed while subscribing")??;
-        if let Message::Text(text) = message {
-            let value: serde_json::Value = serde_json::from_str(text.as_str())?;
-            match value["type"].as_str() {
-                Some("subscribed") => confirmed += 1,
-                Some("error") => anyhow::bail!("subscription refused: {value}"),
-                _ => {}
-            }
-        }
-    }
+        .context("subscribing")?;
     Ok(socket)
 }
 
-/// Reads `socket` until it closes or `stop` is set, handing each text frame and its
-/// arrival time to `on_text`.
+/// Reads `socket` until it closes or `stop` is set, handing each message and its
+/// arrival time to `on_message`.
 async fn watch(
-    mut socket: Socket,
+    mut socket: Connection,
     mut stop: tokio::sync::watch::Receiver<bool>,
     shared: Arc<Shared>,
     what: &'static str,
-    mut on_text: impl FnMut(&str, Instant, &Shared) -> Option<String> + Send,
+    mut on_message: impl FnMut(ServerMessage<'static>, Instant, &Shared) -> Option<String> + Send,
 ) {
     loop {
         let message = tokio::select! {
@@ -888,46 +751,41 @@ async fn watch(
             m = socket.next() => m,
         };
         let arrived = Instant::now();
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                if let Some(problem) = on_text(text.as_str(), arrived, &shared) {
-                    shared
-                        .notes
-                        .lock()
-                        .push(format!("{what} websocket: {problem}"));
-                    break;
-                }
+        let problem = match message {
+            None => break,
+            Some(Ok(message)) => match on_message(message, arrived, &shared) {
+                None => continue,
+                Some(problem) => format!("{what} websocket: {problem}"),
+            },
+            Some(Err(e @ ClientError::Unexpected { .. })) => {
+                format!("{what} websocket: unreadable message: {e}")
             }
-            Some(Ok(Message::Close(_))) | None => break,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                shared
-                    .notes
-                    .lock()
-                    .push(format!("{what} websocket failed: {e}"));
-                break;
-            }
-        }
+            Some(Err(e)) => format!("{what} websocket failed: {e}"),
+        };
+        shared.notes.lock().push(problem);
+        break;
     }
-    let _ = socket.close(None).await;
+    socket.close().await;
 }
 
-fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
-    let message: TradesMessage = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("unreadable message: {e}")),
-    };
-    match message.kind.as_str() {
-        "trades" => {}
-        "lagged" | "closing" | "error" => {
-            return Some(format!(
-                "{} (fills after this are not counted)",
-                message.kind
-            ));
-        }
-        _ => return None,
+/// The notices that end a channel: after one, what the channel counts is incomplete.
+fn ending(message: &ServerMessage<'_>) -> Option<&'static str> {
+    match message {
+        ServerMessage::Lagged { .. } => Some("lagged"),
+        ServerMessage::Closing { .. } => Some("closing"),
+        ServerMessage::Error { .. } => Some("error"),
+        _ => None,
     }
-    let count = message.data.len() as u64;
+}
+
+fn on_trades(message: ServerMessage<'static>, arrived: Instant, shared: &Shared) -> Option<String> {
+    let fills = match message {
+        ServerMessage::Trades { data, .. } => data,
+        other => {
+            return ending(&other).map(|kind| format!("{kind} (fills after this are not counted)"));
+        }
+    };
+    let count = fills.len() as u64;
     shared.fills.fetch_add(count, Ordering::AcqRel);
     if shared.window.contains(arrived) {
         shared.window_fills.fetch_add(count, Ordering::AcqRel);
@@ -935,11 +793,8 @@ fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
     {
         let mut takers = shared.takers.lock();
         let mut fill = shared.fill.lock();
-        for f in &message.data {
-            let Ok(id) = f.taker_order_id.parse::<u64>() else {
-                continue;
-            };
-            if let Some((sent, in_window)) = takers.sent.remove(&id)
+        for f in fills.iter() {
+            if let Some((sent, in_window)) = takers.sent.remove(&f.taker_order_id)
                 && in_window
             {
                 takers.filled_in_window += 1;
@@ -949,15 +804,12 @@ fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
         }
     }
     if let Some(makers) = &shared.lobster_makers {
-        let mut fills = shared.lobster_fills.lock();
-        for f in &message.data {
-            let Ok(id) = f.maker_order_id.parse::<u64>() else {
-                continue;
-            };
-            if let Some(&(market, lobster_id)) = makers.get(&id) {
+        let mut lobster_fills = shared.lobster_fills.lock();
+        for f in fills.iter() {
+            if let Some(&(market, lobster_id)) = makers.get(&f.maker_order_id) {
                 debug_assert_eq!(market, f.market);
                 let lot = shared.lot_sizes.get(&market).copied().unwrap_or(1).max(1);
-                fills
+                lobster_fills
                     .entry((market, lobster_id))
                     .or_default()
                     .push(f.qty / lot);
@@ -967,54 +819,46 @@ fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
     None
 }
 
-fn on_blocks(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
-    let message: BlocksMessage = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("unreadable message: {e}")),
-    };
-    match (message.kind.as_str(), message.data) {
-        ("blocks", Some(block)) => {
-            shared.blocks.lock().push(BlockSeen {
-                arrived,
-                timestamp_ms: block.timestamp_ms,
-                txs: block.transaction_count,
-            });
-            shared
-                .committed
-                .fetch_add(block.transaction_count, Ordering::AcqRel);
-            shared.block_seen.notify_waiters();
-            None
+fn on_blocks(message: ServerMessage<'static>, arrived: Instant, shared: &Shared) -> Option<String> {
+    let block = match message {
+        ServerMessage::Blocks { data, .. } => data,
+        other => {
+            return ending(&other)
+                .map(|kind| format!("{kind} (blocks after this are not counted)"));
         }
-        ("lagged" | "closing" | "error", _) => Some(format!(
-            "{} (blocks after this are not counted)",
-            message.kind
-        )),
-        _ => None,
-    }
+    };
+    let txs = u64::from(block.transaction_count);
+    shared.blocks.lock().push(BlockSeen {
+        arrived,
+        timestamp_ms: block.timestamp_ms,
+        txs,
+    });
+    shared.committed.fetch_add(txs, Ordering::AcqRel);
+    shared.block_seen.notify_waiters();
+    None
 }
 
-fn on_orders(text: &str, _arrived: Instant, shared: &Shared) -> Option<String> {
-    let message: OrdersMessage = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("unreadable message: {e}")),
-    };
-    match message.kind.as_str() {
-        "orders" => {}
-        "lagged" | "closing" | "error" => {
-            return Some(format!(
-                "{} (rejects after this are not counted)",
-                message.kind
-            ));
+fn on_orders(
+    message: ServerMessage<'static>,
+    _arrived: Instant,
+    shared: &Shared,
+) -> Option<String> {
+    let updates = match message {
+        ServerMessage::Orders { data, .. } => data,
+        other => {
+            return ending(&other)
+                .map(|kind| format!("{kind} (rejects after this are not counted)"));
         }
-        _ => return None,
-    }
+    };
     let mut reasons = shared.reasons.lock();
-    for update in message.data {
-        let reason = match (update.event.refused, update.event.kind.as_deref()) {
-            (Some(code), _) if update.action.is_none() => Some(format!("{code} (whole tx)")),
-            (Some(code), _) => Some(code),
-            (None, Some("rejected")) => update.event.code,
-            _ => None,
+    for update in updates.into_owned() {
+        let reason = match update.event {
+            UpdateKind::Refused { refused } if update.action.is_none() => {
+                Some(format!("{refused} (whole tx)"))
+            }
+            UpdateKind::Refused { refused } => Some(refused),
+            UpdateKind::Book(EventJson::Rejected { code, .. }) => Some(code),
+            UpdateKind::Book(_) => None,
         };
         if let Some(reason) = reason {
             *reasons.entry(reason).or_default() += 1;
@@ -1067,10 +911,11 @@ fn parse_metrics(text: &str, at: Instant) -> MetricsSample {
     sample
 }
 
-async fn scrape(client: &reqwest::Client, base: &str) -> Option<MetricsSample> {
-    let response = client.get(format!("{base}/metrics")).send().await.ok()?;
-    let text = response.text().await.ok()?;
-    Some(parse_metrics(&text, Instant::now()))
+async fn scrape(client: &Client) -> Option<MetricsSample> {
+    let response = client.raw(Method::GET, "/metrics", &[], None).await.ok()?;
+    // As before: whatever the status, read what came (an error page has no metrics).
+    let text = std::str::from_utf8(&response.body).ok()?;
+    Some(parse_metrics(text, Instant::now()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1106,12 +951,9 @@ async fn run_against(
     node_kind: &str,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(NetworkReport, Option<LobsterReport>)> {
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let health: HealthLite = get_json(&client, &format!("{base}/v1/health")).await?;
-    let node_markets: Vec<MarketLite> = get_json(&client, &format!("{base}/v1/markets")).await?;
+    let client = Client::new(base)?;
+    let health = client.health().await?;
+    let node_markets = client.markets().await?;
     let lobster_mode = args.workload == WorkloadKind::Lobster;
     let market_count = if lobster_mode {
         2
@@ -1135,7 +977,7 @@ async fn run_against(
     let traders = usize::try_from(args.traders)?;
     let keys: Arc<Vec<SigningKey>> = Arc::new((0..args.traders).map(markets::dev::key).collect());
     let signers: Vec<[u8; 32]> = keys.iter().map(|k| k.verifying_key().to_bytes()).collect();
-    let nonce_start = nonce_starts(&client, base, &signers).await?;
+    let nonce_start = nonce_starts(&client, &signers).await?;
     let chain_id = markets::ChainId(health.chain_id);
 
     // Connections, in flight, and how much to sign.
@@ -1284,27 +1126,23 @@ async fn run_against(
     }
 
     // Watchers, subscribed before anything is sent.
-    let ws_url = format!("{}/v1/ws", base.replacen("http", "ws", 1));
-    let trades_subs: Vec<serde_json::Value> = specs
+    let ws_url = client.ws_url();
+    let trades_subs: Vec<SubscribeArgs> = specs
         .iter()
-        .map(|m| serde_json::json!({"op": "subscribe", "channel": "trades", "market": m.id}))
+        .map(|m| ws::market_channel(ChannelName::Trades, m.id))
         .collect();
     let trades_socket = subscribe(&ws_url, &trades_subs).await?;
-    let blocks_socket = subscribe(
-        &ws_url,
-        &[serde_json::json!({"op": "subscribe", "channel": "blocks"})],
-    )
-    .await?;
+    let blocks_socket = subscribe(&ws_url, &[ws::blocks_channel()]).await?;
     let mut orders_sockets = Vec::new();
     let watched_signers = &signers[..usize::try_from(watched)?];
     for chunk in watched_signers.chunks(SUBSCRIPTIONS_PER_SOCKET) {
-        let subs: Vec<serde_json::Value> = chunk
+        let subs: Vec<SubscribeArgs> = chunk
             .iter()
-            .map(|s| serde_json::json!({"op": "subscribe", "channel": "orders", "account": hex::encode(s)}))
+            .map(|s| ws::account_channel(ChannelName::Orders, s))
             .collect();
         orders_sockets.push(subscribe(&ws_url, &subs).await?);
     }
-    let first_metrics = scrape(&client, base).await;
+    let first_metrics = scrape(&client).await;
     if first_metrics.is_none() {
         notes.push("the node's /metrics could not be read: no CPU or memory figures".into());
     }
@@ -1377,10 +1215,10 @@ async fn run_against(
 
     // Senders.
     let single = args.batch == 1;
-    let url = if single {
-        format!("{base}/v1/transactions")
+    let path = if single {
+        "/v1/transactions"
     } else {
-        format!("{base}/v1/transactions/batch")
+        "/v1/transactions/batch"
     };
     let slot_secs = if args.rate > 0 {
         (args.batch * actions_per_tx) as f64 / args.rate as f64
@@ -1390,11 +1228,9 @@ async fn run_against(
     let mut senders = Vec::new();
     for (connection, queue) in senders_rx.into_iter().enumerate() {
         let setup = SenderSetup {
-            client: reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .timeout(Duration::from_secs(60))
-                .build()?,
-            url: url.clone(),
+            // Its own client: its own connection pool, as one trading client would have.
+            client: Client::new(base)?,
+            path,
             single,
             queue,
             connection,
@@ -1430,7 +1266,7 @@ async fn run_against(
     loop {
         tick.tick().await;
         let now = Instant::now();
-        if let Some(sample) = scrape(&client, base).await {
+        if let Some(sample) = scrape(&client).await {
             samples.push(sample);
         }
         let counts = snapshot(&shared);
@@ -1461,7 +1297,7 @@ async fn run_against(
     let acknowledged = shared.acknowledged[0].load(Ordering::Acquire);
     loop {
         let committed: u64 = shared.blocks.lock().iter().map(|b| b.txs).sum();
-        let sample = scrape(&client, base).await;
+        let sample = scrape(&client).await;
         let empty = sample.and_then(|s| s.mempool).is_none_or(|m| m == 0.0);
         if let Some(sample) = sample {
             samples.push(sample);
@@ -1491,7 +1327,7 @@ async fn run_against(
         Ok(Err(e)) => notes.push(format!("the producer failed: {e:#}")),
         Err(_) => notes.push("the producer panicked".into()),
     }
-    if let Some(sample) = scrape(&client, base).await {
+    if let Some(sample) = scrape(&client).await {
         samples.push(sample);
     }
 
