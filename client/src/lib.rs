@@ -21,5 +21,6 @@ mod rest;
 pub mod tx;
 pub mod ws;
 
+pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};
 pub use rest::{Client, ClientError, RawResponse};

@@ -457,4 +457,32 @@ mod tests {
         assert!(Client::new("https://host").is_err());
         assert!(Client::new("host:8080").is_err());
     }
+
+    fn answer(status: u16, body: &str) -> RawResponse {
+        RawResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+            url: Url::parse("http://127.0.0.1:8080/v1/x").unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_answer_decodes_to_its_type_or_to_the_apis_error() {
+        let health: serde_json::Value = answer(200, r#"{"status":"ok"}"#).decode().unwrap();
+        assert_eq!(health["status"], "ok");
+        let refused = answer(409, r#"{"code":"NONCE_ALREADY_USED","message":"used"}"#);
+        match refused.decode::<serde_json::Value>() {
+            Err(ClientError::Api { status, code, .. }) => {
+                assert_eq!((status, code.as_str()), (409, "NONCE_ALREADY_USED"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not the API's shape: the status stands in for the code.
+        assert_eq!(answer(502, "bad gateway").error().code(), Some("HTTP_502"));
+        assert!(matches!(
+            answer(200, "not json").decode::<serde_json::Value>(),
+            Err(ClientError::Unexpected { .. })
+        ));
+    }
 }

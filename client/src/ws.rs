@@ -85,7 +85,13 @@ impl Connection {
 
     /// Sends one request.
     pub async fn send(&mut self, message: &ClientMessage) -> Result<(), ClientError> {
-        let text = serde_json::to_string(message).expect("wire types always serialize");
+        self.send_text(serde_json::to_string(message).expect("wire types always serialize"))
+            .await
+    }
+
+    /// Sends a text frame as it is: for tests of what the server makes of requests a
+    /// well-behaved client would not send.
+    pub async fn send_text(&mut self, text: String) -> Result<(), ClientError> {
         self.socket
             .send(Message::text(text))
             .await
