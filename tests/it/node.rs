@@ -8,10 +8,10 @@ use api::wire::{
     AccountJson, ActionResult, BatchItem, BatchResponse, EventJson, FillJson, OrderJson,
     OrderStatusJson, SideJson, SubmitResponse, TxStatusKind,
 };
+use client::{Method, StatusCode};
 use markets::dev::{BTC, USD};
 use markets::{Action, ChainId, OrderAction};
 use matching::Side;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::node_support::{
@@ -237,10 +237,10 @@ async fn node_trade_settles_with_fees_and_streams_fills_and_book() {
     // Cancel the remaining 3 lots.
     let cancel = seller.cancel_body(BTC_USD, sell_id);
     let reply = api
-        .send(
-            api.http
-                .delete(api.url(&format!("/v1/orders/{sell_id}?wait=true")))
-                .json(&cancel),
+        .send_json(
+            Method::DELETE,
+            &format!("/v1/orders/{sell_id}?wait=true"),
+            &cancel,
         )
         .await
         .expect("DELETE");
@@ -598,11 +598,11 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
 
     // Bodies that are not a transaction.
     let raw = |body: &'static str| {
-        api.send(
-            api.http
-                .post(api.url("/v1/transactions"))
-                .header("content-type", "application/json")
-                .body(body),
+        api.raw(
+            Method::POST,
+            "/v1/transactions",
+            &[("content-type", "application/json")],
+            Some(body.as_bytes().to_vec()),
         )
     };
     raw(r#"{"tx": "#).await.unwrap().assert_error(
@@ -791,7 +791,7 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         "order id not a number",
     );
     let cancel = trader.cancel_body(BTC_USD, first_order_id(&resting));
-    api.send(api.http.delete(api.url("/v1/orders/-1")).json(&cancel))
+    api.send_json(Method::DELETE, "/v1/orders/-1", &cancel)
         .await
         .unwrap()
         .assert_error(StatusCode::BAD_REQUEST, "MALFORMED", "DELETE bad id");
@@ -983,15 +983,14 @@ async fn node_stop_with_websocket_clients_releases_the_data_directory() {
 
 /// `POST /v1/transactions` with a 3 MiB body, on a fresh connection.
 async fn oversized_body(api: &Api) -> crate::node_support::Reply {
-    let fresh = Api::new(&api.base);
+    let fresh = Api::new(api.base());
     let huge = format!(r#"{{"tx": "{}"}}"#, "0".repeat(3 << 20));
     fresh
-        .send(
-            fresh
-                .http
-                .post(fresh.url("/v1/transactions"))
-                .header("content-type", "application/json")
-                .body(huge),
+        .raw(
+            Method::POST,
+            "/v1/transactions",
+            &[("content-type", "application/json")],
+            Some(huge.into_bytes()),
         )
         .await
         .expect("the node answers an oversized body")

@@ -9,6 +9,7 @@ use api::wire::{
     ActionResult, BatchItem, BatchResponse, OrderJson, OrderStatusJson, SubmitResponse, TxStatus,
     TxStatusKind,
 };
+use client::Method;
 use matching::Side;
 use serde_json::json;
 
@@ -52,11 +53,7 @@ async fn single_load(api: Api, trader: Arc<Trader>, side: Side, acks: Arc<Mutex<
     for i in 0.. {
         let tx = order(&trader, side, i);
         let Ok(reply) = api
-            .send(
-                api.http
-                    .post(api.url("/v1/transactions?wait=true"))
-                    .json(&hex_body(&tx)),
-            )
+            .send_json(Method::POST, "/v1/transactions?wait=true", &hex_body(&tx))
             .await
         else {
             return;
@@ -85,7 +82,7 @@ async fn batch_load(api: Api, traders: [Arc<Trader>; 2], acks: Arc<Mutex<Vec<Ack
             .collect();
         let body = json!({"transactions": txs.iter().map(hex_body).collect::<Vec<_>>()});
         let Ok(reply) = api
-            .send(api.http.post(api.url("/v1/transactions/batch")).json(&body))
+            .send_json(Method::POST, "/v1/transactions/batch", &body)
             .await
         else {
             return;
@@ -98,7 +95,7 @@ async fn batch_load(api: Api, traders: [Arc<Trader>; 2], acks: Arc<Mutex<Vec<Ack
             let hash = tx.hash().to_string();
             loop {
                 let Ok(reply) = api
-                    .send(api.http.get(api.url(&format!("/v1/transactions/{hash}"))))
+                    .raw(Method::GET, &format!("/v1/transactions/{hash}"), &[], None)
                     .await
                 else {
                     return;
