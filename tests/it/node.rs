@@ -15,8 +15,8 @@ use matching::Side;
 use serde_json::{Value, json};
 
 use crate::node_support::{
-    Api, BTC_USD, ETH_USD, Trader, Ws, balance, first_order_id, hex_body, limit, message_fills,
-    start_node,
+    Api, BTC_USD, ETH_USD, Reply, Trader, Ws, balance, first_order_id, hex_body, limit,
+    message_fills, start_node,
 };
 
 /// A book rebuilt from the `book` channel: a snapshot, then deltas (qty 0 = level gone).
@@ -597,13 +597,17 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     let good = place(BTC_USD, Side::Buy, 3_000_000, lot);
 
     // Bodies that are not a transaction.
-    let raw = |body: &'static str| {
-        api.raw(
-            Method::POST,
-            "/v1/transactions",
-            &[("content-type", "application/json")],
-            Some(body.as_bytes().to_vec()),
-        )
+    let raw = |body: &'static str| async move {
+        let answer = api
+            .client
+            .raw(
+                Method::POST,
+                "/v1/transactions",
+                &[("content-type", "application/json")],
+                Some(body.as_bytes().to_vec()),
+            )
+            .await;
+        answer.map(Reply::from)
     };
     raw(r#"{"tx": "#).await.unwrap().assert_error(
         StatusCode::BAD_REQUEST,
@@ -860,7 +864,7 @@ async fn node_mempool_limits_answer_429_and_503_with_retry_after() {
     let lot = api.market(BTC_USD).await.lot_size;
     let traders = [Trader::dev(1), Trader::dev(2), Trader::dev(3)];
     let order = |t: &Trader, i: u64| t.place(BTC_USD, Side::Sell, 7_000_000 + i, lot);
-    let retry_after = |reply: &crate::node_support::Reply| -> u64 {
+    let retry_after = |reply: &Reply| -> u64 {
         reply
             .headers
             .get("retry-after")
@@ -982,18 +986,19 @@ async fn node_stop_with_websocket_clients_releases_the_data_directory() {
 }
 
 /// `POST /v1/transactions` with a 3 MiB body, on a fresh connection.
-async fn oversized_body(api: &Api) -> crate::node_support::Reply {
+async fn oversized_body(api: &Api) -> Reply {
     let fresh = Api::new(api.base());
     let huge = format!(r#"{{"tx": "{}"}}"#, "0".repeat(3 << 20));
-    fresh
+    let answer = fresh
+        .client
         .raw(
             Method::POST,
             "/v1/transactions",
             &[("content-type", "application/json")],
             Some(huge.into_bytes()),
         )
-        .await
-        .expect("the node answers an oversized body")
+        .await;
+    answer.expect("the node answers an oversized body").into()
 }
 
 /// The node answers an oversized body without reading it and then closes the

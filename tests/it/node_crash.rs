@@ -13,7 +13,9 @@ use client::Method;
 use matching::Side;
 use serde_json::json;
 
-use crate::node_support::{Api, BTC_USD, DEADLINE, NodeProcess, Trader, hex_body, spawn_node};
+use crate::node_support::{
+    Api, BTC_USD, DEADLINE, NodeProcess, Reply, Trader, hex_body, spawn_node,
+};
 
 /// A transaction the node said was in a block.
 #[derive(Clone, Debug)]
@@ -94,13 +96,14 @@ async fn batch_load(api: Api, traders: [Arc<Trader>; 2], acks: Arc<Mutex<Vec<Ack
         for tx in &txs {
             let hash = tx.hash().to_string();
             loop {
-                let Ok(reply) = api
+                let Ok(answer) = api
+                    .client
                     .raw(Method::GET, &format!("/v1/transactions/{hash}"), &[], None)
                     .await
                 else {
                     return;
                 };
-                let status: TxStatus = reply.json();
+                let status: TxStatus = Reply::from(answer).json();
                 if status.status != TxStatusKind::Pending {
                     acks.lock().expect("acks").push(acked(&status));
                     break;

@@ -21,7 +21,7 @@ use api::wire::{
 };
 use client::tx::{self, SignedRequest, TxParams};
 use client::ws::Connection;
-use client::{Client, ClientError, HeaderMap, Method, StatusCode};
+use client::{Client, ClientError, HeaderMap, Method, RawResponse, StatusCode};
 use ed25519_dalek::SigningKey;
 use markets::{Action, MarketId, OrderAction, PlaceOrder, SignedTransaction, Transaction};
 use matching::{OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
@@ -195,6 +195,23 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// The body read as JSON where it is JSON, else as a string (`Null` when empty).
+impl From<RawResponse> for Reply {
+    fn from(raw: RawResponse) -> Reply {
+        let body = if raw.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw.body)
+                .unwrap_or_else(|_| Value::String(raw.text().into_owned()))
+        };
+        Reply {
+            status: raw.status,
+            headers: raw.headers,
+            body,
+        }
+    }
+}
+
 impl Reply {
     /// Asserts an error in the API's shape with this status and code.
     #[track_caller]
@@ -266,28 +283,6 @@ impl Api {
         self.client.ws_url()
     }
 
-    /// Any request and its whole answer; `Err` only if no answer came.
-    pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> Result<Reply, ClientError> {
-        let raw = self.client.raw(method, path, headers, body).await?;
-        let body = if raw.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&raw.body)
-                .unwrap_or_else(|_| Value::String(raw.text().into_owned()))
-        };
-        Ok(Reply {
-            status: raw.status,
-            headers: raw.headers,
-            body,
-        })
-    }
-
     /// A request with a JSON body; `Err` only if no answer came.
     pub async fn send_json(
         &self,
@@ -296,20 +291,20 @@ impl Api {
         body: &impl serde::Serialize,
     ) -> Result<Reply, ClientError> {
         let bytes = serde_json::to_vec(body).expect("JSON");
-        self.raw(
-            method,
-            path,
-            &[("content-type", "application/json")],
-            Some(bytes),
-        )
-        .await
+        self.client
+            .raw(
+                method,
+                path,
+                &[("content-type", "application/json")],
+                Some(bytes),
+            )
+            .await
+            .map(Reply::from)
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        answered(
-            &format!("GET {path}"),
-            self.raw(Method::GET, path, &[], None).await,
-        )
+        let answer = self.client.raw(Method::GET, path, &[], None).await;
+        answered(&format!("GET {path}"), answer).into()
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> T {
