@@ -16,6 +16,28 @@
 //!   stable code ([`ClientError::Api`]). [`Client::raw`] and [`Client::post_bytes`]
 //!   send what the typed calls cannot (bodies encoded ahead of time, malformed ones).
 //! - [`ws`]: the websocket, its messages typed (`api::wire::ServerMessage`).
+//!
+//! Building a request needs no node; sending it is one call
+//! (`Client::new(url)?.send(&request, true).await`):
+//!
+//! ```
+//! use api::wire::ServerMessage;
+//! use client::tx::{self, TxParams};
+//!
+//! let key = markets::dev::key(0);
+//! let params = TxParams {
+//!     chain_id: markets::dev::CHAIN_ID.0,
+//!     nonce: 1,
+//!     expiry_height: None,
+//! };
+//! let request = tx::request_for(&tx::cancel_all_transaction(&key, params, 0));
+//! assert_eq!(request.method(), "POST");
+//! assert_eq!(request.path(true), "/v1/transactions?wait=true");
+//!
+//! // What the websocket sends, typed.
+//! let message = client::ws::parse(r#"{"type": "heartbeat", "height": 7}"#).unwrap();
+//! assert_eq!(message, ServerMessage::Heartbeat { height: 7 });
+//! ```
 
 mod rest;
 pub mod tx;
