@@ -20,6 +20,7 @@
 //! Everything here is bounded (see [`FeedLimits`]); old entries fall off first. What
 //! falls off is still in the block store: a websocket replay reads stored blocks.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::Hash as StdHash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,14 +31,13 @@ use axum::extract::ws::Utf8Bytes;
 use markets::{ActionOutcome, ExecutedBlock, Hash, MarketConfig, Outcome, TaggedEvent};
 use matching::{AccountId, Event, Price};
 use parking_lot::Mutex;
-use serde::Serialize;
 use tokio::sync::broadcast;
 
 pub use crate::view::BookDelta;
 use crate::view::{ReadView, event_accounts};
 use crate::wire::{
-    ActionResult, BlockJson, BookMessage, DataMessage, EventJson, FillJson, OrderJson,
-    OrderStatusJson, OrderUpdateJson, TxStatus, TxStatusKind, UpdateKind,
+    ActionResult, BlockJson, EventJson, FillJson, OrderJson, OrderStatusJson, OrderUpdateJson,
+    ServerMessage, TxStatus, TxStatusKind, UpdateKind,
 };
 
 /// Bounds on the feed's memory.
@@ -119,8 +119,8 @@ pub struct Encoded {
 }
 
 /// A server message as a websocket text frame.
-pub fn encode(message: &impl Serialize) -> Utf8Bytes {
-    Utf8Bytes::from(serde_json::to_string(message).expect("wire types always serialize"))
+pub fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {
+    Utf8Bytes::from(message.to_json())
 }
 
 /// The slot for `key` if this block has something for it.
@@ -447,26 +447,23 @@ impl BlockUpdate {
                     &m,
                 )?
                 .get_or_init(|| {
-                    encode(&DataMessage {
-                        kind: "trades",
-                        market: Some(m),
-                        account: None,
+                    encode(&ServerMessage::Trades {
+                        market: m,
                         height,
-                        data: fills.as_slice(),
+                        data: Cow::Borrowed(fills),
                     })
                 })
             }
             Channel::Book(m) => {
                 let delta = self.book.get(&m)?;
                 slot(&encoded.book, || self.book.keys().copied().collect(), &m)?.get_or_init(|| {
-                    encode(&BookMessage {
-                        kind: "book",
+                    encode(&ServerMessage::Book {
                         market: m,
                         height,
                         seq: delta.seq,
                         snapshot: false,
-                        bids: &delta.bids,
-                        asks: &delta.asks,
+                        bids: Cow::Borrowed(&delta.bids),
+                        asks: Cow::Borrowed(&delta.asks),
                     })
                 })
             }
@@ -474,12 +471,10 @@ impl BlockUpdate {
                 let fills = self.fills.get(&k)?;
                 slot(&encoded.fills, || self.fills.keys().copied().collect(), &k)?.get_or_init(
                     || {
-                        encode(&DataMessage {
-                            kind: "fills",
-                            market: None,
-                            account: Some(hex::encode(k)),
+                        encode(&ServerMessage::Fills {
+                            account: Cow::Owned(hex::encode(k)),
                             height,
-                            data: fills.as_slice(),
+                            data: Cow::Borrowed(fills),
                         })
                     },
                 )
@@ -492,22 +487,17 @@ impl BlockUpdate {
                     &k,
                 )?
                 .get_or_init(|| {
-                    encode(&DataMessage {
-                        kind: "orders",
-                        market: None,
-                        account: Some(hex::encode(k)),
+                    encode(&ServerMessage::Orders {
+                        account: Cow::Owned(hex::encode(k)),
                         height,
-                        data: updates.as_slice(),
+                        data: Cow::Borrowed(updates),
                     })
                 })
             }
             Channel::Blocks => encoded.blocks.get_or_init(|| {
-                encode(&DataMessage {
-                    kind: "blocks",
-                    market: None,
-                    account: None,
+                encode(&ServerMessage::Blocks {
                     height,
-                    data: &self.block,
+                    data: Cow::Borrowed(&self.block),
                 })
             }),
         };

@@ -16,7 +16,9 @@ use matching::{ClientOrderId, Height, OrderId, OrderRef, SelfTradePrevention, Si
 use serde::{Deserialize, Serialize};
 
 mod code;
+mod ws;
 pub use code::ApiCode;
+pub use ws::{ChannelName, ClientMessage, MarketRef, ServerMessage, SubscribeArgs};
 
 /// A u64 carried as a decimal string (order ids); accepts a string or a number.
 pub mod u64_string {
@@ -878,32 +880,6 @@ pub enum UpdateKind {
     Book(EventJson),
     /// The chain refused the transaction (no `action`) or one action of it.
     Refused { refused: String },
-}
-
-/// `{"type": "trades", "market", "height", "data"}` and the account channels' shape.
-#[derive(Debug, Serialize)]
-pub struct DataMessage<'a, D: ?Sized> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub market: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
-    pub height: u64,
-    pub data: &'a D,
-}
-
-/// A `book` message: a snapshot or one block's delta.
-#[derive(Debug, Serialize)]
-pub struct BookMessage<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub market: u32,
-    pub height: u64,
-    pub seq: u64,
-    pub snapshot: bool,
-    pub bids: &'a [[u64; 2]],
-    pub asks: &'a [[u64; 2]],
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The websocket: `GET /v1/ws`, JSON text frames.
+//! The websocket: `GET /v1/ws`, JSON text frames: [`ClientMessage`] in,
+//! [`ServerMessage`] out (both in [`crate::wire`]).
 //!
 //! Client → server:
 //! ```json
@@ -45,6 +46,7 @@
 //! - the bus (which keeps the last `bus_blocks` blocks) moved on without it: `lagged`
 //!   with the block after its cursor, then closed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,8 +56,6 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt as _, StreamExt as _};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,8 +64,9 @@ pub use crate::feed::Channel;
 use crate::feed::{BlockUpdate, encode};
 use crate::limits::{WS_CLIENT_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 use crate::rest::book_json;
-use crate::wire::BookMessage;
-use crate::wire::{ApiCode, parse_hex32};
+use crate::wire::{
+    ApiCode, ChannelName, ClientMessage, MarketRef, ServerMessage, SubscribeArgs, parse_hex32,
+};
 use crate::{App, Node};
 use markets::ExecutedBlock;
 
@@ -78,26 +79,6 @@ const REPLAY_CHUNK: u64 = 64;
 /// After its queue overflows, how long a connection has to take the `lagged` message
 /// (and the close) before its socket is dropped.
 const LAGGED_CLOSE: Duration = Duration::from_secs(1);
-
-/// What a client may send.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum ClientMessage {
-    Subscribe(SubscribeArgs),
-    Unsubscribe(SubscribeArgs),
-    Ping,
-}
-
-#[derive(Debug, Deserialize)]
-struct SubscribeArgs {
-    channel: String,
-    #[serde(default)]
-    market: Option<Value>,
-    #[serde(default)]
-    account: Option<String>,
-    #[serde(default)]
-    from_height: Option<u64>,
-}
 
 pub async fn upgrade<N: Node>(State(app): State<Arc<App<N>>>, ws: WebSocketUpgrade) -> Response {
     let clients = usize::try_from(app.metrics.ws_clients.get()).unwrap_or(0);
@@ -159,7 +140,9 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
         loop {
             tokio::select! {
                 () = &mut closed => {
-                    let _ = conn.push(json!({"type": "closing", "message": "the node is shutting down; resume with from_height"}));
+                    let _ = conn.push(&ServerMessage::Closing {
+                        message: "the node is shutting down; resume with from_height".into(),
+                    });
                     return Err(());
                 }
                 // The writer gave up (a send timed out or failed).
@@ -180,7 +163,7 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
                         Err(RecvError::Lagged(_)) => {
                             // Everything up to the cursor is queued ahead of this.
                             let resume = conn.cursor + 1;
-                            let _ = conn.push(lagged(resume));
+                            let _ = conn.push(&lagged(resume));
                             return Err(());
                         }
                         Err(RecvError::Closed) => return Err(()),
@@ -189,7 +172,7 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
                 _ = ticker.tick() => {
                     // The connection's own cursor: every block up to it is queued ahead.
                     let height = conn.cursor;
-                    conn.push(json!({"type": "heartbeat", "height": height}))?;
+                    conn.push(&ServerMessage::Heartbeat { height })?;
                 }
             }
         }
@@ -237,12 +220,11 @@ fn overflowed(overflow: &mut Option<oneshot::Sender<u64>>, cursor: u64, height: 
     }
 }
 
-fn lagged(resume: u64) -> Value {
-    json!({
-        "type": "lagged",
-        "message": "this connection fell too far behind the chain; reconnect and subscribe with from_height",
-        "resume_from_height": resume,
-    })
+fn lagged(resume: u64) -> ServerMessage<'static> {
+    ServerMessage::Lagged {
+        message: "this connection fell too far behind the chain; reconnect and subscribe with from_height".into(),
+        resume_from_height: resume,
+    }
 }
 
 /// The writer task: owns the socket's sink and writes what the connection queues, one
@@ -287,7 +269,7 @@ async fn write(
                 resume = resume.min(height);
             }
         }
-        let text = Utf8Bytes::from(lagged(resume).to_string());
+        let text = encode(&lagged(resume));
         let _ = tokio::time::timeout_at(deadline, sink.send(Message::Text(text))).await;
         let _ = tokio::time::timeout_at(deadline, sink.close()).await;
     } else {
@@ -297,8 +279,8 @@ async fn write(
 
 impl<N: Node> Conn<N> {
     /// Queues a per-connection message (a reply, a heartbeat).
-    fn push(&mut self, value: Value) -> Result<(), ()> {
-        self.push_bytes(Utf8Bytes::from(value.to_string()), None)
+    fn push(&mut self, message: &ServerMessage<'_>) -> Result<(), ()> {
+        self.push_bytes(encode(message), None)
     }
 
     fn push_bytes(&mut self, text: Utf8Bytes, height: Option<u64>) -> Result<(), ()> {
@@ -332,18 +314,29 @@ impl<N: Node> Conn<N> {
     }
 
     fn send_error(&mut self, code: ApiCode, message: &str) -> Result<(), ()> {
-        self.push(json!({"type": "error", "code": code, "message": message}))
+        self.push(&ServerMessage::Error {
+            code,
+            message: message.to_string(),
+        })
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), ()> {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
-            Err(e) => return self.send_error(ApiCode::Malformed, &e.to_string()),
+            Err(e) => {
+                return match unknown_channel(text) {
+                    Some(other) => self.send_error(
+                        ApiCode::UnknownChannel,
+                        &format!("no channel {other:?}: trades, book, fills, orders, blocks"),
+                    ),
+                    None => self.send_error(ApiCode::Malformed, &e.to_string()),
+                };
+            }
         };
         match message {
             ClientMessage::Ping => {
                 let height = self.cursor;
-                self.push(json!({"type": "pong", "height": height}))
+                self.push(&ServerMessage::Pong { height })
             }
             ClientMessage::Subscribe(args) => match self.channel(&args) {
                 Err(e) => self.send_error(e.code, &e.message),
@@ -352,11 +345,14 @@ impl<N: Node> Conn<N> {
             ClientMessage::Unsubscribe(args) => match self.channel(&args) {
                 Err(e) => self.send_error(e.code, &e.message),
                 Ok(channel) => {
-                    let was = self.subs.remove(&channel).is_some();
-                    let mut reply = describe(channel);
-                    reply["type"] = json!("unsubscribed");
-                    reply["was_subscribed"] = json!(was);
-                    self.push(reply)
+                    let was_subscribed = self.subs.remove(&channel).is_some();
+                    let (channel, market, account) = describe(channel);
+                    self.push(&ServerMessage::Unsubscribed {
+                        channel,
+                        market,
+                        account,
+                        was_subscribed,
+                    })
                 }
             },
         }
@@ -365,9 +361,9 @@ impl<N: Node> Conn<N> {
     fn channel(&self, args: &SubscribeArgs) -> Result<Channel, ApiError> {
         let market = || -> Result<u32, ApiError> {
             let name = match &args.market {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => {
+                Some(MarketRef::Symbol(s)) => s.clone(),
+                Some(MarketRef::Id(n)) => n.to_string(),
+                None => {
                     return Err(ApiError::new(
                         ApiCode::Malformed,
                         "this channel needs a market (id or symbol)",
@@ -391,16 +387,12 @@ impl<N: Node> Conn<N> {
                     )
                 })
         };
-        match args.channel.as_str() {
-            "trades" => Ok(Channel::Trades(market()?)),
-            "book" => Ok(Channel::Book(market()?)),
-            "fills" => Ok(Channel::Fills(account()?)),
-            "orders" => Ok(Channel::Orders(account()?)),
-            "blocks" => Ok(Channel::Blocks),
-            other => Err(ApiError::new(
-                ApiCode::UnknownChannel,
-                format!("no channel {other:?}: trades, book, fills, orders, blocks"),
-            )),
+        match args.channel {
+            ChannelName::Trades => Ok(Channel::Trades(market()?)),
+            ChannelName::Book => Ok(Channel::Book(market()?)),
+            ChannelName::Fills => Ok(Channel::Fills(account()?)),
+            ChannelName::Orders => Ok(Channel::Orders(account()?)),
+            ChannelName::Blocks => Ok(Channel::Blocks),
         }
     }
 
@@ -422,18 +414,21 @@ impl<N: Node> Conn<N> {
             // view is at least as new as anything this connection has received.
             let snapshot = book_json(&self.app.node.view(), market, BOOK_SNAPSHOT_LEVELS);
             self.subs.insert(channel, snapshot.height);
-            let mut reply = describe(channel);
-            reply["type"] = json!("subscribed");
-            reply["height"] = json!(snapshot.height);
-            self.push(reply)?;
-            let message = encode(&BookMessage {
-                kind: "book",
+            let (name, market_id, account) = describe(channel);
+            self.push(&ServerMessage::Subscribed {
+                channel: name,
+                market: market_id,
+                account,
+                height: snapshot.height,
+                from_height: None,
+            })?;
+            let message = encode(&ServerMessage::Book {
                 market,
                 height: snapshot.height,
                 seq: snapshot.seq,
                 snapshot: true,
-                bids: &snapshot.bids,
-                asks: &snapshot.asks,
+                bids: Cow::Borrowed(&snapshot.bids),
+                asks: Cow::Borrowed(&snapshot.asks),
             });
             return self.push_bytes(message, None);
         }
@@ -450,13 +445,14 @@ impl<N: Node> Conn<N> {
         }
         // Deliver nothing live until the replay is done; then everything above the cursor.
         self.subs.remove(&channel);
-        let mut reply = describe(channel);
-        reply["type"] = json!("subscribed");
-        reply["height"] = json!(cursor);
-        if from_height.is_some() {
-            reply["from_height"] = json!(from);
-        }
-        self.push(reply)?;
+        let (name, market, account) = describe(channel);
+        self.push(&ServerMessage::Subscribed {
+            channel: name,
+            market,
+            account,
+            height: cursor,
+            from_height: from_height.map(|_| from),
+        })?;
         let mut height = from;
         while height <= cursor {
             let last = (height + REPLAY_CHUNK - 1).min(cursor);
@@ -519,13 +515,51 @@ impl<N: Node> Conn<N> {
     }
 }
 
-/// The channel's fields, as subscription replies name it.
-fn describe(channel: Channel) -> Value {
+/// The channel's fields, as subscription replies name it: its name, and its market or
+/// account.
+fn describe(channel: Channel) -> (ChannelName, Option<u32>, Option<String>) {
     match channel {
-        Channel::Trades(m) => json!({"channel": "trades", "market": m}),
-        Channel::Book(m) => json!({"channel": "book", "market": m}),
-        Channel::Fills(k) => json!({"channel": "fills", "account": hex::encode(k)}),
-        Channel::Orders(k) => json!({"channel": "orders", "account": hex::encode(k)}),
-        Channel::Blocks => json!({"channel": "blocks"}),
+        Channel::Trades(m) => (ChannelName::Trades, Some(m), None),
+        Channel::Book(m) => (ChannelName::Book, Some(m), None),
+        Channel::Fills(k) => (ChannelName::Fills, None, Some(hex::encode(k))),
+        Channel::Orders(k) => (ChannelName::Orders, None, Some(hex::encode(k))),
+        Channel::Blocks => (ChannelName::Blocks, None, None),
+    }
+}
+
+/// The channel a (un)subscribe names, when it names one that does not exist: such a
+/// request is `UNKNOWN_CHANNEL`, not `MALFORMED`.
+fn unknown_channel(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        op: String,
+        channel: String,
+    }
+    let named: Named = serde_json::from_str(text).ok()?;
+    let known = ChannelName::ALL.iter().any(|c| c.as_str() == named.channel);
+    (matches!(named.op.as_str(), "subscribe" | "unsubscribe") && !known).then_some(named.channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_channel_is_named_as_such() {
+        assert_eq!(
+            unknown_channel(r#"{"op": "subscribe", "channel": "foo", "market": 0}"#),
+            Some("foo".to_string())
+        );
+        assert_eq!(
+            unknown_channel(r#"{"op": "unsubscribe", "channel": "bar"}"#),
+            Some("bar".to_string())
+        );
+        // A known channel with a bad field, or no channel at all, is malformed.
+        assert_eq!(
+            unknown_channel(r#"{"op": "subscribe", "channel": "book", "market": []}"#),
+            None
+        );
+        assert_eq!(unknown_channel(r#"{"op": "ping"}"#), None);
+        assert_eq!(unknown_channel("not json"), None);
     }
 }

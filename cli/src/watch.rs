@@ -15,15 +15,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use api::wire::FillJson;
-use api::wire::OrderUpdateJson;
-use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use api::wire::{ChannelName, ClientMessage, EventJson, ServerMessage, SubscribeArgs, UpdateKind};
+use client::ws::{self, Connection};
+use client::{Client, ClientError};
 
 use super::commands::emit;
 use super::display::{Catalog, fill_line, trade_line, update_line};
-use client::{Client, ClientError};
 
 /// A connection that says nothing for this long is presumed dead (the server sends a
 /// heartbeat every few seconds).
@@ -127,21 +124,18 @@ pub async fn watch(
     }
 }
 
-/// The subscribe messages, `blocks` last (see the module docs).
-fn subscriptions(options: &WatchOptions, from_height: Option<u64>) -> Vec<Value> {
-    let account = hex::encode(options.account);
+/// The subscriptions, `blocks` last (see the module docs).
+fn subscriptions(options: &WatchOptions, from_height: Option<u64>) -> Vec<SubscribeArgs> {
     let mut subs = vec![
-        json!({"op": "subscribe", "channel": "fills", "account": account}),
-        json!({"op": "subscribe", "channel": "orders", "account": account}),
+        ws::account_channel(ChannelName::Fills, &options.account),
+        ws::account_channel(ChannelName::Orders, &options.account),
     ];
     if let Some(market) = options.market {
-        subs.push(json!({"op": "subscribe", "channel": "trades", "market": market}));
+        subs.push(ws::market_channel(ChannelName::Trades, market));
     }
-    subs.push(json!({"op": "subscribe", "channel": "blocks"}));
-    if let Some(from) = from_height {
-        for sub in &mut subs {
-            sub["from_height"] = json!(from);
-        }
+    subs.push(ws::blocks_channel());
+    for sub in &mut subs {
+        sub.from_height = from_height;
     }
     subs
 }
@@ -152,13 +146,12 @@ async fn connection(
     options: &WatchOptions,
     resume: &mut Resume,
 ) -> Ended {
-    let url = client.ws_url();
-    let mut socket = match tokio_tungstenite::connect_async(url.as_str()).await {
-        Ok((socket, _)) => socket,
-        Err(e) => return Ended::Retry(format!("cannot connect to {url}: {e}")),
+    let mut socket = match Connection::connect(&client.ws_url()).await {
+        Ok(socket) => socket,
+        Err(e) => return Ended::Retry(e.to_string()),
     };
     for sub in subscriptions(options, resume.from_height()) {
-        if let Err(e) = socket.send(Message::text(sub.to_string())).await {
+        if let Err(e) = socket.send(&ClientMessage::Subscribe(sub)).await {
             return Ended::Retry(format!("sending a subscription: {e}"));
         }
     }
@@ -166,28 +159,18 @@ async fn connection(
         let message = match tokio::time::timeout(SILENCE_MAX, socket.next()).await {
             Err(_) => return Ended::Retry(format!("no message for {SILENCE_MAX:?}")),
             Ok(None) => return Ended::Retry("the node closed the connection".into()),
+            Ok(Some(Err(e @ ClientError::Unexpected { .. }))) => {
+                return Ended::Fatal(anyhow::anyhow!(
+                    "the node sent a message this client cannot read: {e}"
+                ));
+            }
             Ok(Some(Err(e))) => return Ended::Retry(format!("connection lost: {e}")),
             Ok(Some(Ok(message))) => message,
         };
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Close(_) => return Ended::Retry("the node closed the connection".into()),
-            _ => continue,
-        };
-        let value: Value = match serde_json::from_str(&text) {
-            Ok(value) => value,
-            Err(e) => {
-                return Ended::Fatal(anyhow::anyhow!("the node sent a non-JSON message: {e}"));
-            }
-        };
-        if let Some(ended) = on_message(catalog, options, resume, &value) {
+        if let Some(ended) = on_message(catalog, options, resume, &message) {
             return ended;
         }
     }
-}
-
-fn height_of(value: &Value) -> Option<u64> {
-    value.get("height").and_then(Value::as_u64)
 }
 
 /// Handles one server message; `Some` ends the connection.
@@ -195,82 +178,69 @@ fn on_message(
     catalog: &Catalog,
     options: &WatchOptions,
     resume: &mut Resume,
-    value: &Value,
+    message: &ServerMessage<'_>,
 ) -> Option<Ended> {
-    let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
-    match kind {
-        "subscribed" => {
-            if let Some(height) = height_of(value) {
-                resume.on_subscribed(height);
-            }
+    let (channel, height) = match message {
+        ServerMessage::Subscribed { height, .. } => {
+            resume.on_subscribed(*height);
+            return None;
         }
-        "blocks" => {
-            if let Some(height) = height_of(value) {
-                resume.on_block(height);
-            }
+        ServerMessage::Blocks { height, .. } => {
+            resume.on_block(*height);
+            return None;
         }
-        "fills" | "orders" | "trades" => {
-            let height = height_of(value)?;
-            let channel = match value.get("market") {
-                Some(market) => format!("{kind}:{market}"),
-                None => kind.to_string(),
-            };
-            if resume.take(&channel, height) {
-                print_data(catalog, options, kind, height, value);
-            }
+        ServerMessage::Fills { height, .. } => ("fills".to_string(), *height),
+        ServerMessage::Orders { height, .. } => ("orders".to_string(), *height),
+        ServerMessage::Trades { market, height, .. } => (format!("trades:{market}"), *height),
+        ServerMessage::Lagged { .. } => {
+            return Some(Ended::Retry("the node says this client fell behind".into()));
         }
-        "lagged" => return Some(Ended::Retry("the node says this client fell behind".into())),
-        "closing" => return Some(Ended::Retry("the node is shutting down".into())),
-        "error" => {
-            let field = |name: &str| {
-                value
-                    .get(name)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
+        ServerMessage::Closing { .. } => {
+            return Some(Ended::Retry("the node is shutting down".into()));
+        }
+        ServerMessage::Error { code, message } => {
             return Some(Ended::Fatal(
                 ClientError::Api {
                     status: 0,
-                    code: field("code"),
-                    message: field("message"),
+                    code: code.as_str().to_string(),
+                    message: message.clone(),
                 }
                 .into(),
             ));
         }
-        _ => {}
+        _ => return None,
+    };
+    if resume.take(&channel, height) {
+        print_data(catalog, options, height, message);
     }
     None
 }
 
-fn print_data(catalog: &Catalog, options: &WatchOptions, kind: &str, height: u64, value: &Value) {
+fn print_data(catalog: &Catalog, options: &WatchOptions, height: u64, message: &ServerMessage<'_>) {
     if options.json {
-        emit(value);
+        // Through a `Value`, as before: keys in sorted order.
+        emit(serde_json::to_value(message).expect("wire types always serialize"));
         return;
     }
     let account = hex::encode(options.account);
-    let data = value
-        .get("data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for item in data {
-        // A fill is also an order update; the `fills` channel prints it once.
-        if kind == "orders" && item.pointer("/event/type").and_then(Value::as_str) == Some("fill") {
-            continue;
+    let lines: Vec<String> = match message {
+        ServerMessage::Fills { data, .. } => data
+            .iter()
+            .map(|fill| fill_line(catalog, fill, &account))
+            .collect(),
+        ServerMessage::Orders { data, .. } => data
+            .iter()
+            // A fill is also an order update; the `fills` channel prints it once.
+            .filter(|update| !matches!(update.event, UpdateKind::Book(EventJson::Fill(_))))
+            .map(|update| update_line(catalog, update, &account))
+            .collect(),
+        ServerMessage::Trades { data, .. } => {
+            data.iter().map(|fill| trade_line(catalog, fill)).collect()
         }
-        let line = match kind {
-            "fills" => serde_json::from_value::<FillJson>(item.clone())
-                .map(|fill| fill_line(catalog, &fill, &account)),
-            "orders" => serde_json::from_value::<OrderUpdateJson>(item.clone())
-                .map(|update| update_line(catalog, &update, &account)),
-            _ => serde_json::from_value::<FillJson>(item.clone())
-                .map(|fill| trade_line(catalog, &fill)),
-        };
-        match line {
-            Ok(line) => emit(format_args!("[block {height}] {line}")),
-            Err(_) => emit(format_args!("[block {height}] {kind}: {item}")),
-        }
+        _ => Vec::new(),
+    };
+    for line in lines {
+        emit(format_args!("[block {height}] {line}"));
     }
 }
 
@@ -287,16 +257,21 @@ mod tests {
             json: false,
         };
         let subs = subscriptions(&options, Some(7));
-        let channels: Vec<&str> = subs
-            .iter()
-            .map(|s| s["channel"].as_str().unwrap())
-            .collect();
-        assert_eq!(channels, ["fills", "orders", "trades", "blocks"]);
-        assert!(subs.iter().all(|s| s["from_height"] == 7));
+        let channels: Vec<ChannelName> = subs.iter().map(|s| s.channel).collect();
+        assert_eq!(
+            channels,
+            [
+                ChannelName::Fills,
+                ChannelName::Orders,
+                ChannelName::Trades,
+                ChannelName::Blocks
+            ]
+        );
+        assert!(subs.iter().all(|s| s.from_height == Some(7)));
         assert!(
             subscriptions(&options, None)
                 .iter()
-                .all(|s| s.get("from_height").is_none())
+                .all(|s| s.from_height.is_none())
         );
     }
 

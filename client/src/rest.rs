@@ -11,8 +11,10 @@ use api::wire::{
     AccountJson, BatchRequest, BatchResponse, BookJson, FaucetRequest, FillJson, FillsPage,
     HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
 };
+use bytes::Bytes;
 use markets::SignedTransaction;
-use reqwest::{Method, Url};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -83,8 +85,12 @@ impl Client {
                 "only http:// nodes are supported (this build has no TLS)".into(),
             ));
         }
+        // A node is reached directly: a web proxy set in the environment must not sit
+        // between a client and its node (nor add latency to the load tester's requests).
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .tcp_nodelay(true)
+            .no_proxy()
             .build()
             .map_err(|e| unreachable(e.to_string()))?;
         Ok(Client { http, base })
@@ -127,71 +133,84 @@ impl Client {
         url: Url,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, ClientError> {
-        let shown = url.to_string();
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(body);
         }
-        Self::answer(request, shown).await
+        self.read(request).await?.decode()
     }
 
-    /// `POST` of a binary (borsh) body.
+    /// Sends `request` and reads the whole answer, whatever its status.
+    async fn read(&self, request: reqwest::RequestBuilder) -> Result<RawResponse, ClientError> {
+        let unreachable = |e: reqwest::Error| ClientError::Unreachable {
+            url: e.url().map_or_else(String::new, Url::to_string),
+            reason: error_chain(&e),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let url = response.url().clone();
+        let body = response.bytes().await.map_err(unreachable)?;
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+            url,
+        })
+    }
+
+    /// Any request, on `path` (which starts with `/` and may carry a query), with these
+    /// headers and body; the answer whole, whatever its status. For what the typed
+    /// methods cannot say: bodies that are not JSON, odd headers, bodies encoded ahead
+    /// of time. `Err` only when no answer came.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<RawResponse, ClientError> {
+        let mut request = self.http.request(method, self.url_for(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        self.read(request).await
+    }
+
+    /// `POST` of a body encoded ahead of time (the load tester's hot path: no encoding,
+    /// no header parsing, the bytes moved into the request).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<RawResponse, ClientError> {
+        let request = self
+            .http
+            .post(self.url_for(path))
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .body(body);
+        self.read(request).await
+    }
+
+    /// `POST` of a binary (borsh) body, answered in JSON.
     async fn post_binary<T: DeserializeOwned>(
         &self,
         url: Url,
         body: Vec<u8>,
     ) -> Result<T, ClientError> {
-        let shown = url.to_string();
         let request = self
             .http
             .post(url)
-            .header(reqwest::header::CONTENT_TYPE, api::binary::OCTET_STREAM)
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static(api::binary::OCTET_STREAM),
+            )
             .body(body);
-        Self::answer(request, shown).await
-    }
-
-    /// Sends `request` and reads the answer: `T` on success, the API's error otherwise.
-    async fn answer<T: DeserializeOwned>(
-        request: reqwest::RequestBuilder,
-        shown: String,
-    ) -> Result<T, ClientError> {
-        let response = request.send().await.map_err(|e| ClientError::Unreachable {
-            url: shown.clone(),
-            reason: error_chain(&e),
-        })?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: shown.clone(),
-                reason: error_chain(&e),
-            })?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
-                url: shown,
-                reason: format!("{e} in {}", String::from_utf8_lossy(&bytes)),
-            });
-        }
-        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => ClientError::Api {
-                status: status.as_u16(),
-                code: body.code.as_str().to_string(),
-                message: body.message,
-            },
-            Err(_) => ClientError::Api {
-                status: status.as_u16(),
-                code: format!("HTTP_{}", status.as_u16()),
-                message: if bytes.is_empty() {
-                    status
-                        .canonical_reason()
-                        .unwrap_or("no message")
-                        .to_string()
-                } else {
-                    String::from_utf8_lossy(&bytes).into_owned()
-                },
-            },
-        })
+        self.read(request).await?.decode()
     }
 
     async fn get<T: DeserializeOwned>(
@@ -381,6 +400,62 @@ impl Client {
     }
 }
 
+/// An answer as it came: status, headers and body.
+#[derive(Clone, Debug)]
+pub struct RawResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, whole.
+    pub body: Bytes,
+    url: Url,
+}
+
+impl RawResponse {
+    /// The body as one of the API's types when the status is a success; the API's
+    /// error ([`ClientError::Api`]) when it is not.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        if !self.status.is_success() {
+            return Err(self.error());
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ClientError::Unexpected {
+            url: self.url.to_string(),
+            reason: format!("{e} in {}", self.text()),
+        })
+    }
+
+    /// The answer as an error: the API's `{"code", "message"}` if the body is one,
+    /// else `HTTP_{status}` and the body's text.
+    pub fn error(&self) -> ClientError {
+        let status = self.status.as_u16();
+        match serde_json::from_slice::<ErrorBody>(&self.body) {
+            Ok(body) => ClientError::Api {
+                status,
+                code: body.code.as_str().to_string(),
+                message: body.message,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: format!("HTTP_{status}"),
+                message: if self.body.is_empty() {
+                    self.status
+                        .canonical_reason()
+                        .unwrap_or("no message")
+                        .to_string()
+                } else {
+                    self.text().into_owned()
+                },
+            },
+        }
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
 /// An error and its sources in one line (reqwest hides the useful part in a source).
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -426,5 +501,33 @@ mod tests {
         );
         assert!(Client::new("https://host").is_err());
         assert!(Client::new("host:8080").is_err());
+    }
+
+    fn answer(status: u16, body: &str) -> RawResponse {
+        RawResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+            url: Url::parse("http://127.0.0.1:8080/v1/x").unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_answer_decodes_to_its_type_or_to_the_apis_error() {
+        let health: serde_json::Value = answer(200, r#"{"status":"ok"}"#).decode().unwrap();
+        assert_eq!(health["status"], "ok");
+        let refused = answer(409, r#"{"code":"NONCE_ALREADY_USED","message":"used"}"#);
+        match refused.decode::<serde_json::Value>() {
+            Err(ClientError::Api { status, code, .. }) => {
+                assert_eq!((status, code.as_str()), (409, "NONCE_ALREADY_USED"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Not the API's shape: the status stands in for the code.
+        assert_eq!(answer(502, "bad gateway").error().code(), Some("HTTP_502"));
+        assert!(matches!(
+            answer(200, "not json").decode::<serde_json::Value>(),
+            Err(ClientError::Unexpected { .. })
+        ));
     }
 }

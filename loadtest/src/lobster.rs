@@ -986,23 +986,7 @@ impl<'d> Replay<'d> {
             self.report.messages.count(MessageKind::ExecuteVisible);
         }
 
-        // Nasdaq's fills, as rows naming orders our book holds.
-        let mut expected: Vec<FillKey> = Vec::with_capacity(group.len());
-        for message in group {
-            let maker = OrderId(message.order_id);
-            let known = self
-                .book
-                .order(maker)
-                .is_some_and(|o| o.side == resting_side);
-            match ticks(message.price_units) {
-                Some(price) if known => expected.push(FillKey {
-                    maker,
-                    qty: Qty(message.size),
-                    price,
-                }),
-                _ => self.report.executions_unknown += 1,
-            }
-        }
+        let expected = self.expected_fills(group, resting_side);
         let all_known = expected.len() == group.len();
         let first_price = expected.first().map(|fill| fill.price);
         let determinable = all_known
@@ -1029,27 +1013,7 @@ impl<'d> Replay<'d> {
             return last;
         };
 
-        let taker_side = resting_side.opposite();
-        let qty: u64 = expected.iter().map(|fill| fill.qty.0).sum();
-        let worst = expected.iter().map(|fill| fill.price);
-        let limit = match taker_side {
-            Side::Buy => worst.max(),
-            Side::Sell => worst.min(),
-        }
-        .expect("expected is not empty");
-        let order_id = OrderId(self.next_taker_id);
-        self.next_taker_id += 1;
-        self.apply(Command::Place(NewOrder {
-            order_id,
-            account: TAKER_ACCOUNT,
-            client_order_id: None,
-            side: taker_side,
-            price: limit,
-            qty: Qty(qty),
-            time_in_force: TimeInForce::ImmediateOrCancel,
-            post_only: false,
-            self_trade: SelfTradePrevention::default(),
-        }));
+        self.take(&expected, resting_side.opposite());
         if !all_known {
             return last;
         }
@@ -1088,6 +1052,53 @@ impl<'d> Replay<'d> {
             self.report.disagreements_level_mismatch.add(class);
         }
         last
+    }
+
+    /// Nasdaq's fills of an execution group, as rows naming orders our book holds on the
+    /// resting side; the others are counted as unknown.
+    fn expected_fills(&mut self, group: &[Message], resting_side: Side) -> Vec<FillKey> {
+        let mut expected: Vec<FillKey> = Vec::with_capacity(group.len());
+        for message in group {
+            let maker = OrderId(message.order_id);
+            let known = self
+                .book
+                .order(maker)
+                .is_some_and(|o| o.side == resting_side);
+            match ticks(message.price_units) {
+                Some(price) if known => expected.push(FillKey {
+                    maker,
+                    qty: Qty(message.size),
+                    price,
+                }),
+                _ => self.report.executions_unknown += 1,
+            }
+        }
+        expected
+    }
+
+    /// The taker that reproduces `expected` (not empty): immediate-or-cancel, for their
+    /// total quantity, limited at their worst price.
+    fn take(&mut self, expected: &[FillKey], taker_side: Side) {
+        let qty: u64 = expected.iter().map(|fill| fill.qty.0).sum();
+        let worst = expected.iter().map(|fill| fill.price);
+        let limit = match taker_side {
+            Side::Buy => worst.max(),
+            Side::Sell => worst.min(),
+        }
+        .expect("expected is not empty");
+        let order_id = OrderId(self.next_taker_id);
+        self.next_taker_id += 1;
+        self.apply(Command::Place(NewOrder {
+            order_id,
+            account: TAKER_ACCOUNT,
+            client_order_id: None,
+            side: taker_side,
+            price: limit,
+            qty: Qty(qty),
+            time_in_force: TimeInForce::ImmediateOrCancel,
+            post_only: false,
+            self_trade: SelfTradePrevention::default(),
+        }));
     }
 
     /// Cancels our orders priced better than Nasdaq's best on their side, or all of a

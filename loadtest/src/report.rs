@@ -220,6 +220,201 @@ fn reasons(map: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+/// The network run: where, how much, what came back.
+fn network_rows(n: &NetworkReport, row: &mut impl FnMut(&str, String)) {
+    row("node", format!("{} ({})", n.node, n.node_kind));
+    row(
+        "window",
+        format!(
+            "{:.1} s after {:.1} s warm-up; {} connections × {} in flight, {} tx/request",
+            n.window_secs,
+            n.warmup_secs,
+            n.connections,
+            n.in_flight_per_connection,
+            n.transactions_per_request
+        ),
+    );
+    row(
+        "signed ahead",
+        format!(
+            "{} txs before the window, {} during the run",
+            n.presigned_txs, n.signed_during_run_txs
+        ),
+    );
+    row(
+        "submitted",
+        format!(
+            "{} txs, {} orders in {} requests",
+            n.submitted.txs, n.submitted.orders, n.requests
+        ),
+    );
+    row(
+        "acknowledged",
+        format!(
+            "{} txs, {} orders",
+            n.acknowledged.txs, n.acknowledged.orders
+        ),
+    );
+    row("refused at submit", reasons(&n.refused_at_submit));
+    row(
+        "transport errors",
+        match &n.transport_error_example {
+            Some(e) => format!("{} (e.g. {e})", n.transport_errors),
+            None => n.transport_errors.to_string(),
+        },
+    );
+    row(
+        "committed",
+        format!(
+            "{} txs in {} blocks in the window; whole run {} of {} acknowledged",
+            n.committed_txs, n.blocks, n.run_committed_txs, n.run_acknowledged_txs
+        ),
+    );
+    row(
+        "rejected in blocks",
+        format!(
+            "whole txs (node metrics): {}; by reason on {} watched traders ({} txs): {}",
+            n.run_rejected_in_block_txs
+                .map_or_else(|| "n/a".to_string(), |x| x.to_string()),
+            n.watched_traders,
+            n.watched_txs,
+            reasons(&n.rejected_by_reason)
+        ),
+    );
+}
+
+/// The network run: rates, latencies, blocks and the node process.
+fn network_rate_rows(n: &NetworkReport, row: &mut impl FnMut(&str, String)) {
+    row(
+        "throughput",
+        format!(
+            "submitted {} orders/s, acknowledged {} orders/s, committed {} tx/s \
+             (≈ {} orders/s), fills {} /s",
+            fmt_rate(n.submitted_orders_per_sec),
+            fmt_rate(n.acknowledged_orders_per_sec),
+            fmt_rate(n.committed_txs_per_sec),
+            fmt_rate(n.committed_orders_per_sec),
+            fmt_rate(n.fills_per_sec)
+        ),
+    );
+    row("ack latency", fmt_ms(&n.ack_latency_ms));
+    row("submit→fill on ws", fmt_ms(&n.fill_latency_ms));
+    row(
+        "takers",
+        format!(
+            "{} sent, {} never filled",
+            n.takers_sent, n.takers_without_fill
+        ),
+    );
+    row(
+        "block interval",
+        format!(
+            "p50 {:.1}  p99 {:.1}  max {:.1} ms",
+            n.block_interval_ms.p50, n.block_interval_ms.p99, n.block_interval_ms.max
+        ),
+    );
+    row(
+        "txs per block",
+        format!(
+            "p50 {:.0}  p99 {:.0}  max {:.0}  mean {:.1}",
+            n.txs_per_block.p50, n.txs_per_block.p99, n.txs_per_block.max, n.txs_per_block.mean
+        ),
+    );
+    if n.late_requests > 0 {
+        row(
+            "open loop",
+            format!(
+                "{} requests sent late (max {:.1} ms behind schedule)",
+                n.late_requests, n.send_lag_max_ms
+            ),
+        );
+    }
+    row(
+        "node process",
+        match &n.node_process {
+            Some(s) => format!(
+                "CPU {:.0}% of a core; RSS {:.0} → {:.0} MB (max {:.0}){}",
+                s.cpu_percent,
+                s.rss_start_mb,
+                s.rss_end_mb,
+                s.rss_max_mb,
+                if s.includes_tester {
+                    " — includes the tester (same process)"
+                } else {
+                    ""
+                }
+            ),
+            None => "n/a (no process metrics)".to_string(),
+        },
+    );
+}
+
+/// One engine run.
+fn engine_rows(e: &EngineReport, row: &mut impl FnMut(&str, String)) {
+    let name = format!(
+        "engine, {} order(s)/tx, {} threads",
+        e.actions_per_tx, e.threads
+    );
+    row(
+        &name,
+        format!(
+            "{} orders/s ({} tx/s, {} fills/s) over {} blocks of {} orders; ceiling {} orders/s; ratio {:.1}%",
+            fmt_rate(e.orders_per_sec),
+            fmt_rate(e.txs_per_sec),
+            fmt_rate(e.fills_per_sec),
+            e.blocks,
+            e.orders / e.blocks.max(1),
+            fmt_rate(e.ceiling_orders_per_sec),
+            e.ratio * 100.0
+        ),
+    );
+    row(
+        "  block time",
+        format!(
+            "p50 {:.1}  p99 {:.1}  max {:.1} ms",
+            e.block_ms.p50, e.block_ms.p99, e.block_ms.max
+        ),
+    );
+    row("  rejected", reasons(&e.rejected_by_reason));
+}
+
+/// The LOBSTER replay's reproduction of Nasdaq's executions.
+fn lobster_rows(l: &LobsterReport, row: &mut impl FnMut(&str, String)) {
+    if l.commands_sent < l.commands {
+        row(
+            "LOBSTER (partial)",
+            format!(
+                "only {} of {} commands sent: the bare book reproduces {} executions \
+                 on them, the chain {}",
+                l.commands_sent,
+                l.commands,
+                l.reproduced_by_bare_book_on_sent,
+                l.reproduced_by_chain
+            ),
+        );
+    }
+    row(
+        "LOBSTER",
+        format!(
+            "{} of {} commands sent; Nasdaq executions {} ({} naming a placed order)",
+            l.commands_sent, l.commands, l.nasdaq_executions, l.nasdaq_executions_known_maker
+        ),
+    );
+    row(
+        "  reproduced",
+        format!(
+            "chain {} ({:.2}% of all, {:.2}% of those naming a placed order), \
+             bare book {} ({:.2}%, {:.2}%)",
+            l.reproduced_by_chain,
+            l.share_by_chain * 100.0,
+            l.share_of_known_by_chain * 100.0,
+            l.reproduced_by_bare_book,
+            l.share_by_bare_book * 100.0,
+            l.share_of_known_by_bare_book * 100.0
+        ),
+    );
+}
+
 impl Report {
     /// Rows of the summary table: `(what, value)`.
     pub fn rows(&self) -> Vec<(String, String)> {
@@ -233,195 +428,14 @@ impl Report {
             ),
         );
         if let Some(n) = &self.network {
-            row("node", format!("{} ({})", n.node, n.node_kind));
-            row(
-                "window",
-                format!(
-                    "{:.1} s after {:.1} s warm-up; {} connections × {} in flight, {} tx/request",
-                    n.window_secs,
-                    n.warmup_secs,
-                    n.connections,
-                    n.in_flight_per_connection,
-                    n.transactions_per_request
-                ),
-            );
-            row(
-                "signed ahead",
-                format!(
-                    "{} txs before the window, {} during the run",
-                    n.presigned_txs, n.signed_during_run_txs
-                ),
-            );
-            row(
-                "submitted",
-                format!(
-                    "{} txs, {} orders in {} requests",
-                    n.submitted.txs, n.submitted.orders, n.requests
-                ),
-            );
-            row(
-                "acknowledged",
-                format!(
-                    "{} txs, {} orders",
-                    n.acknowledged.txs, n.acknowledged.orders
-                ),
-            );
-            row("refused at submit", reasons(&n.refused_at_submit));
-            row(
-                "transport errors",
-                match &n.transport_error_example {
-                    Some(e) => format!("{} (e.g. {e})", n.transport_errors),
-                    None => n.transport_errors.to_string(),
-                },
-            );
-            row(
-                "committed",
-                format!(
-                    "{} txs in {} blocks in the window; whole run {} of {} acknowledged",
-                    n.committed_txs, n.blocks, n.run_committed_txs, n.run_acknowledged_txs
-                ),
-            );
-            row(
-                "rejected in blocks",
-                format!(
-                    "whole txs (node metrics): {}; by reason on {} watched traders ({} txs): {}",
-                    n.run_rejected_in_block_txs
-                        .map_or_else(|| "n/a".to_string(), |x| x.to_string()),
-                    n.watched_traders,
-                    n.watched_txs,
-                    reasons(&n.rejected_by_reason)
-                ),
-            );
-            row(
-                "throughput",
-                format!(
-                    "submitted {} orders/s, acknowledged {} orders/s, committed {} tx/s \
-                     (≈ {} orders/s), fills {} /s",
-                    fmt_rate(n.submitted_orders_per_sec),
-                    fmt_rate(n.acknowledged_orders_per_sec),
-                    fmt_rate(n.committed_txs_per_sec),
-                    fmt_rate(n.committed_orders_per_sec),
-                    fmt_rate(n.fills_per_sec)
-                ),
-            );
-            row("ack latency", fmt_ms(&n.ack_latency_ms));
-            row("submit→fill on ws", fmt_ms(&n.fill_latency_ms));
-            row(
-                "takers",
-                format!(
-                    "{} sent, {} never filled",
-                    n.takers_sent, n.takers_without_fill
-                ),
-            );
-            row(
-                "block interval",
-                format!(
-                    "p50 {:.1}  p99 {:.1}  max {:.1} ms",
-                    n.block_interval_ms.p50, n.block_interval_ms.p99, n.block_interval_ms.max
-                ),
-            );
-            row(
-                "txs per block",
-                format!(
-                    "p50 {:.0}  p99 {:.0}  max {:.0}  mean {:.1}",
-                    n.txs_per_block.p50,
-                    n.txs_per_block.p99,
-                    n.txs_per_block.max,
-                    n.txs_per_block.mean
-                ),
-            );
-            if n.late_requests > 0 {
-                row(
-                    "open loop",
-                    format!(
-                        "{} requests sent late (max {:.1} ms behind schedule)",
-                        n.late_requests, n.send_lag_max_ms
-                    ),
-                );
-            }
-            row(
-                "node process",
-                match &n.node_process {
-                    Some(s) => format!(
-                        "CPU {:.0}% of a core; RSS {:.0} → {:.0} MB (max {:.0}){}",
-                        s.cpu_percent,
-                        s.rss_start_mb,
-                        s.rss_end_mb,
-                        s.rss_max_mb,
-                        if s.includes_tester {
-                            " — includes the tester (same process)"
-                        } else {
-                            ""
-                        }
-                    ),
-                    None => "n/a (no process metrics)".to_string(),
-                },
-            );
+            network_rows(n, &mut row);
+            network_rate_rows(n, &mut row);
         }
         for e in &self.engine {
-            let name = format!(
-                "engine, {} order(s)/tx, {} threads",
-                e.actions_per_tx, e.threads
-            );
-            row(
-                &name,
-                format!(
-                    "{} orders/s ({} tx/s, {} fills/s) over {} blocks of {} orders; ceiling {} orders/s; ratio {:.1}%",
-                    fmt_rate(e.orders_per_sec),
-                    fmt_rate(e.txs_per_sec),
-                    fmt_rate(e.fills_per_sec),
-                    e.blocks,
-                    e.orders / e.blocks.max(1),
-                    fmt_rate(e.ceiling_orders_per_sec),
-                    e.ratio * 100.0
-                ),
-            );
-            row(
-                "  block time",
-                format!(
-                    "p50 {:.1}  p99 {:.1}  max {:.1} ms",
-                    e.block_ms.p50, e.block_ms.p99, e.block_ms.max
-                ),
-            );
-            row("  rejected", reasons(&e.rejected_by_reason));
+            engine_rows(e, &mut row);
         }
         if let Some(l) = &self.lobster {
-            if l.commands_sent < l.commands {
-                row(
-                    "LOBSTER (partial)",
-                    format!(
-                        "only {} of {} commands sent: the bare book reproduces {} executions \
-                         on them, the chain {}",
-                        l.commands_sent,
-                        l.commands,
-                        l.reproduced_by_bare_book_on_sent,
-                        l.reproduced_by_chain
-                    ),
-                );
-            }
-            row(
-                "LOBSTER",
-                format!(
-                    "{} of {} commands sent; Nasdaq executions {} ({} naming a placed order)",
-                    l.commands_sent,
-                    l.commands,
-                    l.nasdaq_executions,
-                    l.nasdaq_executions_known_maker
-                ),
-            );
-            row(
-                "  reproduced",
-                format!(
-                    "chain {} ({:.2}% of all, {:.2}% of those naming a placed order), \
-                     bare book {} ({:.2}%, {:.2}%)",
-                    l.reproduced_by_chain,
-                    l.share_by_chain * 100.0,
-                    l.share_of_known_by_chain * 100.0,
-                    l.reproduced_by_bare_book,
-                    l.share_by_bare_book * 100.0,
-                    l.share_of_known_by_bare_book * 100.0
-                ),
-            );
+            lobster_rows(l, &mut row);
         }
         rows
     }
@@ -460,90 +474,10 @@ impl Report {
         }
         body.push_str("</table>");
         if let Some(n) = &self.network {
-            let series = |f: fn(&TimelinePoint) -> f64| -> Vec<(f64, f64)> {
-                n.timeline.iter().map(|p| (p.t_secs, f(p))).collect()
-            };
-            body.push_str(&line_chart(
-                "Throughput over time",
-                "seconds since the window opened",
-                "per second",
-                &[
-                    (
-                        "submitted orders",
-                        "#1f77b4",
-                        series(|p| p.submitted_orders_per_sec),
-                    ),
-                    (
-                        "acknowledged orders",
-                        "#2ca02c",
-                        series(|p| p.acknowledged_orders_per_sec),
-                    ),
-                    (
-                        "committed txs",
-                        "#9467bd",
-                        series(|p| p.committed_txs_per_sec),
-                    ),
-                    ("fills seen", "#d62728", series(|p| p.fills_per_sec)),
-                ],
-                false,
-            ));
-            let pct = |c: &[CurvePoint]| -> Vec<(f64, f64)> {
-                c.iter().map(|p| (p.percentile, p.ms)).collect()
-            };
-            body.push_str(&line_chart(
-                "Latency distribution",
-                "percentile",
-                "milliseconds",
-                &[
-                    ("acknowledgement", "#2ca02c", pct(&n.ack_curve)),
-                    ("submit → fill on websocket", "#d62728", pct(&n.fill_curve)),
-                ],
-                true,
-            ));
-            let cpu: Vec<(f64, f64)> = n
-                .timeline
-                .iter()
-                .filter_map(|p| p.cpu_percent.map(|c| (p.t_secs, c)))
-                .collect();
-            let rss: Vec<(f64, f64)> = n
-                .timeline
-                .iter()
-                .filter_map(|p| p.rss_mb.map(|c| (p.t_secs, c)))
-                .collect();
-            if !cpu.is_empty() {
-                body.push_str(&line_chart(
-                    "Node CPU (% of one core) and resident memory (MB)",
-                    "seconds since the window opened",
-                    "",
-                    &[("CPU %", "#ff7f0e", cpu), ("RSS MB", "#8c564b", rss)],
-                    false,
-                ));
-            }
+            network_charts(n, &mut body);
         }
         for e in &self.engine {
-            let exec: Vec<(f64, f64)> = e
-                .per_block
-                .iter()
-                .map(|p| (p.block as f64, p.orders_per_sec))
-                .collect();
-            let ceiling: Vec<(f64, f64)> = e
-                .per_block
-                .iter()
-                .map(|p| (p.block as f64, p.ceiling_orders_per_sec))
-                .collect();
-            body.push_str(&line_chart(
-                &format!(
-                    "In process, {} order(s) per transaction, {} threads: orders/s per block",
-                    e.actions_per_tx, e.threads
-                ),
-                "measured block",
-                "orders per second",
-                &[
-                    ("execute_block", "#1f77b4", exec),
-                    ("verification ceiling", "#7f7f7f", ceiling),
-                ],
-                false,
-            ));
+            body.push_str(&engine_chart(e));
         }
         if let Some(l) = &self.lobster {
             body.push_str("<h2>LOBSTER replay (bare book, per day)</h2>");
@@ -568,6 +502,95 @@ impl Report {
              <title>clobchain load test</title><style>{STYLE}</style></head><body>{body}</body></html>\n"
         )
     }
+}
+
+/// The network run's charts: throughput over time, latency, the node process.
+fn network_charts(n: &NetworkReport, body: &mut String) {
+    let series = |f: fn(&TimelinePoint) -> f64| -> Vec<(f64, f64)> {
+        n.timeline.iter().map(|p| (p.t_secs, f(p))).collect()
+    };
+    body.push_str(&line_chart(
+        "Throughput over time",
+        "seconds since the window opened",
+        "per second",
+        &[
+            (
+                "submitted orders",
+                "#1f77b4",
+                series(|p| p.submitted_orders_per_sec),
+            ),
+            (
+                "acknowledged orders",
+                "#2ca02c",
+                series(|p| p.acknowledged_orders_per_sec),
+            ),
+            (
+                "committed txs",
+                "#9467bd",
+                series(|p| p.committed_txs_per_sec),
+            ),
+            ("fills seen", "#d62728", series(|p| p.fills_per_sec)),
+        ],
+        false,
+    ));
+    let pct =
+        |c: &[CurvePoint]| -> Vec<(f64, f64)> { c.iter().map(|p| (p.percentile, p.ms)).collect() };
+    body.push_str(&line_chart(
+        "Latency distribution",
+        "percentile",
+        "milliseconds",
+        &[
+            ("acknowledgement", "#2ca02c", pct(&n.ack_curve)),
+            ("submit → fill on websocket", "#d62728", pct(&n.fill_curve)),
+        ],
+        true,
+    ));
+    let cpu: Vec<(f64, f64)> = n
+        .timeline
+        .iter()
+        .filter_map(|p| p.cpu_percent.map(|c| (p.t_secs, c)))
+        .collect();
+    let rss: Vec<(f64, f64)> = n
+        .timeline
+        .iter()
+        .filter_map(|p| p.rss_mb.map(|c| (p.t_secs, c)))
+        .collect();
+    if !cpu.is_empty() {
+        body.push_str(&line_chart(
+            "Node CPU (% of one core) and resident memory (MB)",
+            "seconds since the window opened",
+            "",
+            &[("CPU %", "#ff7f0e", cpu), ("RSS MB", "#8c564b", rss)],
+            false,
+        ));
+    }
+}
+
+/// One engine run's chart: orders per second per block, and the ceiling.
+fn engine_chart(e: &EngineReport) -> String {
+    let exec: Vec<(f64, f64)> = e
+        .per_block
+        .iter()
+        .map(|p| (p.block as f64, p.orders_per_sec))
+        .collect();
+    let ceiling: Vec<(f64, f64)> = e
+        .per_block
+        .iter()
+        .map(|p| (p.block as f64, p.ceiling_orders_per_sec))
+        .collect();
+    line_chart(
+        &format!(
+            "In process, {} order(s) per transaction, {} threads: orders/s per block",
+            e.actions_per_tx, e.threads
+        ),
+        "measured block",
+        "orders per second",
+        &[
+            ("execute_block", "#1f77b4", exec),
+            ("verification ceiling", "#7f7f7f", ceiling),
+        ],
+        false,
+    )
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}\
@@ -595,123 +618,177 @@ fn line_chart(
     series: &[Series<'_>],
     percentile_x: bool,
 ) -> String {
-    const W: f64 = 960.0;
-    const H: f64 = 360.0;
-    const LEFT: f64 = 70.0;
-    const RIGHT: f64 = 50.0;
-    const TOP: f64 = 40.0;
-    const BOTTOM: f64 = 50.0;
-    let xmap = |x: f64| {
-        if percentile_x {
-            -(1.0 - (x / 100.0).min(0.99999)).log10()
-        } else {
-            x
-        }
-    };
+    let (w, h) = (Plot::W, Plot::H);
     let points: Vec<(f64, f64)> = series
         .iter()
-        .flat_map(|(_, _, s)| s.iter().map(|&(x, y)| (xmap(x), y)))
+        .flat_map(|(_, _, s)| s.iter().map(|&(x, y)| (chart_x(x, percentile_x), y)))
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<h2>{}</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
-         viewBox=\"0 0 {W} {H}\" font-size=\"12\">",
+        "<h2>{}</h2><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
+         viewBox=\"0 0 {w} {h}\" font-size=\"12\">",
         esc(title)
     );
     if points.is_empty() {
         svg.push_str("<text x=\"20\" y=\"40\">no data</text></svg>");
         return svg;
     }
-    let (mut x0, mut x1) = (f64::MAX, f64::MIN);
-    let mut y1 = 0.0f64;
-    for &(x, y) in &points {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y1 = y1.max(y);
-    }
-    if x1 <= x0 {
-        x1 = x0 + 1.0;
-    }
-    let y1 = if y1 <= 0.0 { 1.0 } else { y1 * 1.08 };
-    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-    let py = |y: f64| H - BOTTOM - y / y1 * (H - TOP - BOTTOM);
-    // Axes and grid.
-    for i in 0..=4 {
-        let y = y1 * f64::from(i) / 4.0;
-        let _ = write!(
-            svg,
-            "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            W - RIGHT,
-            LEFT - 6.0,
-            py(y) + 4.0,
-            short(y),
-            y = py(y)
-        );
-    }
-    let ticks: Vec<(f64, String)> = if percentile_x {
-        [0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 99.999]
-            .into_iter()
-            .map(|p| (xmap(p), format!("{p}%")))
-            .filter(|(x, _)| *x <= x1 + 1e-9)
-            .collect()
-    } else {
-        (0..=5)
-            .map(|i| {
-                let x = x0 + (x1 - x0) * f64::from(i) / 5.0;
-                (x, short(x))
-            })
-            .collect()
-    };
-    for (x, label) in ticks {
-        let _ = write!(
-            svg,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{TOP}\" y2=\"{}\" stroke=\"#eee\"/>\
-             <text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            H - BOTTOM,
-            H - BOTTOM + 16.0,
-            esc(&label),
-            x = px(x)
-        );
-    }
-    let _ = write!(
-        svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\
-         <text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">{}</text>",
-        (LEFT + W - RIGHT) / 2.0,
-        H - 12.0,
-        esc(x_label),
-        H / 2.0,
-        H / 2.0,
-        esc(y_label)
-    );
-    for (i, (name, color, data)) in series.iter().enumerate() {
-        let path: Vec<String> = data
-            .iter()
-            .map(|&(x, y)| (xmap(x), y))
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .map(|(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-            .collect();
-        if !path.is_empty() {
-            let _ = write!(
-                svg,
-                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
-                path.join(" ")
-            );
-        }
-        let lx = LEFT + 10.0 + 200.0 * i as f64;
-        let _ = write!(
-            svg,
-            "<rect x=\"{lx}\" y=\"12\" width=\"14\" height=\"4\" fill=\"{color}\"/>\
-             <text x=\"{}\" y=\"18\">{}</text>",
-            lx + 18.0,
-            esc(name)
-        );
-    }
+    let plot = Plot::around(&points, percentile_x);
+    plot.grid(&mut svg);
+    plot.axis_labels(&mut svg, x_label, y_label);
+    plot.lines(&mut svg, series);
     svg.push_str("</svg>");
     svg
+}
+
+/// Where x is drawn: as is, or (`percentile_x`) on the percentile scale.
+fn chart_x(x: f64, percentile_x: bool) -> f64 {
+    if percentile_x {
+        -(1.0 - (x / 100.0).min(0.99999)).log10()
+    } else {
+        x
+    }
+}
+
+/// A chart's data ranges, mapped onto its SVG area.
+struct Plot {
+    x0: f64,
+    x1: f64,
+    y1: f64,
+    percentile_x: bool,
+}
+
+impl Plot {
+    const W: f64 = 960.0;
+    const H: f64 = 360.0;
+    const LEFT: f64 = 70.0;
+    const RIGHT: f64 = 50.0;
+    const TOP: f64 = 40.0;
+    const BOTTOM: f64 = 50.0;
+
+    /// The ranges of `points` (x already mapped), y from zero.
+    fn around(points: &[(f64, f64)], percentile_x: bool) -> Plot {
+        let (mut x0, mut x1) = (f64::MAX, f64::MIN);
+        let mut y1 = 0.0f64;
+        for &(x, y) in points {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+        if x1 <= x0 {
+            x1 = x0 + 1.0;
+        }
+        let y1 = if y1 <= 0.0 { 1.0 } else { y1 * 1.08 };
+        Plot {
+            x0,
+            x1,
+            y1,
+            percentile_x,
+        }
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        Plot::LEFT + (x - self.x0) / (self.x1 - self.x0) * (Plot::W - Plot::LEFT - Plot::RIGHT)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        Plot::H - Plot::BOTTOM - y / self.y1 * (Plot::H - Plot::TOP - Plot::BOTTOM)
+    }
+
+    /// Horizontal grid lines with y labels, vertical ones with x labels.
+    fn grid(&self, svg: &mut String) {
+        let (w, h, left, right, top, bottom) = (
+            Plot::W,
+            Plot::H,
+            Plot::LEFT,
+            Plot::RIGHT,
+            Plot::TOP,
+            Plot::BOTTOM,
+        );
+        for i in 0..=4 {
+            let y = self.y1 * f64::from(i) / 4.0;
+            let _ = write!(
+                svg,
+                "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
+                 <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                w - right,
+                left - 6.0,
+                self.py(y) + 4.0,
+                short(y),
+                y = self.py(y)
+            );
+        }
+        let (x0, x1) = (self.x0, self.x1);
+        let ticks: Vec<(f64, String)> = if self.percentile_x {
+            [0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 99.999]
+                .into_iter()
+                .map(|p| (chart_x(p, true), format!("{p}%")))
+                .filter(|(x, _)| *x <= x1 + 1e-9)
+                .collect()
+        } else {
+            (0..=5)
+                .map(|i| {
+                    let x = x0 + (x1 - x0) * f64::from(i) / 5.0;
+                    (x, short(x))
+                })
+                .collect()
+        };
+        for (x, label) in ticks {
+            let _ = write!(
+                svg,
+                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top}\" y2=\"{}\" stroke=\"#eee\"/>\
+                 <text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                h - bottom,
+                h - bottom + 16.0,
+                esc(&label),
+                x = self.px(x)
+            );
+        }
+    }
+
+    fn axis_labels(&self, svg: &mut String, x_label: &str, y_label: &str) {
+        let (w, h) = (Plot::W, Plot::H);
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\
+             <text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">{}</text>",
+            (Plot::LEFT + w - Plot::RIGHT) / 2.0,
+            h - 12.0,
+            esc(x_label),
+            h / 2.0,
+            h / 2.0,
+            esc(y_label)
+        );
+    }
+
+    /// Each series' line and its legend.
+    fn lines(&self, svg: &mut String, series: &[Series<'_>]) {
+        for (i, (name, color, data)) in series.iter().enumerate() {
+            let path: Vec<String> = data
+                .iter()
+                .map(|&(x, y)| (chart_x(x, self.percentile_x), y))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .map(|(x, y)| format!("{:.1},{:.1}", self.px(x), self.py(y)))
+                .collect();
+            if !path.is_empty() {
+                let _ = write!(
+                    svg,
+                    "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+                    path.join(" ")
+                );
+            }
+            let lx = Plot::LEFT + 10.0 + 200.0 * i as f64;
+            let _ = write!(
+                svg,
+                "<rect x=\"{lx}\" y=\"12\" width=\"14\" height=\"4\" fill=\"{color}\"/>\
+                 <text x=\"{}\" y=\"18\">{}</text>",
+                lx + 18.0,
+                esc(name)
+            );
+        }
+    }
 }
 
 /// A short axis label.

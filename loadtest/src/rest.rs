@@ -10,15 +10,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use api::ErrorBody;
+use api::wire::{
+    BatchItem, BatchResponse, ChannelName, EventJson, HealthJson, ServerMessage, SubscribeArgs,
+    UpdateKind,
+};
+use client::ws::{self, Connection};
+use client::{Client, ClientError, Method};
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
 use markets::SignedTransaction;
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use serde::Deserialize;
 use tokio::sync::{Semaphore, mpsc};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::engine::lobster_report;
 use super::report::{Counts, LobsterReport, NetworkReport, NodeStats, TimelinePoint};
@@ -193,58 +197,15 @@ async fn spawn_node(args: &LoadtestArgs) -> anyhow::Result<(String, NodeHandle)>
 // ---------------------------------------------------------------------------------------
 // Setup over REST.
 
-#[derive(Deserialize)]
-struct HealthLite {
-    chain_id: u64,
-    height: u64,
-}
-
-#[derive(Deserialize)]
-struct MarketLite {
-    id: u32,
-    tick_size: u64,
-    lot_size: u64,
-    price_max: u64,
-}
-
-#[derive(Deserialize)]
-struct AccountLite {
-    exists: bool,
-    last_nonce: Option<u64>,
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(
-    client: &reqwest::Client,
-    url: &str,
-) -> anyhow::Result<T> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status();
-    let bytes = response.bytes().await?;
-    anyhow::ensure!(
-        status.is_success(),
-        "GET {url}: {status}: {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    serde_json::from_slice(&bytes).with_context(|| format!("reading the answer of GET {url}"))
-}
-
 /// Each trader's first nonce: one above the highest it has used.
-async fn nonce_starts(
-    client: &reqwest::Client,
-    base: &str,
-    signers: &[[u8; 32]],
-) -> anyhow::Result<Vec<u64>> {
+async fn nonce_starts(client: &Client, signers: &[[u8; 32]]) -> anyhow::Result<Vec<u64>> {
     let mut starts = vec![0u64; signers.len()];
     for (chunk_index, chunk) in signers.chunks(32).enumerate() {
         let mut set = tokio::task::JoinSet::new();
         for (i, signer) in chunk.iter().enumerate() {
             let client = client.clone();
-            let url = format!("{base}/v1/accounts/{}", hex::encode(signer));
-            set.spawn(async move { (i, get_json::<AccountLite>(&client, &url).await) });
+            let signer = *signer;
+            set.spawn(async move { (i, client.account(&signer).await) });
         }
         while let Some(joined) = set.join_next().await {
             let (i, account) = joined?;
@@ -497,6 +458,37 @@ struct BlockSeen {
 }
 
 impl Shared {
+    fn new(window: Window, lobster: Option<&Lobster>, specs: &[MarketSpec]) -> Shared {
+        Shared {
+            window,
+            submitted: Default::default(),
+            acknowledged: Default::default(),
+            window_submitted: Default::default(),
+            window_acknowledged: Default::default(),
+            window_requests: AtomicU64::new(0),
+            refused: Mutex::new(BTreeMap::new()),
+            transport_errors: AtomicU64::new(0),
+            transport_example: Mutex::new(None),
+            late: AtomicU64::new(0),
+            lag_max_micros: AtomicU64::new(0),
+            ack: Mutex::new(stats::latency_histogram()),
+            fill: Mutex::new(stats::latency_histogram()),
+            takers: Mutex::new(Takers::default()),
+            fills: AtomicU64::new(0),
+            window_fills: AtomicU64::new(0),
+            blocks: Mutex::new(Vec::new()),
+            committed: AtomicU64::new(0),
+            block_seen: tokio::sync::Notify::new(),
+            reasons: Mutex::new(BTreeMap::new()),
+            watched_txs: AtomicU64::new(0),
+            lobster_makers: lobster.map(|l| Arc::new(l.makers.clone())),
+            lot_sizes: specs.iter().map(|m| (m.id, m.lot_size)).collect(),
+            lobster_fills: Mutex::new(HashMap::new()),
+            notes: Mutex::new(Vec::new()),
+            last_send_done: Mutex::new(None),
+        }
+    }
+
     fn transport_error(&self, what: String) {
         self.transport_errors.fetch_add(1, Ordering::AcqRel);
         let mut example = self.transport_example.lock();
@@ -515,25 +507,11 @@ impl Shared {
 // ---------------------------------------------------------------------------------------
 // Senders.
 
-#[derive(Deserialize)]
-struct ErrorLite {
-    code: String,
-}
-
-#[derive(Deserialize)]
-struct ItemLite {
-    #[serde(default)]
-    error: Option<ErrorLite>,
-}
-
-#[derive(Deserialize)]
-struct BatchLite {
-    results: Vec<ItemLite>,
-}
-
 struct SenderSetup {
-    client: reqwest::Client,
-    url: String,
+    /// This connection's own client (its own connection pool).
+    client: Client,
+    /// The route: `/v1/transactions` or `/v1/transactions/batch`.
+    path: &'static str,
     single: bool,
     queue: mpsc::Receiver<Request>,
     connection: usize,
@@ -549,7 +527,7 @@ struct SenderSetup {
 async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
     let SenderSetup {
         client,
-        url,
+        path,
         single,
         mut queue,
         connection,
@@ -618,7 +596,7 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
         }
         let exchange = exchange(Exchange {
             client: client.clone(),
-            url: url.clone(),
+            path,
             single,
             body: request.body,
             txs,
@@ -646,8 +624,8 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
 
 /// One request and what its answer says.
 struct Exchange {
-    client: reqwest::Client,
-    url: String,
+    client: Client,
+    path: &'static str,
     single: bool,
     body: Vec<u8>,
     txs: u64,
@@ -660,7 +638,7 @@ struct Exchange {
 async fn exchange(e: Exchange) {
     let Exchange {
         client,
-        url,
+        path,
         single,
         body,
         txs,
@@ -669,19 +647,7 @@ async fn exchange(e: Exchange) {
         in_window,
         shared,
     } = e;
-    let answer = client
-        .post(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await;
-    let answer = match answer {
-        Ok(response) => {
-            let status = response.status();
-            response.bytes().await.map(|b| (status, b))
-        }
-        Err(e) => Err(e),
-    };
+    let answer = client.post_bytes(path, "application/json", body).await;
     let done = Instant::now();
     if in_window {
         let micros = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
@@ -691,16 +657,18 @@ async fn exchange(e: Exchange) {
     let mut accepted = 0u64;
     match answer {
         Err(e) => shared.transport_error(e.to_string()),
-        Ok((status, bytes)) if status.is_success() => {
+        Ok(answer) if answer.status.is_success() => {
             if single {
                 accepted = 1;
             } else {
-                match serde_json::from_slice::<BatchLite>(&bytes) {
+                match serde_json::from_slice::<BatchResponse>(&answer.body) {
                     Ok(batch) => {
                         for item in batch.results {
-                            match item.error {
-                                None => accepted += 1,
-                                Some(e) => shared.refuse(&e.code, 1, in_window),
+                            match item {
+                                BatchItem::Accepted(_) => accepted += 1,
+                                BatchItem::Error { error } => {
+                                    shared.refuse(error.code.as_str(), 1, in_window);
+                                }
                             }
                         }
                     }
@@ -708,11 +676,12 @@ async fn exchange(e: Exchange) {
                 }
             }
         }
-        Ok((status, bytes)) => match serde_json::from_slice::<ErrorLite>(&bytes) {
-            Ok(e) => shared.refuse(&e.code, txs, in_window),
+        Ok(answer) => match serde_json::from_slice::<ErrorBody>(&answer.body) {
+            Ok(e) => shared.refuse(e.code.as_str(), txs, in_window),
             Err(_) => shared.transport_error(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                "HTTP {}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)])
             )),
         },
     }
@@ -743,68 +712,10 @@ async fn wait_committed(shared: &Shared) {
 // ---------------------------------------------------------------------------------------
 // Websocket watchers.
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-#[derive(Deserialize)]
-struct FillLite {
-    market: u32,
-    qty: u64,
-    maker_order_id: String,
-    taker_order_id: String,
-}
-
-#[derive(Deserialize)]
-struct TradesMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Vec<FillLite>,
-}
-
-#[derive(Deserialize)]
-struct BlockLite {
-    timestamp_ms: u64,
-    transaction_count: u64,
-}
-
-#[derive(Deserialize)]
-struct BlocksMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Option<BlockLite>,
-}
-
-#[derive(Deserialize)]
-struct EventLite {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    refused: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct UpdateLite {
-    #[serde(default)]
-    action: Option<u16>,
-    event: EventLite,
-}
-
-#[derive(Deserialize)]
-struct OrdersMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: Vec<UpdateLite>,
-}
-
 /// Opens `count` websocket clients subscribed to market 0's trades and book and holds
-/// them until `stop`: reading and discarding everything, or (`silent`) never reading.
-/// Returns how many were still open at the end (a reader sees its close; a silent one
-/// counts as open).
+/// them until `stop`: reading and discarding everything (unparsed: the cost measured is
+/// the node's), or (`silent`) never reading. Returns how many were still open at the end
+/// (a reader sees its close; a silent one counts as open).
 async fn hold_subscribers(
     ws_url: String,
     count: usize,
@@ -812,8 +723,8 @@ async fn hold_subscribers(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<usize> {
     let subscriptions = [
-        serde_json::json!({"op": "subscribe", "channel": "trades", "market": 0}),
-        serde_json::json!({"op": "subscribe", "channel": "book", "market": 0}),
+        ws::market_channel(ChannelName::Trades, 0),
+        ws::market_channel(ChannelName::Book, 0),
     ];
     let mut tasks = Vec::with_capacity(count);
     let mut held = Vec::new();
@@ -829,7 +740,7 @@ async fn hold_subscribers(
             loop {
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return true,
-                    next = socket.next() => match next {
+                    next = socket.next_text() => match next {
                         Some(Ok(_)) => {}
                         _ => return false,
                     },
@@ -848,39 +759,23 @@ async fn hold_subscribers(
 }
 
 /// Connects and subscribes; returns once every subscription is confirmed.
-async fn subscribe(ws_url: &str, subscriptions: &[serde_json::Value]) -> anyhow::Result<Socket> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url)
+async fn subscribe(ws_url: &str, subscriptions: &[SubscribeArgs]) -> anyhow::Result<Connection> {
+    let mut socket = Connection::connect(ws_url).await?;
+    socket
+        .subscribe(subscriptions)
         .await
-        .with_context(|| format!("connecting to {ws_url}"))?;
-    for sub in subscriptions {
-        socket.send(Message::text(sub.to_string())).await?;
-    }
-    let mut confirmed = 0;
-    while confirmed < subscriptions.len() {
-        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
-            .await
-            .context("waiting for subscriptions to be confirmed")?
-            .context("the websocket closed while subscribing")??;
-        if let Message::Text(text) = message {
-            let value: serde_json::Value = serde_json::from_str(text.as_str())?;
-            match value["type"].as_str() {
-                Some("subscribed") => confirmed += 1,
-                Some("error") => anyhow::bail!("subscription refused: {value}"),
-                _ => {}
-            }
-        }
-    }
+        .context("subscribing")?;
     Ok(socket)
 }
 
-/// Reads `socket` until it closes or `stop` is set, handing each text frame and its
-/// arrival time to `on_text`.
+/// Reads `socket` until it closes or `stop` is set, handing each message and its
+/// arrival time to `on_message`.
 async fn watch(
-    mut socket: Socket,
+    mut socket: Connection,
     mut stop: tokio::sync::watch::Receiver<bool>,
     shared: Arc<Shared>,
     what: &'static str,
-    mut on_text: impl FnMut(&str, Instant, &Shared) -> Option<String> + Send,
+    mut on_message: impl FnMut(ServerMessage<'static>, Instant, &Shared) -> Option<String> + Send,
 ) {
     loop {
         let message = tokio::select! {
@@ -888,46 +783,41 @@ async fn watch(
             m = socket.next() => m,
         };
         let arrived = Instant::now();
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                if let Some(problem) = on_text(text.as_str(), arrived, &shared) {
-                    shared
-                        .notes
-                        .lock()
-                        .push(format!("{what} websocket: {problem}"));
-                    break;
-                }
+        let problem = match message {
+            None => break,
+            Some(Ok(message)) => match on_message(message, arrived, &shared) {
+                None => continue,
+                Some(problem) => format!("{what} websocket: {problem}"),
+            },
+            Some(Err(e @ ClientError::Unexpected { .. })) => {
+                format!("{what} websocket: unreadable message: {e}")
             }
-            Some(Ok(Message::Close(_))) | None => break,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                shared
-                    .notes
-                    .lock()
-                    .push(format!("{what} websocket failed: {e}"));
-                break;
-            }
-        }
+            Some(Err(e)) => format!("{what} websocket failed: {e}"),
+        };
+        shared.notes.lock().push(problem);
+        break;
     }
-    let _ = socket.close(None).await;
+    socket.close().await;
 }
 
-fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
-    let message: TradesMessage = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("unreadable message: {e}")),
-    };
-    match message.kind.as_str() {
-        "trades" => {}
-        "lagged" | "closing" | "error" => {
-            return Some(format!(
-                "{} (fills after this are not counted)",
-                message.kind
-            ));
-        }
-        _ => return None,
+/// The notices that end a channel: after one, what the channel counts is incomplete.
+fn ending(message: &ServerMessage<'_>) -> Option<&'static str> {
+    match message {
+        ServerMessage::Lagged { .. } => Some("lagged"),
+        ServerMessage::Closing { .. } => Some("closing"),
+        ServerMessage::Error { .. } => Some("error"),
+        _ => None,
     }
-    let count = message.data.len() as u64;
+}
+
+fn on_trades(message: ServerMessage<'static>, arrived: Instant, shared: &Shared) -> Option<String> {
+    let fills = match message {
+        ServerMessage::Trades { data, .. } => data,
+        other => {
+            return ending(&other).map(|kind| format!("{kind} (fills after this are not counted)"));
+        }
+    };
+    let count = fills.len() as u64;
     shared.fills.fetch_add(count, Ordering::AcqRel);
     if shared.window.contains(arrived) {
         shared.window_fills.fetch_add(count, Ordering::AcqRel);
@@ -935,11 +825,8 @@ fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
     {
         let mut takers = shared.takers.lock();
         let mut fill = shared.fill.lock();
-        for f in &message.data {
-            let Ok(id) = f.taker_order_id.parse::<u64>() else {
-                continue;
-            };
-            if let Some((sent, in_window)) = takers.sent.remove(&id)
+        for f in fills.iter() {
+            if let Some((sent, in_window)) = takers.sent.remove(&f.taker_order_id)
                 && in_window
             {
                 takers.filled_in_window += 1;
@@ -949,15 +836,12 @@ fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
         }
     }
     if let Some(makers) = &shared.lobster_makers {
-        let mut fills = shared.lobster_fills.lock();
-        for f in &message.data {
-            let Ok(id) = f.maker_order_id.parse::<u64>() else {
-                continue;
-            };
-            if let Some(&(market, lobster_id)) = makers.get(&id) {
+        let mut lobster_fills = shared.lobster_fills.lock();
+        for f in fills.iter() {
+            if let Some(&(market, lobster_id)) = makers.get(&f.maker_order_id) {
                 debug_assert_eq!(market, f.market);
                 let lot = shared.lot_sizes.get(&market).copied().unwrap_or(1).max(1);
-                fills
+                lobster_fills
                     .entry((market, lobster_id))
                     .or_default()
                     .push(f.qty / lot);
@@ -967,54 +851,46 @@ fn on_trades(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
     None
 }
 
-fn on_blocks(text: &str, arrived: Instant, shared: &Shared) -> Option<String> {
-    let message: BlocksMessage = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("unreadable message: {e}")),
-    };
-    match (message.kind.as_str(), message.data) {
-        ("blocks", Some(block)) => {
-            shared.blocks.lock().push(BlockSeen {
-                arrived,
-                timestamp_ms: block.timestamp_ms,
-                txs: block.transaction_count,
-            });
-            shared
-                .committed
-                .fetch_add(block.transaction_count, Ordering::AcqRel);
-            shared.block_seen.notify_waiters();
-            None
+fn on_blocks(message: ServerMessage<'static>, arrived: Instant, shared: &Shared) -> Option<String> {
+    let block = match message {
+        ServerMessage::Blocks { data, .. } => data,
+        other => {
+            return ending(&other)
+                .map(|kind| format!("{kind} (blocks after this are not counted)"));
         }
-        ("lagged" | "closing" | "error", _) => Some(format!(
-            "{} (blocks after this are not counted)",
-            message.kind
-        )),
-        _ => None,
-    }
+    };
+    let txs = u64::from(block.transaction_count);
+    shared.blocks.lock().push(BlockSeen {
+        arrived,
+        timestamp_ms: block.timestamp_ms,
+        txs,
+    });
+    shared.committed.fetch_add(txs, Ordering::AcqRel);
+    shared.block_seen.notify_waiters();
+    None
 }
 
-fn on_orders(text: &str, _arrived: Instant, shared: &Shared) -> Option<String> {
-    let message: OrdersMessage = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("unreadable message: {e}")),
-    };
-    match message.kind.as_str() {
-        "orders" => {}
-        "lagged" | "closing" | "error" => {
-            return Some(format!(
-                "{} (rejects after this are not counted)",
-                message.kind
-            ));
+fn on_orders(
+    message: ServerMessage<'static>,
+    _arrived: Instant,
+    shared: &Shared,
+) -> Option<String> {
+    let updates = match message {
+        ServerMessage::Orders { data, .. } => data,
+        other => {
+            return ending(&other)
+                .map(|kind| format!("{kind} (rejects after this are not counted)"));
         }
-        _ => return None,
-    }
+    };
     let mut reasons = shared.reasons.lock();
-    for update in message.data {
-        let reason = match (update.event.refused, update.event.kind.as_deref()) {
-            (Some(code), _) if update.action.is_none() => Some(format!("{code} (whole tx)")),
-            (Some(code), _) => Some(code),
-            (None, Some("rejected")) => update.event.code,
-            _ => None,
+    for update in updates.into_owned() {
+        let reason = match update.event {
+            UpdateKind::Refused { refused } if update.action.is_none() => {
+                Some(format!("{refused} (whole tx)"))
+            }
+            UpdateKind::Refused { refused } => Some(refused),
+            UpdateKind::Book(EventJson::Rejected { code, .. }) => Some(code),
+            UpdateKind::Book(_) => None,
         };
         if let Some(reason) = reason {
             *reasons.entry(reason).or_default() += 1;
@@ -1067,10 +943,11 @@ fn parse_metrics(text: &str, at: Instant) -> MetricsSample {
     sample
 }
 
-async fn scrape(client: &reqwest::Client, base: &str) -> Option<MetricsSample> {
-    let response = client.get(format!("{base}/metrics")).send().await.ok()?;
-    let text = response.text().await.ok()?;
-    Some(parse_metrics(&text, Instant::now()))
+async fn scrape(client: &Client) -> Option<MetricsSample> {
+    let response = client.raw(Method::GET, "/metrics", &[], None).await.ok()?;
+    // As before: whatever the status, read what came (an error page has no metrics).
+    let text = std::str::from_utf8(&response.body).ok()?;
+    Some(parse_metrics(text, Instant::now()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1106,53 +983,163 @@ async fn run_against(
     node_kind: &str,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(NetworkReport, Option<LobsterReport>)> {
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let health: HealthLite = get_json(&client, &format!("{base}/v1/health")).await?;
-    let node_markets: Vec<MarketLite> = get_json(&client, &format!("{base}/v1/markets")).await?;
-    let lobster_mode = args.workload == WorkloadKind::Lobster;
-    let market_count = if lobster_mode {
-        2
-    } else {
-        args.markets as usize
-    };
-    anyhow::ensure!(
-        node_markets.len() >= market_count,
-        "the node has {} markets; the workload needs {market_count}",
-        node_markets.len()
-    );
-    let specs: Vec<MarketSpec> = node_markets[..market_count]
-        .iter()
-        .map(|m| MarketSpec {
-            id: m.id,
-            tick_size: m.tick_size,
-            lot_size: m.lot_size,
-            price_ticks_max: m.price_max / m.tick_size.max(1),
-        })
-        .collect();
-    let traders = usize::try_from(args.traders)?;
-    let keys: Arc<Vec<SigningKey>> = Arc::new((0..args.traders).map(markets::dev::key).collect());
-    let signers: Vec<[u8; 32]> = keys.iter().map(|k| k.verifying_key().to_bytes()).collect();
-    let nonce_start = nonce_starts(&client, base, &signers).await?;
-    let chain_id = markets::ChainId(health.chain_id);
+    let setup = Setup::read(args, base).await?;
+    let shape = Shape::of(args, notes)?;
+    let (source, plan) = plan(args, &setup, &shape)?;
+    let watched = args.watch_traders.min(args.traders);
+    let (producer, queues) = start_producer(args, source, &plan, &setup, &shape, watched).await?;
 
-    // Connections, in flight, and how much to sign.
-    let (connections, in_flight, warmup) = if lobster_mode {
-        notes.push(format!(
-            "LOBSTER: one connection, one request in flight and no warm-up, so the node sees \
-             the commands in the replay's order; pacing {:?}{}",
-            args.lobster_pacing,
-            if args.lobster_pacing == LobsterPacing::Sequential {
-                " (each request is one run that a block executes as Nasdaq's sequence, sent \
-                 once the previous one is committed)"
-            } else {
-                ""
-            }
-        ));
-        (1, 1, 0.0)
-    } else {
+    // Watchers, subscribed before anything is sent.
+    let ws_url = setup.client.ws_url();
+    let sockets = open_sockets(&ws_url, &setup, watched).await?;
+    let first_metrics = scrape(&setup.client).await;
+    if first_metrics.is_none() {
+        notes.push("the node's /metrics could not be read: no CPU or memory figures".into());
+    }
+    let t0 = Instant::now() + Duration::from_millis(50);
+    let window_start = t0 + Duration::from_secs_f64(shape.warmup);
+    let shared = Arc::new(Shared::new(
+        Window {
+            start: window_start,
+            end: window_start + Duration::from_secs_f64(args.duration),
+        },
+        plan.lobster.as_ref(),
+        &setup.specs,
+    ));
+    let (stop_watchers, stopped) = tokio::sync::watch::channel(false);
+    let watchers = spawn_watchers(sockets, &shared, &stopped);
+    let subscribers = tokio::spawn(hold_subscribers(
+        ws_url,
+        args.ws_subscribers,
+        args.ws_subscribers_silent,
+        stopped,
+    ));
+    let senders = spawn_senders(args, base, &shape, queues, &shared, t0)?;
+    let tasks = Tasks {
+        senders,
+        watchers,
+        stop_watchers,
+        subscribers,
+        producer,
+    };
+
+    let total_secs = shape.warmup + args.duration;
+    let mut seen = run_window(
+        args,
+        &setup.client,
+        &shared,
+        &tasks,
+        t0,
+        total_secs,
+        first_metrics,
+    )
+    .await;
+    let counters = Arc::clone(&tasks.producer.counters);
+    drain(
+        args,
+        &setup.client,
+        &shared,
+        tasks,
+        &mut seen.samples,
+        notes,
+    )
+    .await?;
+    let finished = Finished {
+        args,
+        base,
+        node_kind,
+        setup: &setup,
+        shape: &shape,
+        shared: &shared,
+        counters: &counters,
+        seen: &seen,
+        watched,
+    };
+    Ok(report(&finished, plan.lobster, notes))
+}
+
+/// What the run learns from the node before it starts.
+struct Setup {
+    client: Client,
+    health: HealthJson,
+    specs: Vec<MarketSpec>,
+    keys: Arc<Vec<SigningKey>>,
+    signers: Vec<[u8; 32]>,
+    nonce_start: Vec<u64>,
+}
+
+impl Setup {
+    async fn read(args: &LoadtestArgs, base: &str) -> anyhow::Result<Setup> {
+        let client = Client::new(base)?;
+        let health = client.health().await?;
+        let node_markets = client.markets().await?;
+        let market_count = if args.workload == WorkloadKind::Lobster {
+            2
+        } else {
+            args.markets as usize
+        };
+        anyhow::ensure!(
+            node_markets.len() >= market_count,
+            "the node has {} markets; the workload needs {market_count}",
+            node_markets.len()
+        );
+        let specs: Vec<MarketSpec> = node_markets[..market_count]
+            .iter()
+            .map(|m| MarketSpec {
+                id: m.id,
+                tick_size: m.tick_size,
+                lot_size: m.lot_size,
+                price_ticks_max: m.price_max / m.tick_size.max(1),
+            })
+            .collect();
+        let keys: Arc<Vec<SigningKey>> =
+            Arc::new((0..args.traders).map(markets::dev::key).collect());
+        let signers: Vec<[u8; 32]> = keys.iter().map(|k| k.verifying_key().to_bytes()).collect();
+        let nonce_start = nonce_starts(&client, &signers).await?;
+        Ok(Setup {
+            client,
+            health,
+            specs,
+            keys,
+            signers,
+            nonce_start,
+        })
+    }
+}
+
+/// How the load is sent.
+struct Shape {
+    lobster_mode: bool,
+    connections: usize,
+    /// Requests in flight on each connection, at most.
+    in_flight: usize,
+    warmup: f64,
+    actions_per_tx: usize,
+}
+
+impl Shape {
+    fn of(args: &LoadtestArgs, notes: &mut Vec<String>) -> anyhow::Result<Shape> {
+        let traders = usize::try_from(args.traders)?;
+        if args.workload == WorkloadKind::Lobster {
+            notes.push(format!(
+                "LOBSTER: one connection, one request in flight and no warm-up, so the node \
+                 sees the commands in the replay's order; pacing {:?}{}",
+                args.lobster_pacing,
+                if args.lobster_pacing == LobsterPacing::Sequential {
+                    " (each request is one run that a block executes as Nasdaq's sequence, \
+                     sent once the previous one is committed)"
+                } else {
+                    ""
+                }
+            ));
+            return Ok(Shape {
+                lobster_mode: true,
+                connections: 1,
+                in_flight: 1,
+                warmup: 0.0,
+                actions_per_tx: 1,
+            });
+        }
         let connections = args.connections.min(traders);
         if connections < args.connections {
             notes.push(format!(
@@ -1169,16 +1156,33 @@ async fn run_against(
                 in_flight_auto(args.batch, connections, traders)
             }
         });
-        (connections, in_flight.max(1), args.warmup)
-    };
-    let actions_per_tx = if lobster_mode {
-        1
-    } else {
-        args.actions_per_tx.unwrap_or(1)
-    };
+        Ok(Shape {
+            lobster_mode: false,
+            connections,
+            in_flight: in_flight.max(1),
+            warmup: args.warmup,
+            actions_per_tx: args.actions_per_tx.unwrap_or(1),
+        })
+    }
+}
+
+/// How much to send and to sign ahead.
+struct Plan {
+    lobster: Option<Lobster>,
+    /// Transactions to generate in all (`None`: until stopped).
+    total: Option<u64>,
+    /// Transactions to have signed before the window opens.
+    prefill: u64,
+    /// Requests each connection's queue holds.
+    per_queue: usize,
+}
+
+/// The workload's source, and how much of it to send and sign ahead.
+fn plan(args: &LoadtestArgs, setup: &Setup, shape: &Shape) -> anyhow::Result<(Source, Plan)> {
+    let chain_id = markets::ChainId(setup.health.chain_id);
     let mut lobster_requests = 0usize;
-    let (source, lobster) = if lobster_mode {
-        let lobster = Lobster::build(chain_id, &signers, &nonce_start, &specs)?;
+    let (source, lobster) = if shape.lobster_mode {
+        let lobster = Lobster::build(chain_id, &setup.signers, &setup.nonce_start, &setup.specs)?;
         let requests: Vec<usize> = match args.lobster_pacing {
             LobsterPacing::Sequential => lobster
                 .segment_ranges(args.batch)
@@ -1202,11 +1206,11 @@ async fn run_against(
             args.seed,
             MixConfig {
                 chain_id,
-                signers: signers.clone(),
-                nonce_start: nonce_start.clone(),
-                markets: specs.clone(),
+                signers: setup.signers.clone(),
+                nonce_start: setup.nonce_start.clone(),
+                markets: setup.specs.clone(),
                 hot_per_mille: args.hot_skew_per_mille(),
-                actions_per_tx,
+                actions_per_tx: shape.actions_per_tx,
             },
         );
         (Source::Mix(Box::new(mix)), None)
@@ -1217,223 +1221,266 @@ async fn run_against(
         // it runs out), so the tester never signs while it measures.
         (None, 0) => Some(args.presign_txs()),
         (None, rate) => {
-            let orders = rate as f64 * (warmup + args.duration);
+            let orders = rate as f64 * (shape.warmup + args.duration);
             Some(
-                stats::whole((orders / actions_per_tx as f64).ceil())
-                    + (args.batch * connections) as u64,
+                stats::whole((orders / shape.actions_per_tx as f64).ceil())
+                    + (args.batch * shape.connections) as u64,
             )
         }
     };
     let prefill = total.map_or(args.presign_txs(), |t| t.min(args.presign_txs()));
     // Requests each queue holds: enough for the prefill (the LOBSTER stream is sent
     // whole, in requests of varying sizes).
-    let per_queue = if lobster_mode {
+    let per_queue = if shape.lobster_mode {
         lobster_requests.max(2)
     } else {
         usize::try_from(prefill)
             .unwrap_or(usize::MAX)
-            .div_ceil(args.batch * connections)
+            .div_ceil(args.batch * shape.connections)
             .max(2)
     };
-    let mut senders_rx = Vec::new();
+    let plan = Plan {
+        lobster,
+        total,
+        prefill,
+        per_queue,
+    };
+    Ok((source, plan))
+}
+
+/// The producer thread, and what it shares with the run.
+struct Producer {
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+    counters: Arc<ProducerCounters>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts the producer and waits until it has signed ahead; returns it and each
+/// connection's queue.
+async fn start_producer(
+    args: &LoadtestArgs,
+    source: Source,
+    plan: &Plan,
+    setup: &Setup,
+    shape: &Shape,
+    watched: u64,
+) -> anyhow::Result<(Producer, Vec<mpsc::Receiver<Request>>)> {
+    let mut receivers = Vec::new();
     let mut queues = Vec::new();
-    for _ in 0..connections {
-        let (tx, rx) = mpsc::channel(per_queue);
+    for _ in 0..shape.connections {
+        let (tx, rx) = mpsc::channel(plan.per_queue);
         queues.push(tx);
-        senders_rx.push(rx);
+        receivers.push(rx);
     }
-    let stop_producer = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(ProducerCounters {
         generated_txs: AtomicU64::new(0),
         ready: AtomicBool::new(false),
         exhausted: AtomicBool::new(false),
     });
-    let watched = args.watch_traders.min(args.traders);
-    let producer = {
-        let setup = ProducerSetup {
-            source,
-            keys: Arc::clone(&keys),
-            queues,
-            batch: args.batch,
-            prefill,
-            total,
-            watched,
-            stop: Arc::clone(&stop_producer),
-            counters: Arc::clone(&counters),
-        };
-        std::thread::Builder::new()
-            .name("lt-producer".into())
-            .spawn(move || produce(setup))?
+    let producer_setup = ProducerSetup {
+        source,
+        keys: Arc::clone(&setup.keys),
+        queues,
+        batch: args.batch,
+        prefill: plan.prefill,
+        total: plan.total,
+        watched,
+        stop: Arc::clone(&stop),
+        counters: Arc::clone(&counters),
     };
+    let thread = std::thread::Builder::new()
+        .name("lt-producer".into())
+        .spawn(move || produce(producer_setup))?;
 
     // Sign ahead.
-    let bar = super::progress_bar(args, prefill, "txs signed ahead");
+    let bar = super::progress_bar(args, plan.prefill, "txs signed ahead");
     while !counters.ready.load(Ordering::Acquire) {
-        if producer.is_finished() {
+        if thread.is_finished() {
             break;
         }
         bar.set_position(counters.generated_txs.load(Ordering::Acquire));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bar.finish_and_clear();
-    if producer.is_finished() && !counters.ready.load(Ordering::Acquire) {
-        return match producer.join() {
+    if thread.is_finished() && !counters.ready.load(Ordering::Acquire) {
+        return match thread.join() {
             Ok(Err(e)) => Err(e.context("the transaction producer failed")),
             _ => Err(anyhow::anyhow!("the transaction producer stopped")),
         };
     }
+    let producer = Producer {
+        thread,
+        counters,
+        stop,
+    };
+    Ok((producer, receivers))
+}
 
-    // Watchers, subscribed before anything is sent.
-    let ws_url = format!("{}/v1/ws", base.replacen("http", "ws", 1));
-    let trades_subs: Vec<serde_json::Value> = specs
+/// The websocket connections that measure.
+struct Sockets {
+    trades: Connection,
+    blocks: Connection,
+    orders: Vec<Connection>,
+}
+
+/// Subscribes to every market's trades, to the blocks, and to the watched traders'
+/// orders.
+async fn open_sockets(ws_url: &str, setup: &Setup, watched: u64) -> anyhow::Result<Sockets> {
+    let trades_subs: Vec<SubscribeArgs> = setup
+        .specs
         .iter()
-        .map(|m| serde_json::json!({"op": "subscribe", "channel": "trades", "market": m.id}))
+        .map(|m| ws::market_channel(ChannelName::Trades, m.id))
         .collect();
-    let trades_socket = subscribe(&ws_url, &trades_subs).await?;
-    let blocks_socket = subscribe(
-        &ws_url,
-        &[serde_json::json!({"op": "subscribe", "channel": "blocks"})],
-    )
-    .await?;
-    let mut orders_sockets = Vec::new();
-    let watched_signers = &signers[..usize::try_from(watched)?];
+    let trades = subscribe(ws_url, &trades_subs).await?;
+    let blocks = subscribe(ws_url, &[ws::blocks_channel()]).await?;
+    let mut orders = Vec::new();
+    let watched_signers = &setup.signers[..usize::try_from(watched)?];
     for chunk in watched_signers.chunks(SUBSCRIPTIONS_PER_SOCKET) {
-        let subs: Vec<serde_json::Value> = chunk
+        let subs: Vec<SubscribeArgs> = chunk
             .iter()
-            .map(|s| serde_json::json!({"op": "subscribe", "channel": "orders", "account": hex::encode(s)}))
+            .map(|s| ws::account_channel(ChannelName::Orders, s))
             .collect();
-        orders_sockets.push(subscribe(&ws_url, &subs).await?);
+        orders.push(subscribe(ws_url, &subs).await?);
     }
-    let first_metrics = scrape(&client, base).await;
-    if first_metrics.is_none() {
-        notes.push("the node's /metrics could not be read: no CPU or memory figures".into());
-    }
+    Ok(Sockets {
+        trades,
+        blocks,
+        orders,
+    })
+}
 
-    let t0 = Instant::now() + Duration::from_millis(50);
-    let window_start = t0 + Duration::from_secs_f64(warmup);
-    let shared = Arc::new(Shared {
-        window: Window {
-            start: window_start,
-            end: window_start + Duration::from_secs_f64(args.duration),
-        },
-        submitted: Default::default(),
-        acknowledged: Default::default(),
-        window_submitted: Default::default(),
-        window_acknowledged: Default::default(),
-        window_requests: AtomicU64::new(0),
-        refused: Mutex::new(BTreeMap::new()),
-        transport_errors: AtomicU64::new(0),
-        transport_example: Mutex::new(None),
-        late: AtomicU64::new(0),
-        lag_max_micros: AtomicU64::new(0),
-        ack: Mutex::new(stats::latency_histogram()),
-        fill: Mutex::new(stats::latency_histogram()),
-        takers: Mutex::new(Takers::default()),
-        fills: AtomicU64::new(0),
-        window_fills: AtomicU64::new(0),
-        blocks: Mutex::new(Vec::new()),
-        committed: AtomicU64::new(0),
-        block_seen: tokio::sync::Notify::new(),
-        reasons: Mutex::new(BTreeMap::new()),
-        watched_txs: AtomicU64::new(0),
-        lobster_makers: lobster.as_ref().map(|l| Arc::new(l.makers.clone())),
-        lot_sizes: specs.iter().map(|m| (m.id, m.lot_size)).collect(),
-        lobster_fills: Mutex::new(HashMap::new()),
-        notes: Mutex::new(Vec::new()),
-        last_send_done: Mutex::new(None),
-    });
-    let (stop_watchers, stopped) = tokio::sync::watch::channel(false);
+fn spawn_watchers(
+    sockets: Sockets,
+    shared: &Arc<Shared>,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut watchers = Vec::new();
     watchers.push(tokio::spawn(watch(
-        trades_socket,
+        sockets.trades,
         stopped.clone(),
-        Arc::clone(&shared),
+        Arc::clone(shared),
         "trades",
         on_trades,
     )));
     watchers.push(tokio::spawn(watch(
-        blocks_socket,
+        sockets.blocks,
         stopped.clone(),
-        Arc::clone(&shared),
+        Arc::clone(shared),
         "blocks",
         on_blocks,
     )));
-    for socket in orders_sockets {
+    for socket in sockets.orders {
         watchers.push(tokio::spawn(watch(
             socket,
             stopped.clone(),
-            Arc::clone(&shared),
+            Arc::clone(shared),
             "orders",
             on_orders,
         )));
     }
+    watchers
+}
 
-    let subscribers = tokio::spawn(hold_subscribers(
-        ws_url.clone(),
-        args.ws_subscribers,
-        args.ws_subscribers_silent,
-        stopped.clone(),
-    ));
-
-    // Senders.
+fn spawn_senders(
+    args: &LoadtestArgs,
+    base: &str,
+    shape: &Shape,
+    queues: Vec<mpsc::Receiver<Request>>,
+    shared: &Arc<Shared>,
+    t0: Instant,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let single = args.batch == 1;
-    let url = if single {
-        format!("{base}/v1/transactions")
+    let path = if single {
+        "/v1/transactions"
     } else {
-        format!("{base}/v1/transactions/batch")
+        "/v1/transactions/batch"
     };
     let slot_secs = if args.rate > 0 {
-        (args.batch * actions_per_tx) as f64 / args.rate as f64
+        (args.batch * shape.actions_per_tx) as f64 / args.rate as f64
     } else {
         0.0
     };
     let mut senders = Vec::new();
-    for (connection, queue) in senders_rx.into_iter().enumerate() {
+    for (connection, queue) in queues.into_iter().enumerate() {
         let setup = SenderSetup {
-            client: reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .timeout(Duration::from_secs(60))
-                .build()?,
-            url: url.clone(),
+            // Its own client: its own connection pool, as one trading client would have.
+            client: Client::new(base)?,
+            path,
             single,
             queue,
             connection,
-            connections,
-            in_flight,
+            connections: shape.connections,
+            in_flight: shape.in_flight,
             slot_secs,
             t0,
-            lockstep: lobster_mode && args.lobster_pacing == LobsterPacing::Sequential,
+            lockstep: shape.lobster_mode && args.lobster_pacing == LobsterPacing::Sequential,
         };
-        senders.push(tokio::spawn(sender(setup, Arc::clone(&shared))));
+        senders.push(tokio::spawn(sender(setup, Arc::clone(shared))));
     }
+    Ok(senders)
+}
 
-    // Each second: a point of the timeline, a metrics sample, the progress bar.
-    let total_secs = warmup + args.duration;
+/// The tasks and the thread of a run in progress.
+struct Tasks {
+    senders: Vec<tokio::task::JoinHandle<()>>,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+    stop_watchers: tokio::sync::watch::Sender<bool>,
+    subscribers: tokio::task::JoinHandle<anyhow::Result<usize>>,
+    producer: Producer,
+}
+
+/// What was seen each second: the node's metrics and the run's cumulative counts.
+struct Seen {
+    samples: Vec<MetricsSample>,
+    /// Submitted orders, acknowledged orders, committed transactions, fills.
+    cumulative: Vec<(Instant, [u64; 4])>,
+    /// Transactions signed before the window opened.
+    presigned: u64,
+}
+
+/// The run's cumulative counts now (see [`Seen::cumulative`]).
+fn snapshot(shared: &Shared) -> [u64; 4] {
+    let committed: u64 = shared.blocks.lock().iter().map(|b| b.txs).sum();
+    [
+        shared.submitted[1].load(Ordering::Acquire),
+        shared.acknowledged[1].load(Ordering::Acquire),
+        committed,
+        shared.fills.load(Ordering::Acquire),
+    ]
+}
+
+/// Each second until the window ends (or every sender is done): a point of the
+/// timeline, a metrics sample, the progress bar.
+async fn run_window(
+    args: &LoadtestArgs,
+    client: &Client,
+    shared: &Shared,
+    tasks: &Tasks,
+    t0: Instant,
+    total_secs: f64,
+    first_metrics: Option<MetricsSample>,
+) -> Seen {
     let bar = super::progress_bar(args, stats::whole(total_secs.ceil()), "s");
     let mut samples: Vec<MetricsSample> = first_metrics.into_iter().collect();
     let mut cumulative: Vec<(Instant, [u64; 4])> = Vec::new();
-    let snapshot = |shared: &Shared| -> [u64; 4] {
-        let committed: u64 = shared.blocks.lock().iter().map(|b| b.txs).sum();
-        [
-            shared.submitted[1].load(Ordering::Acquire),
-            shared.acknowledged[1].load(Ordering::Acquire),
-            committed,
-            shared.fills.load(Ordering::Acquire),
-        ]
-    };
     tokio::time::sleep_until(t0.into()).await;
     // What is signed from here on is signed during the run.
-    let presigned = counters.generated_txs.load(Ordering::Acquire);
-    cumulative.push((Instant::now(), snapshot(&shared)));
+    let presigned = tasks
+        .producer
+        .counters
+        .generated_txs
+        .load(Ordering::Acquire);
+    cumulative.push((Instant::now(), snapshot(shared)));
     let mut tick =
         tokio::time::interval_at((t0 + Duration::from_secs(1)).into(), Duration::from_secs(1));
     loop {
         tick.tick().await;
         let now = Instant::now();
-        if let Some(sample) = scrape(&client, base).await {
+        if let Some(sample) = scrape(client).await {
             samples.push(sample);
         }
-        let counts = snapshot(&shared);
+        let counts = snapshot(shared);
         let previous = cumulative.last().map_or([0; 4], |c| c.1);
         let since = cumulative.last().map_or(1.0, |c| (now - c.0).as_secs_f64());
         cumulative.push((now, counts));
@@ -1444,24 +1491,42 @@ async fn run_against(
             (counts[3] - previous[3]) as f64 / since,
             shared.fill.lock().value_at_quantile(0.99) as f64 / 1000.0
         ));
-        let senders_done = senders.iter().all(tokio::task::JoinHandle::is_finished);
+        let senders_done = tasks
+            .senders
+            .iter()
+            .all(tokio::task::JoinHandle::is_finished);
         if now >= shared.window.end || senders_done {
             break;
         }
     }
     bar.finish_and_clear();
+    Seen {
+        samples,
+        cumulative,
+        presigned,
+    }
+}
 
-    // Drain: the last answers, then the mempool's last blocks and their fills.
-    for s in senders {
+/// Drain: the last answers, then the mempool's last blocks and their fills; then every
+/// task and the producer are stopped.
+async fn drain(
+    args: &LoadtestArgs,
+    client: &Client,
+    shared: &Shared,
+    tasks: Tasks,
+    samples: &mut Vec<MetricsSample>,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    for s in tasks.senders {
         let _ = s.await;
     }
     let sending_ended = Instant::now();
-    stop_producer.store(true, Ordering::Release);
+    tasks.producer.stop.store(true, Ordering::Release);
     let drain_until = sending_ended + Duration::from_secs_f64(args.drain.max(0.0));
     let acknowledged = shared.acknowledged[0].load(Ordering::Acquire);
     loop {
         let committed: u64 = shared.blocks.lock().iter().map(|b| b.txs).sum();
-        let sample = scrape(&client, base).await;
+        let sample = scrape(client).await;
         let empty = sample.and_then(|s| s.mempool).is_none_or(|m| m == 0.0);
         if let Some(sample) = sample {
             samples.push(sample);
@@ -1473,11 +1538,11 @@ async fn run_against(
     }
     // The trades of the last block travel with it: give the socket a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop_watchers.send_replace(true);
-    for w in watchers {
+    tasks.stop_watchers.send_replace(true);
+    for w in tasks.watchers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }
-    match tokio::time::timeout(Duration::from_secs(10), subscribers).await {
+    match tokio::time::timeout(Duration::from_secs(10), tasks.subscribers).await {
         Ok(Ok(Ok(0))) | Err(_) | Ok(Err(_)) => {}
         Ok(Ok(Ok(held))) => notes.push(format!(
             "{held} of {} extra websocket subscribers were still open at the end",
@@ -1485,38 +1550,103 @@ async fn run_against(
         )),
         Ok(Ok(Err(e))) => notes.push(format!("extra websocket subscribers: {e:#}")),
     }
-    let producer_result = tokio::task::spawn_blocking(move || producer.join()).await?;
+    let thread = tasks.producer.thread;
+    let producer_result = tokio::task::spawn_blocking(move || thread.join()).await?;
     match producer_result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => notes.push(format!("the producer failed: {e:#}")),
         Err(_) => notes.push("the producer panicked".into()),
     }
-    if let Some(sample) = scrape(&client, base).await {
+    if let Some(sample) = scrape(client).await {
         samples.push(sample);
     }
+    Ok(())
+}
 
-    // The report.
-    let window = &shared.window;
-    let exhausted = counters.exhausted.load(Ordering::Acquire);
-    // The workload ran out when its last answer came clearly before the window's end
-    // (a fixed-rate run generates a round more than it needs, so it never does).
-    let last_done = shared.last_send_done.lock().unwrap_or(window.end);
-    let tolerance = Duration::from_secs_f64((args.duration * 0.02).max(0.25));
-    let ran_out = exhausted && last_done + tolerance < window.end;
-    let window_end = if ran_out { last_done } else { window.end };
-    if ran_out {
+/// Everything the report is made from.
+struct Finished<'a> {
+    args: &'a LoadtestArgs,
+    base: &'a str,
+    node_kind: &'a str,
+    setup: &'a Setup,
+    shape: &'a Shape,
+    shared: &'a Shared,
+    counters: &'a ProducerCounters,
+    seen: &'a Seen,
+    watched: u64,
+}
+
+fn report(
+    f: &Finished<'_>,
+    lobster: Option<Lobster>,
+    notes: &mut Vec<String>,
+) -> (NetworkReport, Option<LobsterReport>) {
+    let window_end = window_end(f, lobster.is_some(), notes);
+    let (report, orders_per_tx) = network_report(f, window_end);
+    notes.push(format!(
+        "committed orders/s is committed tx/s × {orders_per_tx:.1}, the orders per \
+         acknowledged transaction (blocks report transactions, not orders)"
+    ));
+    if report.signed_during_run_txs > 0 {
         notes.push(format!(
-            "the workload ran out {:.1} s into the window{}: the window is shortened to it",
-            window_end
-                .saturating_duration_since(window.start)
-                .as_secs_f64(),
-            if lobster.is_some() {
-                " (the whole replay was sent)"
-            } else {
-                "; raise --presign for a longer as-fast-as-possible run"
-            }
+            "{} transactions were signed during the run by the background producer (more than \
+             --presign {}): signing took CPU beside the node",
+            report.signed_during_run_txs,
+            f.args.presign_txs()
         ));
     }
+    if report
+        .node_process
+        .as_ref()
+        .is_some_and(|s| s.includes_tester)
+    {
+        notes.push("the node runs inside the tester's process: CPU and memory are of both".into());
+    }
+    if f.setup.health.height > 0 {
+        notes.push(format!(
+            "the node was at height {} when the run began",
+            f.setup.health.height
+        ));
+    }
+    notes.extend(f.shared.notes.lock().drain(..));
+    let lobster_report = lobster.map(|l| {
+        let fills = f.shared.lobster_fills.lock().clone();
+        lobster_report(&l, &fills, l.stream.len() as u64, report.run_submitted_txs)
+    });
+    (report, lobster_report)
+}
+
+/// The window's end: as planned, or when the workload ran out, if its last answer came
+/// clearly before that (a fixed-rate run generates a round more than it needs, so it
+/// never does).
+fn window_end(f: &Finished<'_>, lobster: bool, notes: &mut Vec<String>) -> Instant {
+    let window = &f.shared.window;
+    let exhausted = f.counters.exhausted.load(Ordering::Acquire);
+    let last_done = f.shared.last_send_done.lock().unwrap_or(window.end);
+    let tolerance = Duration::from_secs_f64((f.args.duration * 0.02).max(0.25));
+    let ran_out = exhausted && last_done + tolerance < window.end;
+    if !ran_out {
+        return window.end;
+    }
+    notes.push(format!(
+        "the workload ran out {:.1} s into the window{}: the window is shortened to it",
+        last_done
+            .saturating_duration_since(window.start)
+            .as_secs_f64(),
+        if lobster {
+            " (the whole replay was sent)"
+        } else {
+            "; raise --presign for a longer as-fast-as-possible run"
+        }
+    ));
+    last_done
+}
+
+/// The report's figures over the window `[start, window_end)`, and the orders per
+/// acknowledged transaction they assume.
+fn network_report(f: &Finished<'_>, window_end: Instant) -> (NetworkReport, f64) {
+    let (args, shared) = (f.args, f.shared);
+    let window = &shared.window;
     let window_secs = window_end
         .saturating_duration_since(window.start)
         .as_secs_f64()
@@ -1540,34 +1670,35 @@ async fn run_against(
     let orders_per_tx = if window_acknowledged.txs > 0 {
         window_acknowledged.orders as f64 / window_acknowledged.txs as f64
     } else {
-        actions_per_tx as f64
+        f.shape.actions_per_tx as f64
     };
-    let takers = shared.takers.lock();
+    let samples = &f.seen.samples;
     let first = samples.first().copied().unwrap_or_default();
     let last = samples.last().copied().unwrap_or_default();
     let delta = |f: fn(&MetricsSample) -> Option<f64>| -> Option<u64> {
         Some(stats::whole(f(&last)? - f(&first)?))
     };
     let node_process = node_stats(
-        &samples,
+        samples,
         window.start,
         window_end,
-        node_kind == "in-process",
+        f.node_kind == "in-process",
     );
-    let timeline = timeline(&cumulative, &samples, window.start, orders_per_tx);
+    let timeline = timeline(&f.seen.cumulative, samples, window.start, orders_per_tx);
+    let takers = shared.takers.lock();
     let ack = shared.ack.lock();
     let fill = shared.fill.lock();
     let report = NetworkReport {
-        node: base.to_string(),
-        node_kind: node_kind.to_string(),
+        node: f.base.to_string(),
+        node_kind: f.node_kind.to_string(),
         window_secs,
-        warmup_secs: warmup,
-        presigned_txs: presigned,
-        signed_during_run_txs: load(&counters.generated_txs).saturating_sub(presigned),
+        warmup_secs: f.shape.warmup,
+        presigned_txs: f.seen.presigned,
+        signed_during_run_txs: load(&f.counters.generated_txs).saturating_sub(f.seen.presigned),
         requests: load(&shared.window_requests),
         transactions_per_request: args.batch as u64,
-        connections: connections as u64,
-        in_flight_per_connection: in_flight as u64,
+        connections: f.shape.connections as u64,
+        in_flight_per_connection: f.shape.in_flight as u64,
         submitted: Counts {
             txs: load(&shared.window_submitted[0]),
             orders: load(&shared.window_submitted[1]),
@@ -1598,45 +1729,14 @@ async fn run_against(
         run_rejected_in_block_txs: delta(|s| s.rejected),
         run_fills: delta(|s| s.fills),
         rejected_by_reason: shared.reasons.lock().clone(),
-        watched_traders: watched,
+        watched_traders: f.watched,
         watched_txs: load(&shared.watched_txs),
         node_process,
         timeline,
         ack_curve: stats::curve(&ack),
         fill_curve: stats::curve(&fill),
     };
-    drop((ack, fill, takers));
-    notes.push(format!(
-        "committed orders/s is committed tx/s × {orders_per_tx:.1}, the orders per \
-         acknowledged transaction (blocks report transactions, not orders)"
-    ));
-    if report.signed_during_run_txs > 0 {
-        notes.push(format!(
-            "{} transactions were signed during the run by the background producer (more than \
-             --presign {}): signing took CPU beside the node",
-            report.signed_during_run_txs,
-            args.presign_txs()
-        ));
-    }
-    if report
-        .node_process
-        .as_ref()
-        .is_some_and(|s| s.includes_tester)
-    {
-        notes.push("the node runs inside the tester's process: CPU and memory are of both".into());
-    }
-    if health.height > 0 {
-        notes.push(format!(
-            "the node was at height {} when the run began",
-            health.height
-        ));
-    }
-    notes.extend(shared.notes.lock().drain(..));
-    let lobster_report = lobster.map(|l| {
-        let fills = shared.lobster_fills.lock().clone();
-        lobster_report(&l, &fills, l.stream.len() as u64, report.run_submitted_txs)
-    });
-    Ok((report, lobster_report))
+    (report, orders_per_tx)
 }
 
 /// CPU over the window and memory at its ends, from the metrics samples.

@@ -373,6 +373,137 @@ impl Mix {
 /// A fill of a LOBSTER resting order: `((market, LOBSTER order id), shares)`.
 type MakerFill = ((u32, u64), u64);
 
+/// The traders of one LOBSTER day: `takers` from `first`, then `makers`.
+#[derive(Clone, Copy, Debug)]
+struct DayTraders {
+    first: usize,
+    takers: usize,
+    makers: usize,
+}
+
+/// The reference: `commands` on a bare book. Records each fill per (market, LOBSTER
+/// maker id) in `fills` and returns each command's fills.
+fn bare_book_fills(
+    commands: &[Command],
+    market: u32,
+    fills: &mut HashMap<(u32, u64), Vec<u64>>,
+) -> Vec<Vec<MakerFill>> {
+    let mut book = matching::Book::new(crate::lobster::market_params());
+    let mut events = Vec::new();
+    let mut fills_by_command: Vec<Vec<MakerFill>> = Vec::with_capacity(commands.len());
+    for command in commands {
+        events.clear();
+        let _ = book.execute(*command, &mut events);
+        let mut made = Vec::new();
+        for event in &events {
+            if let matching::Event::Fill(fill) = event {
+                let key = (market, fill.maker_order_id.0);
+                fills.entry(key).or_default().push(fill.qty.0);
+                made.push((key, fill.qty.0));
+            }
+        }
+        fills_by_command.push(made);
+    }
+    fills_by_command
+}
+
+/// One day's commands as transactions: which trader sends each (see
+/// [`Lobster::build`]), with the trader's next nonce. Records each maker's chain order
+/// id → (market, LOBSTER order id) in `makers_out`.
+fn plan_day(
+    commands: Vec<Command>,
+    spec: &MarketSpec,
+    traders: DayTraders,
+    (chain_id, signers): (ChainId, &[[u8; 32]]),
+    nonces: &mut [u64],
+    makers_out: &mut HashMap<u64, (u32, u64)>,
+) -> anyhow::Result<Vec<Planned>> {
+    let DayTraders {
+        first,
+        takers,
+        makers,
+    } = traders;
+    let mut next_taker = 0usize;
+    let mut chain_ids: HashMap<u64, (usize, OrderId)> = HashMap::new();
+    let mut planned = Vec::with_capacity(commands.len());
+    for command in commands {
+        let maker_of = |lobster_id: u64| {
+            let mut rng = Rng::new(lobster_id ^ (u64::from(spec.id) << 56));
+            first + takers + rng.index(makers)
+        };
+        let (trader, action, taker) = match command {
+            Command::Place(order) if order.account == crate::lobster::TAKER_ACCOUNT => {
+                let trader = first + next_taker % takers;
+                next_taker += 1;
+                let place = lobster_place(spec, &order);
+                (trader, OrderAction::Place(place), true)
+            }
+            Command::Place(order) => {
+                let trader = maker_of(order.order_id.0);
+                (
+                    trader,
+                    OrderAction::Place(lobster_place(spec, &order)),
+                    false,
+                )
+            }
+            Command::Cancel { order, .. } => {
+                let OrderRef::Id(id) = order else {
+                    anyhow::bail!("the LOBSTER workload cancels by order id only");
+                };
+                let (trader, chain_id) = *chain_ids
+                    .get(&id.0)
+                    .ok_or_else(|| anyhow::anyhow!("cancel of an order never placed"))?;
+                let cancel = CancelOrder {
+                    market: market_id(spec.id),
+                    order: OrderRef::Id(chain_id),
+                };
+                (trader, OrderAction::Cancel(cancel), false)
+            }
+            Command::Amend {
+                order_id,
+                price,
+                qty,
+                ..
+            } => {
+                let (trader, chain_id) = *chain_ids
+                    .get(&order_id.0)
+                    .ok_or_else(|| anyhow::anyhow!("amend of an order never placed"))?;
+                let amend = AmendOrder {
+                    market: market_id(spec.id),
+                    order_id: chain_id,
+                    price: price.0 * spec.tick_size,
+                    qty: qty.0 * spec.lot_size,
+                };
+                (trader, OrderAction::Amend(amend), false)
+            }
+            other => anyhow::bail!("unexpected LOBSTER command {other:?}"),
+        };
+        let nonce = nonces[trader];
+        nonces[trader] += 1;
+        let tx = Transaction {
+            chain_id,
+            signer: signers[trader],
+            nonce,
+            expiry_height: None,
+            action: Action::Order(action),
+        };
+        let id = tx.order_id(0);
+        if let Command::Place(order) = command
+            && !taker
+        {
+            chain_ids.insert(order.order_id.0, (trader, id));
+            makers_out.insert(id.0, (spec.id, order.order_id.0));
+        }
+        planned.push(Planned {
+            trader,
+            tx,
+            takers: if taker { vec![id.0] } else { Vec::new() },
+            orders: 1,
+        });
+    }
+    Ok(planned)
+}
+
 /// The LOBSTER days as two markets (see [`Lobster::build`]).
 #[derive(Debug)]
 pub struct Lobster {
@@ -473,8 +604,6 @@ impl Lobster {
         let mut per_day: Vec<Vec<Planned>> = Vec::new();
         let mut per_day_fills: Vec<Vec<Vec<MakerFill>>> = Vec::new();
         for (d, (day, spec)) in days.iter().enumerate() {
-            let first = d * half;
-            let mut next_taker = 0usize;
             out.symbols.push((day.symbol.clone(), spec.id));
             out.lot_sizes.insert(spec.id, spec.lot_size);
             out.replay_summaries
@@ -488,104 +617,34 @@ impl Lobster {
                 }
             }
             let commands = crate::lobster::workload(day);
-            // The reference: the same commands on a bare book.
-            let mut book = matching::Book::new(crate::lobster::market_params());
-            let mut events = Vec::new();
-            let mut fills_by_command: Vec<Vec<MakerFill>> = Vec::with_capacity(commands.len());
-            for command in &commands {
-                events.clear();
-                let _ = book.execute(*command, &mut events);
-                let mut fills = Vec::new();
-                for event in &events {
-                    if let matching::Event::Fill(fill) = event {
-                        let key = (spec.id, fill.maker_order_id.0);
-                        out.bare_book_fills.entry(key).or_default().push(fill.qty.0);
-                        fills.push((key, fill.qty.0));
-                    }
-                }
-                fills_by_command.push(fills);
-            }
-            per_day_fills.push(fills_by_command);
-            let mut chain_ids: HashMap<u64, (usize, OrderId)> = HashMap::new();
-            let mut planned = Vec::with_capacity(commands.len());
-            for command in commands {
-                let maker_of = |lobster_id: u64| {
-                    let mut rng = Rng::new(lobster_id ^ (u64::from(spec.id) << 56));
-                    first + takers + rng.index(makers)
-                };
-                let (trader, action, taker) = match command {
-                    Command::Place(order) if order.account == crate::lobster::TAKER_ACCOUNT => {
-                        let trader = first + next_taker % takers;
-                        next_taker += 1;
-                        let place = lobster_place(spec, &order);
-                        (trader, OrderAction::Place(place), true)
-                    }
-                    Command::Place(order) => {
-                        let trader = maker_of(order.order_id.0);
-                        (
-                            trader,
-                            OrderAction::Place(lobster_place(spec, &order)),
-                            false,
-                        )
-                    }
-                    Command::Cancel { order, .. } => {
-                        let OrderRef::Id(id) = order else {
-                            anyhow::bail!("the LOBSTER workload cancels by order id only");
-                        };
-                        let (trader, chain_id) = *chain_ids
-                            .get(&id.0)
-                            .ok_or_else(|| anyhow::anyhow!("cancel of an order never placed"))?;
-                        let cancel = CancelOrder {
-                            market: market_id(spec.id),
-                            order: OrderRef::Id(chain_id),
-                        };
-                        (trader, OrderAction::Cancel(cancel), false)
-                    }
-                    Command::Amend {
-                        order_id,
-                        price,
-                        qty,
-                        ..
-                    } => {
-                        let (trader, chain_id) = *chain_ids
-                            .get(&order_id.0)
-                            .ok_or_else(|| anyhow::anyhow!("amend of an order never placed"))?;
-                        let amend = AmendOrder {
-                            market: market_id(spec.id),
-                            order_id: chain_id,
-                            price: price.0 * spec.tick_size,
-                            qty: qty.0 * spec.lot_size,
-                        };
-                        (trader, OrderAction::Amend(amend), false)
-                    }
-                    other => anyhow::bail!("unexpected LOBSTER command {other:?}"),
-                };
-                let nonce = nonces[trader];
-                nonces[trader] += 1;
-                let tx = Transaction {
-                    chain_id,
-                    signer: signers[trader],
-                    nonce,
-                    expiry_height: None,
-                    action: Action::Order(action),
-                };
-                let id = tx.order_id(0);
-                if let Command::Place(order) = command
-                    && !taker
-                {
-                    chain_ids.insert(order.order_id.0, (trader, id));
-                    out.makers.insert(id.0, (spec.id, order.order_id.0));
-                }
-                planned.push(Planned {
-                    trader,
-                    tx,
-                    takers: if taker { vec![id.0] } else { Vec::new() },
-                    orders: 1,
-                });
-            }
-            per_day.push(planned);
+            per_day_fills.push(bare_book_fills(
+                &commands,
+                spec.id,
+                &mut out.bare_book_fills,
+            ));
+            let traders = DayTraders {
+                first: d * half,
+                takers,
+                makers,
+            };
+            per_day.push(plan_day(
+                commands,
+                spec,
+                traders,
+                (chain_id, signers),
+                &mut nonces,
+                &mut out.makers,
+            )?);
         }
-        // Interleave: item i of a day of length n sorts at (i + 1) / n.
+        out.interleave(per_day, &per_day_fills);
+        out.segment_starts = segment_starts(&out.stream);
+        Ok(out)
+    }
+
+    /// Appends the days' transactions to the stream, interleaved in proportion to their
+    /// lengths (item `i` of a day of length `n` sorts at `(i + 1) / n`), and the bare
+    /// book's fills at the position of the command that made each.
+    fn interleave(&mut self, per_day: Vec<Vec<Planned>>, per_day_fills: &[Vec<Vec<MakerFill>>]) {
         let lengths: Vec<u128> = per_day.iter().map(|d| d.len() as u128).collect();
         let mut cursors = vec![0usize; per_day.len()];
         let mut days_iter: Vec<std::vec::IntoIter<Planned>> =
@@ -599,16 +658,14 @@ impl Lobster {
                     fa.cmp(&fb).then(a.cmp(&b))
                 });
             let Some(d) = next else { break };
-            let position = out.stream.len();
+            let position = self.stream.len();
             for &(key, shares) in &per_day_fills[d][cursors[d]] {
-                out.bare_book_fills_at.push((position, key, shares));
+                self.bare_book_fills_at.push((position, key, shares));
             }
             cursors[d] += 1;
-            out.stream
+            self.stream
                 .push(days_iter[d].next().expect("the cursor is below the length"));
         }
-        out.segment_starts = segment_starts(&out.stream);
-        Ok(out)
     }
 
     /// The stream cut into runs that a block executes exactly as Nasdaq's sequence, at

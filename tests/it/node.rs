@@ -8,15 +8,15 @@ use api::wire::{
     AccountJson, ActionResult, BatchItem, BatchResponse, EventJson, FillJson, OrderJson,
     OrderStatusJson, SideJson, SubmitResponse, TxStatusKind,
 };
+use client::{Method, StatusCode};
 use markets::dev::{BTC, USD};
 use markets::{Action, ChainId, OrderAction};
 use matching::Side;
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::node_support::{
-    Api, BTC_USD, ETH_USD, Trader, Ws, balance, first_order_id, hex_body, limit, message_fills,
-    start_node,
+    Api, BTC_USD, ETH_USD, Reply, Trader, Ws, balance, first_order_id, hex_body, limit,
+    message_fills, start_node,
 };
 
 /// A book rebuilt from the `book` channel: a snapshot, then deltas (qty 0 = level gone).
@@ -237,10 +237,10 @@ async fn node_trade_settles_with_fees_and_streams_fills_and_book() {
     // Cancel the remaining 3 lots.
     let cancel = seller.cancel_body(BTC_USD, sell_id);
     let reply = api
-        .send(
-            api.http
-                .delete(api.url(&format!("/v1/orders/{sell_id}?wait=true")))
-                .json(&cancel),
+        .send_json(
+            Method::DELETE,
+            &format!("/v1/orders/{sell_id}?wait=true"),
+            &cancel,
         )
         .await
         .expect("DELETE");
@@ -597,13 +597,17 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     let good = place(BTC_USD, Side::Buy, 3_000_000, lot);
 
     // Bodies that are not a transaction.
-    let raw = |body: &'static str| {
-        api.send(
-            api.http
-                .post(api.url("/v1/transactions"))
-                .header("content-type", "application/json")
-                .body(body),
-        )
+    let raw = |body: &'static str| async move {
+        let answer = api
+            .client
+            .raw(
+                Method::POST,
+                "/v1/transactions",
+                &[("content-type", "application/json")],
+                Some(body.as_bytes().to_vec()),
+            )
+            .await;
+        answer.map(Reply::from)
     };
     raw(r#"{"tx": "#).await.unwrap().assert_error(
         StatusCode::BAD_REQUEST,
@@ -791,7 +795,7 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         "order id not a number",
     );
     let cancel = trader.cancel_body(BTC_USD, first_order_id(&resting));
-    api.send(api.http.delete(api.url("/v1/orders/-1")).json(&cancel))
+    api.send_json(Method::DELETE, "/v1/orders/-1", &cancel)
         .await
         .unwrap()
         .assert_error(StatusCode::BAD_REQUEST, "MALFORMED", "DELETE bad id");
@@ -860,7 +864,7 @@ async fn node_mempool_limits_answer_429_and_503_with_retry_after() {
     let lot = api.market(BTC_USD).await.lot_size;
     let traders = [Trader::dev(1), Trader::dev(2), Trader::dev(3)];
     let order = |t: &Trader, i: u64| t.place(BTC_USD, Side::Sell, 7_000_000 + i, lot);
-    let retry_after = |reply: &crate::node_support::Reply| -> u64 {
+    let retry_after = |reply: &Reply| -> u64 {
         reply
             .headers
             .get("retry-after")
@@ -982,19 +986,19 @@ async fn node_stop_with_websocket_clients_releases_the_data_directory() {
 }
 
 /// `POST /v1/transactions` with a 3 MiB body, on a fresh connection.
-async fn oversized_body(api: &Api) -> crate::node_support::Reply {
-    let fresh = Api::new(&api.base);
+async fn oversized_body(api: &Api) -> Reply {
+    let fresh = Api::new(api.base());
     let huge = format!(r#"{{"tx": "{}"}}"#, "0".repeat(3 << 20));
-    fresh
-        .send(
-            fresh
-                .http
-                .post(fresh.url("/v1/transactions"))
-                .header("content-type", "application/json")
-                .body(huge),
+    let answer = fresh
+        .client
+        .raw(
+            Method::POST,
+            "/v1/transactions",
+            &[("content-type", "application/json")],
+            Some(huge.into_bytes()),
         )
-        .await
-        .expect("the node answers an oversized body")
+        .await;
+    answer.expect("the node answers an oversized body").into()
 }
 
 /// The node answers an oversized body without reading it and then closes the

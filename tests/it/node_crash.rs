@@ -9,10 +9,13 @@ use api::wire::{
     ActionResult, BatchItem, BatchResponse, OrderJson, OrderStatusJson, SubmitResponse, TxStatus,
     TxStatusKind,
 };
+use client::Method;
 use matching::Side;
 use serde_json::json;
 
-use crate::node_support::{Api, BTC_USD, DEADLINE, NodeProcess, Trader, hex_body, spawn_node};
+use crate::node_support::{
+    Api, BTC_USD, DEADLINE, NodeProcess, Reply, Trader, hex_body, spawn_node,
+};
 
 /// A transaction the node said was in a block.
 #[derive(Clone, Debug)]
@@ -52,11 +55,7 @@ async fn single_load(api: Api, trader: Arc<Trader>, side: Side, acks: Arc<Mutex<
     for i in 0.. {
         let tx = order(&trader, side, i);
         let Ok(reply) = api
-            .send(
-                api.http
-                    .post(api.url("/v1/transactions?wait=true"))
-                    .json(&hex_body(&tx)),
-            )
+            .send_json(Method::POST, "/v1/transactions?wait=true", &hex_body(&tx))
             .await
         else {
             return;
@@ -85,7 +84,7 @@ async fn batch_load(api: Api, traders: [Arc<Trader>; 2], acks: Arc<Mutex<Vec<Ack
             .collect();
         let body = json!({"transactions": txs.iter().map(hex_body).collect::<Vec<_>>()});
         let Ok(reply) = api
-            .send(api.http.post(api.url("/v1/transactions/batch")).json(&body))
+            .send_json(Method::POST, "/v1/transactions/batch", &body)
             .await
         else {
             return;
@@ -97,13 +96,14 @@ async fn batch_load(api: Api, traders: [Arc<Trader>; 2], acks: Arc<Mutex<Vec<Ack
         for tx in &txs {
             let hash = tx.hash().to_string();
             loop {
-                let Ok(reply) = api
-                    .send(api.http.get(api.url(&format!("/v1/transactions/{hash}"))))
+                let Ok(answer) = api
+                    .client
+                    .raw(Method::GET, &format!("/v1/transactions/{hash}"), &[], None)
                     .await
                 else {
                     return;
                 };
-                let status: TxStatus = reply.json();
+                let status: TxStatus = Reply::from(answer).json();
                 if status.status != TxStatusKind::Pending {
                     acks.lock().expect("acks").push(acked(&status));
                     break;

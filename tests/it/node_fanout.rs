@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use client::Method;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -13,15 +14,12 @@ use crate::node_support::{Api, DEADLINE, Ws, start_node};
 
 /// `clobchain_websocket_clients` from `/metrics`.
 async fn websocket_clients(api: &Api) -> u64 {
-    let text = api
-        .http
-        .get(api.url("/metrics"))
-        .send()
+    let metrics = api
+        .client
+        .raw(Method::GET, "/metrics", &[], None)
         .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
+        .expect("GET /metrics");
+    let text = metrics.text();
     text.lines()
         .find_map(|l| l.strip_prefix("clobchain_websocket_clients "))
         .and_then(|v| v.trim().parse().ok())

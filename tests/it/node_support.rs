@@ -16,17 +16,15 @@ use std::time::{Duration, Instant};
 
 use ::node::{NodeConfig, Running};
 use api::wire::{
-    AccountJson, BookJson, FillJson, HealthJson, MarketJson, SubmitResponse, TransactionJson,
-    TxStatus, TxStatusKind,
+    AccountJson, BookJson, CancelBody, FillJson, HealthJson, MarketJson, SubmitRequest,
+    SubmitResponse, TransactionJson, TxStatus, TxStatusKind,
 };
+use client::tx::{self, SignedRequest, TxParams};
+use client::ws::Connection;
+use client::{Client, ClientError, HeaderMap, Method, RawResponse, StatusCode};
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
-use markets::{
-    Action, CancelOrder, MarketId, OrderAction, PlaceOrder, SignedTransaction, Transaction,
-};
+use markets::{Action, MarketId, OrderAction, PlaceOrder, SignedTransaction, Transaction};
 use matching::{OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
-use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -111,15 +109,21 @@ impl Trader {
         self.nonce.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The transaction this account would send: dev chain, next nonce, no expiry.
-    pub fn unsigned(&self, action: Action) -> Transaction {
-        Transaction {
-            chain_id: markets::dev::CHAIN_ID,
-            signer: self.public(),
+    /// What this account signs with: dev chain, next nonce, no expiry. Nonces count
+    /// from 1 rather than from the clock (`client::tx::next_nonce`): the tests reason
+    /// about which nonce each transaction used.
+    fn params(&self) -> TxParams {
+        TxParams {
+            chain_id: markets::dev::CHAIN_ID.0,
             nonce: self.next_nonce(),
             expiry_height: None,
-            action,
         }
+    }
+
+    /// The transaction this account would send, unsigned (for tests that change a field
+    /// before signing).
+    pub fn unsigned(&self, action: Action) -> Transaction {
+        self.tx(action).transaction
     }
 
     pub fn sign(&self, transaction: Transaction) -> SignedTransaction {
@@ -127,7 +131,7 @@ impl Trader {
     }
 
     pub fn tx(&self, action: Action) -> SignedTransaction {
-        self.sign(self.unsigned(action))
+        tx::sign_action(&self.key, self.params(), action)
     }
 
     /// A good-till-cancel limit order; `price` in quote atoms per lot, `qty` in base atoms.
@@ -138,19 +142,16 @@ impl Trader {
     }
 
     /// The body of `DELETE /v1/orders/{order_id}`, signed.
-    pub fn cancel_body(&self, market: u32, order_id: u64) -> api::wire::CancelBody {
-        let signed = self.tx(Action::Order(OrderAction::Cancel(CancelOrder {
-            market: MarketId(market),
-            order: OrderRef::Id(OrderId(order_id)),
-        })));
-        let tx = signed.transaction;
-        api::wire::CancelBody {
-            chain_id: tx.chain_id.0,
-            signer: tx.signer,
-            nonce: tx.nonce,
-            expiry_height: tx.expiry_height,
+    pub fn cancel_body(&self, market: u32, order_id: u64) -> CancelBody {
+        let signed = tx::cancel_transaction(
+            &self.key,
+            self.params(),
             market,
-            signature: signed.signature,
+            OrderRef::Id(OrderId(order_id)),
+        );
+        match tx::request_for(&signed) {
+            SignedRequest::Cancel { body, .. } => body,
+            other => panic!("a cancel by id goes to DELETE /v1/orders/{{id}}: {other:?}"),
         }
     }
 }
@@ -171,7 +172,14 @@ pub fn limit(market: u32, side: Side, price: u64, qty: u64) -> PlaceOrder {
 
 /// The body of `POST /v1/transactions` for these bytes.
 pub fn hex_body(tx: &SignedTransaction) -> Value {
-    json!({ "tx": hex::encode(tx.to_bytes()) })
+    serde_json::to_value(hex_request(tx)).expect("wire types serialize")
+}
+
+/// `POST /v1/transactions`'s request for these bytes.
+pub fn hex_request(tx: &SignedTransaction) -> SubmitRequest {
+    SubmitRequest::Hex {
+        tx: hex::encode(tx.to_bytes()),
+    }
 }
 
 /// The id of the order placed by a transaction's first action.
@@ -185,6 +193,23 @@ pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+}
+
+/// The body read as JSON where it is JSON, else as a string (`Null` when empty).
+impl From<RawResponse> for Reply {
+    fn from(raw: RawResponse) -> Reply {
+        let body = if raw.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw.body)
+                .unwrap_or_else(|_| Value::String(raw.text().into_owned()))
+        };
+        Reply {
+            status: raw.status,
+            headers: raw.headers,
+            body,
+        }
+    }
 }
 
 impl Reply {
@@ -219,58 +244,67 @@ impl Reply {
     }
 }
 
-/// The REST API of one node.
+/// The REST API of one node: typed calls through [`client::Client`], and raw requests
+/// (through the same client) for the tests that check what the node makes of bodies,
+/// headers and routes a well-behaved client would never send.
 #[derive(Clone, Debug)]
 pub struct Api {
-    pub base: String,
-    pub http: reqwest::Client,
+    pub client: Client,
+}
+
+/// Panics with what was asked when the client could not get an answer.
+#[track_caller]
+fn answered<T>(what: &str, result: Result<T, ClientError>) -> T {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// An account key from its hex.
+fn account_key(key: &str) -> [u8; 32] {
+    hex::decode(key)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .unwrap_or_else(|| panic!("an account key in hex: {key}"))
 }
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client");
         Api {
-            base: base.trim_end_matches('/').to_string(),
-            http,
+            client: Client::new(base).expect("a client for the node"),
         }
+    }
+
+    /// The node's base URL.
+    pub fn base(&self) -> &str {
+        self.client.base().as_str()
     }
 
     /// `ws://…/v1/ws`.
     pub fn ws_url(&self) -> String {
-        format!("{}/v1/ws", self.base.replacen("http://", "ws://", 1))
+        self.client.ws_url()
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Sends a request and reads the whole answer; `Err` only if the connection failed.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Result<Reply> {
-        let response = request.send().await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        Ok(Reply {
-            status,
-            headers,
-            body,
-        })
+    /// A request with a JSON body; `Err` only if no answer came.
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<Reply, ClientError> {
+        let bytes = serde_json::to_vec(body).expect("JSON");
+        self.client
+            .raw(
+                method,
+                path,
+                &[("content-type", "application/json")],
+                Some(bytes),
+            )
+            .await
+            .map(Reply::from)
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(self.http.get(self.url(path)))
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        let answer = self.client.raw(Method::GET, path, &[], None).await;
+        answered(&format!("GET {path}"), answer).into()
     }
 
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> T {
@@ -278,9 +312,10 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send(self.http.post(self.url(path)).json(body))
-            .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        answered(
+            &format!("POST {path}"),
+            self.send_json(Method::POST, path, body).await,
+        )
     }
 
     /// `POST /v1/transactions` with the transaction's bytes as hex.
@@ -291,57 +326,67 @@ impl Api {
 
     /// Submits, waits for the block, and returns the answer; panics unless committed.
     pub async fn submit_committed(&self, tx: &SignedTransaction) -> SubmitResponse {
-        let reply = self.submit(tx, true).await;
-        let response: SubmitResponse = reply.json();
+        let response = answered(
+            "POST /v1/transactions",
+            self.client.submit(&hex_request(tx), true).await,
+        );
         assert_eq!(
             response.status,
             TxStatusKind::Committed,
-            "the transaction commits: {}",
-            reply.body
+            "the transaction commits: {response:?}"
         );
         response
     }
 
     /// `POST /v1/orders?wait=true` with the transaction as JSON fields.
     pub async fn place_json_committed(&self, tx: &SignedTransaction) -> SubmitResponse {
-        let body = serde_json::to_value(TransactionJson::from_chain(tx)).expect("JSON");
-        let reply = self.post("/v1/orders?wait=true", &body).await;
-        let response: SubmitResponse = reply.json();
-        assert_eq!(response.status, TxStatusKind::Committed, "{}", reply.body);
+        let response = answered(
+            "POST /v1/orders",
+            self.client
+                .place(&TransactionJson::from_chain(tx), true)
+                .await,
+        );
+        assert_eq!(response.status, TxStatusKind::Committed, "{response:?}");
         response
     }
 
     pub async fn health(&self) -> HealthJson {
-        self.get_json("/v1/health").await
+        answered("GET /v1/health", self.client.health().await)
     }
 
     pub async fn account(&self, key: &str) -> AccountJson {
-        self.get_json(&format!("/v1/accounts/{key}")).await
+        answered(
+            "GET /v1/accounts",
+            self.client.account(&account_key(key)).await,
+        )
     }
 
     pub async fn market(&self, market: u32) -> MarketJson {
-        self.get_json(&format!("/v1/markets/{market}")).await
+        answered(
+            "GET /v1/markets/{market}",
+            self.client.market(&market.to_string()).await,
+        )
     }
 
     pub async fn book(&self, market: u32) -> BookJson {
-        self.get_json(&format!("/v1/markets/{market}/book?depth=1000"))
-            .await
+        answered(
+            "GET /v1/markets/{market}/book",
+            self.client.book(&market.to_string(), Some(1000)).await,
+        )
     }
 
     pub async fn fills(&self, key: &str) -> Vec<FillJson> {
-        let page: api::wire::FillsPage = self
-            .get_json(&format!("/v1/accounts/{key}/fills?limit=1000"))
-            .await;
-        page.fills
+        let page = self.client.fills(&account_key(key), Some(1000), None).await;
+        answered("GET /v1/accounts/{key}/fills", page).fills
     }
 
     /// The transaction's status; `None` while the node does not know it (404).
     pub async fn tx_status(&self, hash: &str) -> Option<TxStatus> {
-        let reply = self.get(&format!("/v1/transactions/{hash}")).await;
-        if reply.status == StatusCode::NOT_FOUND {
-            return None;
+        match self.client.transaction(hash).await {
+            Ok(status) => Some(status),
+            Err(ClientError::Api { status: 404, .. }) => None,
+            Err(e) => panic!("GET /v1/transactions/{hash}: {e}"),
         }
-        Some(reply.json())
     }
 
     /// Polls until the transaction is in a block.
@@ -392,29 +437,28 @@ pub fn balance(account: &AccountJson, asset: markets::AssetId) -> (u64, u64) {
 
 /// A websocket client that keeps the messages it read but was not asked for yet.
 #[derive(Debug)]
+///
+/// Messages are read as JSON values, not `ServerMessage`s: these tests pin the wire
+/// shape itself, and send requests the typed `ClientMessage` cannot express.
 pub struct Ws {
-    stream: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    connection: Connection,
     kept: VecDeque<Value>,
 }
 
 impl Ws {
     pub async fn connect(api: &Api) -> Ws {
-        let (stream, _) = tokio_tungstenite::connect_async(api.ws_url())
+        let connection = Connection::connect(&api.ws_url())
             .await
             .expect("the websocket connects");
         Ws {
-            stream,
+            connection,
             kept: VecDeque::new(),
         }
     }
 
     pub async fn send(&mut self, value: Value) {
-        self.stream
-            .send(tokio_tungstenite::tungstenite::Message::text(
-                value.to_string(),
-            ))
+        self.connection
+            .send_text(value.to_string())
             .await
             .expect("a websocket send");
     }
@@ -422,18 +466,11 @@ impl Ws {
     /// The next message from the server, or `None` if none came within `wait` (or the
     /// connection closed).
     async fn read(&mut self, wait: Duration) -> Option<Value> {
-        loop {
-            let next = tokio::time::timeout(wait, self.stream.next())
-                .await
-                .ok()??;
-            match next.ok()? {
-                tokio_tungstenite::tungstenite::Message::Text(text) => {
-                    return Some(serde_json::from_str(text.as_str()).expect("JSON text frames"));
-                }
-                tokio_tungstenite::tungstenite::Message::Close(_) => return None,
-                _ => {}
-            }
-        }
+        let text = tokio::time::timeout(wait, self.connection.next_text())
+            .await
+            .ok()??
+            .ok()?;
+        Some(serde_json::from_str(text.as_str()).expect("JSON text frames"))
     }
 
     /// The first message (kept or new) for which `matches` holds; others are kept.
