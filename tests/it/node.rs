@@ -538,12 +538,22 @@ async fn node_resent_transaction_executes_once() {
         lot,
     )));
     let rival = trader.sign(rival);
-    assert!(api.submit(&pending, false).await.status.is_success());
-    api.submit(&rival, false).await.assert_error(
-        StatusCode::CONFLICT,
-        "NONCE_PENDING",
-        "a pending nonce",
-    );
+    // Both in one batch, so the first is surely still pending when the second is
+    // admitted (sent one after the other, a 20 ms block may commit the first between).
+    let both: BatchResponse = api
+        .post(
+            "/v1/transactions/batch",
+            &json!({"transactions": [hex_body(&pending), hex_body(&rival)]}),
+        )
+        .await
+        .json();
+    match &both.results[..] {
+        [BatchItem::Accepted(first), BatchItem::Error { error }] => {
+            assert!(!first.duplicate, "{first:?}");
+            assert_eq!(error.code, api::ApiCode::NoncePending, "a pending nonce");
+        }
+        other => panic!("the rival of a pending nonce is refused: {other:?}"),
+    }
     api.wait_committed(&pending.hash().to_string()).await;
     let next = api.health().await.height + 1;
     api.wait_height(next).await;
