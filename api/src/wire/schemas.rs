@@ -1,0 +1,174 @@
+//! The OpenAPI schemas the derive cannot infer from a field's Rust type: u64s carried
+//! as decimal strings, and the [`ActionJson`](super::ActionJson) and
+//! [`ApiCode`](super::ApiCode) schemas, which are written by hand because their serde
+//! shapes (a tagged enum with one untagged variant; a string enum from a table) are
+//! beyond the derive. Integer ranges are filled in from each integer's format by
+//! `crate::openapi`, so every integer's bounds are its Rust type's.
+
+use std::borrow::Cow;
+
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::openapi::{KnownFormat, Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::{ActionJson, ApiCode, OrderActionJson};
+
+/// A u64 as a decimal string: digits only (no sign), at most 20 of them.
+pub const U64_TEXT_PATTERN: &str = "^[0-9]+$";
+/// The most digits of a u64 (`18446744073709551615`).
+pub const U64_TEXT_LENGTH_MAX: usize = 20;
+/// A 32-byte key or hash as the server reads it: either case, optional `0x`.
+pub const HEX32_IN_PATTERN: &str = "^(0x)?[0-9a-fA-F]{64}$";
+/// A 32-byte key or hash as the server writes it.
+pub const HEX32_OUT_PATTERN: &str = "^[0-9a-f]{64}$";
+/// The fills cursor: `height:market:seq` of the last fill of the previous page.
+pub const CURSOR_PATTERN: &str = "^[0-9]{1,20}:[0-9]{1,10}:[0-9]{1,20}$";
+/// A signed transaction's borsh bytes as hex (`tx`): whole bytes, either case,
+/// optional `0x`.
+pub const TX_HEX_PATTERN: &str = "^(0x)?([0-9a-fA-F]{2})+$";
+/// The longest `tx`: the transaction size limit in hex, and a `0x`.
+pub const TX_HEX_LENGTH_MAX: usize = 2 * markets::limits::TRANSACTION_BYTES_MAX + 2;
+
+fn u64_text() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(U64_TEXT_PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(U64_TEXT_LENGTH_MAX))
+}
+
+fn u64_number() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::UInt64)))
+}
+
+/// A u64 the server writes as a decimal string (order ids).
+pub fn u64_text_out() -> Schema {
+    u64_text()
+        .description(Some("A u64 as a decimal string."))
+        .into()
+}
+
+/// A u64 a client sends: a decimal string or a number.
+pub fn u64_text_in() -> Schema {
+    OneOfBuilder::new()
+        .item(u64_text())
+        .item(u64_number())
+        .description(Some("A u64: a decimal string or a number."))
+        .into()
+}
+
+/// An optional u64 a client sends: a decimal string, a number or null.
+pub fn opt_u64_text_in() -> Schema {
+    OneOfBuilder::new()
+        .item(u64_text())
+        .item(u64_number())
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some("A u64: a decimal string or a number (or null)."))
+        .into()
+}
+
+/// Book levels: `[price, qty]` pairs (quote atoms per lot, base atoms).
+pub fn levels() -> Schema {
+    ArrayBuilder::new()
+        .items(
+            ArrayBuilder::new()
+                .items(u64_number())
+                .min_items(Some(2))
+                .max_items(Some(2)),
+        )
+        .description(Some("`[price, qty]` pairs, best first."))
+        .into()
+}
+
+fn tagged(tag: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([tag])),
+        )
+        .required("type")
+}
+
+fn uint(format: KnownFormat) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(format)))
+}
+
+impl PartialSchema for ActionJson {
+    fn schema() -> RefOr<Schema> {
+        let order = Ref::from_schema_name(OrderActionJson::name());
+        OneOfBuilder::new()
+            .item(
+                tagged("batch")
+                    .property(
+                        "actions",
+                        ArrayBuilder::new()
+                            .items(order.clone())
+                            .min_items(Some(1))
+                            .max_items(Some(markets::limits::BATCH_ACTIONS_MAX)),
+                    )
+                    .required("actions"),
+            )
+            .item(
+                tagged("transfer")
+                    .property(
+                        "to",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(HEX32_IN_PATTERN)),
+                    )
+                    .property("asset", uint(KnownFormat::UInt32))
+                    .property("amount", uint(KnownFormat::UInt64))
+                    .required("to")
+                    .required("asset")
+                    .required("amount"),
+            )
+            .item(
+                tagged("faucet")
+                    .property("asset", uint(KnownFormat::UInt32))
+                    .property("amount", uint(KnownFormat::UInt64))
+                    .required("asset")
+                    .required("amount"),
+            )
+            .item(order)
+            .description(Some(
+                "What a transaction does, tagged by `type`: an order action (`place`, \
+                 `cancel`, `cancel_all`, `amend`), `batch` (1 to 32 order actions), \
+                 `transfer` or `faucet`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ActionJson {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ActionJson")
+    }
+}
+
+impl PartialSchema for ApiCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ApiCode::ALL.iter().map(|c| c.as_str())))
+            .description(Some(
+                "Stable, machine-readable: branch on it. Each code's meaning and HTTP \
+                 status are in `x-error-codes` and docs/API.md.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ApiCode {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ApiCode")
+    }
+}
