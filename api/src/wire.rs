@@ -612,6 +612,7 @@ pub struct TxStatus {
     pub index: Option<u32>,
     /// Why the whole transaction was refused (status `rejected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schemas::opt_reject_name)]
     pub code: Option<String>,
     /// One per action (status `committed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -631,6 +632,7 @@ pub enum ActionResult {
     },
     Done,
     Rejected {
+        #[schema(schema_with = schemas::reject_name)]
         code: String,
     },
 }
@@ -645,6 +647,7 @@ pub enum EventJson {
         #[serde(with = "u64_string")]
         #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         #[serde(
             default,
@@ -663,6 +666,7 @@ pub enum EventJson {
         #[serde(with = "u64_string")]
         #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         price: u64,
@@ -673,6 +677,7 @@ pub enum EventJson {
         #[serde(with = "u64_string")]
         #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         old_price: u64,
@@ -686,10 +691,12 @@ pub enum EventJson {
         #[serde(with = "u64_string")]
         #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         price: u64,
         qty: u64,
+        #[schema(schema_with = schemas::cancel_reason)]
         reason: String,
     },
     Expired {
@@ -697,6 +704,7 @@ pub enum EventJson {
         #[serde(with = "u64_string")]
         #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         price: u64,
@@ -705,6 +713,7 @@ pub enum EventJson {
     Rejected {
         market: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: Option<String>,
         #[serde(
             default,
@@ -713,6 +722,7 @@ pub enum EventJson {
         )]
         #[schema(schema_with = schemas::u64_text_out)]
         order_id: Option<u64>,
+        #[schema(schema_with = schemas::reject_name)]
         code: String,
     },
 }
@@ -733,10 +743,12 @@ pub struct FillJson {
     #[serde(with = "u64_string")]
     #[schema(schema_with = schemas::u64_text_out)]
     pub maker_order_id: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub maker: String,
     #[serde(with = "u64_string")]
     #[schema(schema_with = schemas::u64_text_out)]
     pub taker_order_id: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub taker: String,
     pub maker_qty_remaining: u64,
     pub taker_qty_remaining: u64,
@@ -827,6 +839,7 @@ pub struct BalanceJson {
 /// `GET /v1/accounts/{key}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccountJson {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub account: String,
     /// The height this view reflects.
     pub height: u64,
@@ -855,6 +868,7 @@ pub struct OrderJson {
     #[schema(schema_with = schemas::u64_text_out)]
     pub order_id: u64,
     pub market: u32,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub account: String,
     #[serde(
         default,
@@ -926,12 +940,15 @@ impl BlockJson {
 /// `GET /v1/health`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthJson {
+    #[schema(schema_with = schemas::health_status)]
     pub status: String,
     pub chain_id: u64,
     pub height: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub last_block_hash: String,
     pub last_block_timestamp_ms: u64,
     pub mempool: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub genesis_hash: String,
 }
 
@@ -939,6 +956,8 @@ pub struct HealthJson {
 /// its faucet account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FaucetRequest {
+    /// The recipient's key: 64 hex characters (either case, optional `0x`).
+    #[schema(pattern = "^(0x)?[0-9a-fA-F]{64}$")]
     pub account: String,
     #[serde(deserialize_with = "integral::deserialize")]
     pub asset: u32,
@@ -1033,7 +1052,10 @@ pub enum UpdateKind {
     /// A book event.
     Book(EventJson),
     /// The chain refused the transaction (no `action`) or one action of it.
-    Refused { refused: String },
+    Refused {
+        #[schema(schema_with = schemas::reject_name)]
+        refused: String,
+    },
 }
 
 #[cfg(test)]

@@ -84,6 +84,51 @@ pub fn levels() -> Schema {
         .into()
 }
 
+fn reject_names() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(markets::Reject::all().into_iter().map(|r| r.name())))
+}
+
+/// A chain reject's name, as receipts and events carry it (no HTTP status there).
+pub fn reject_name() -> Schema {
+    reject_names()
+        .description(Some(
+            "A chain reject's catalogue name (see `x-error-codes`).",
+        ))
+        .into()
+}
+
+/// An optional chain reject name (absent when there is none).
+pub fn opt_reject_name() -> Schema {
+    reject_name()
+}
+
+/// Why an order left the book unfilled.
+pub fn cancel_reason() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(
+            [
+                matching::CancelReason::Requested,
+                matching::CancelReason::CancelAll,
+                matching::CancelReason::SelfTrade,
+                matching::CancelReason::ImmediateOrCancel,
+                matching::CancelReason::FillOrKill,
+            ]
+            .map(crate::feed::cancel_reason),
+        ))
+        .into()
+}
+
+/// `GET /v1/health` says `ok` whenever it answers.
+pub fn health_status() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["ok"]))
+        .into()
+}
+
 fn tagged(tag: &str) -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::Object)
