@@ -41,6 +41,7 @@ use crate::{rest, ws};
         wire::AccountJson, wire::OrderStatusJson, wire::OrderJson, wire::FillsPage,
         wire::BlockJson, wire::HealthJson, wire::FaucetRequest, wire::CancelBody,
         wire::ErrorBody, ApiCode, wire::OrderUpdateJson, wire::UpdateKind,
+        wire::schemas::OrderTransactionJson,
     )),
     tags(
         (name = "node", description = "Health, metrics and this document."),

@@ -196,9 +196,19 @@ async fn metrics<N: Node>(State(app): AppState<N>) -> Response {
 }
 
 /// A market by id (`0`) or symbol (`BTC-USD`, any case).
+/// The longest market name a path may hold, as the document says (ids and symbols are
+/// far shorter).
+pub const MARKET_NAME_LENGTH_MAX: usize = 64;
+
 /// Unknown: 404 `NOT_FOUND` (a path that names nothing), not the transaction reject
-/// `UNKNOWN_MARKET` (422): one status per code.
+/// `UNKNOWN_MARKET` (422): one status per code. Longer than the document allows: 400
+/// `MALFORMED`, even if it would parse (`000…0` is market 0).
 fn find_market(view: &ReadView, name: &str) -> Result<u32, ApiError> {
+    if name.is_empty() || name.len() > MARKET_NAME_LENGTH_MAX {
+        return Err(ApiError::malformed(format!(
+            "a market is its id or symbol: 1 to {MARKET_NAME_LENGTH_MAX} characters"
+        )));
+    }
     view.find_market(name)
         .ok_or_else(|| ApiError::not_found(format!("no market {name:?} (an id or a symbol)")))
 }
@@ -226,6 +236,7 @@ async fn markets_list<N: Node>(State(app): AppState<N>) -> axum::Json<Vec<Market
 
 #[utoipa::path(get, path = "/v1/markets/{market}", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64)),
     responses((status = 200, description = "The market.", body = MarketJson),
+        (status = 400, description = "`MALFORMED`: a market name over 64 characters.", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
 async fn market_one<N: Node>(
     State(app): AppState<N>,
@@ -237,7 +248,7 @@ async fn market_one<N: Node>(
 
 #[utoipa::path(get, path = "/v1/markets/{market}/book", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64), DepthQuery),
     responses((status = 200, description = "Aggregated levels, best first.", body = BookJson),
-        (status = 400, description = "`MALFORMED`: `depth` out of range or not a number.", body = ErrorBody),
+        (status = 400, description = "`MALFORMED`: `depth` out of range or not a number, or a market name over 64 characters.", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
 async fn book<N: Node>(
     State(app): AppState<N>,
@@ -265,7 +276,7 @@ pub fn book_json(view: &ReadView, market: u32, depth: usize) -> BookJson {
 
 #[utoipa::path(get, path = "/v1/markets/{market}/trades", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64), LimitQuery),
     responses((status = 200, description = "The market's recent fills, newest first.", body = Vec<FillJson>),
-        (status = 400, description = "`MALFORMED`: `limit` out of range or not a number.", body = ErrorBody),
+        (status = 400, description = "`MALFORMED`: `limit` out of range or not a number, or a market name over 64 characters.", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
 async fn trades<N: Node>(
     State(app): AppState<N>,
@@ -626,7 +637,7 @@ async fn submit_batch<N: Node>(
 /// `POST /v1/orders`: a signed transaction whose action is one place (or a batch of
 /// order actions), as JSON fields.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", params(WaitQuery),
-    request_body = TransactionJson,
+    request_body = crate::wire::schemas::OrderTransactionJson,
     responses(
         (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),

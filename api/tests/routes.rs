@@ -1226,6 +1226,13 @@ async fn the_server_refuses_what_the_document_forbids_and_takes_what_it_allows()
     let code = |answer: &Answer| answer.json().map(|j| j["code"].clone());
 
     // An empty batch of actions: the schema's minItems 1; the chain's own code.
+    let doc = document();
+    let orders_body =
+        &doc["paths"]["/v1/orders"]["post"]["requestBody"]["content"]["application/json"];
+    assert_eq!(
+        orders_body["schema"]["$ref"], "#/components/schemas/OrderTransactionJson",
+        "POST /v1/orders documents only the actions it takes"
+    );
     let empty = transaction(json!({"type": "batch", "actions": []})).to_string();
     let answer = request(addr, "POST", "/v1/orders", Some(&empty)).await;
     assert_eq!(
@@ -1287,6 +1294,8 @@ async fn the_server_refuses_what_the_document_forbids_and_takes_what_it_allows()
         format!("/v1/accounts/{KEY}/fills?limit=0"),
         format!("/v1/accounts/{KEY}/fills?before=1:+2:3"),
         format!("/v1/accounts/{KEY}/fills?before=1:4294967296:3"),
+        format!("/v1/markets/{}", "0".repeat(65)),
+        format!("/v1/markets/{}/book", "0".repeat(65)),
     ] {
         let answer = request(addr, "GET", &path, None).await;
         assert_eq!(

@@ -8,12 +8,12 @@
 use std::borrow::Cow;
 
 use utoipa::openapi::schema::{
-    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
 };
 use utoipa::openapi::{KnownFormat, Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::{ActionJson, ApiCode, OrderActionJson};
+use super::{ActionJson, ApiCode, OrderActionJson, PlaceJson, TransactionJson};
 
 /// A u64 as a decimal string: digits only (no sign), at most 20 of them.
 pub const U64_TEXT_PATTERN: &str = "^[0-9]+$";
@@ -147,21 +147,24 @@ fn uint(format: KnownFormat) -> ObjectBuilder {
         .format(Some(SchemaFormat::KnownFormat(format)))
 }
 
+/// `{"type": "batch", "actions": [1 to 32 order actions]}`.
+fn batch() -> ObjectBuilder {
+    tagged("batch")
+        .property(
+            "actions",
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name(OrderActionJson::name()))
+                .min_items(Some(1))
+                .max_items(Some(markets::limits::BATCH_ACTIONS_MAX)),
+        )
+        .required("actions")
+}
+
 impl PartialSchema for ActionJson {
     fn schema() -> RefOr<Schema> {
         let order = Ref::from_schema_name(OrderActionJson::name());
         OneOfBuilder::new()
-            .item(
-                tagged("batch")
-                    .property(
-                        "actions",
-                        ArrayBuilder::new()
-                            .items(order.clone())
-                            .min_items(Some(1))
-                            .max_items(Some(markets::limits::BATCH_ACTIONS_MAX)),
-                    )
-                    .required("actions"),
-            )
+            .item(batch())
             .item(
                 tagged("transfer")
                     .property(
@@ -196,6 +199,38 @@ impl PartialSchema for ActionJson {
 impl ToSchema for ActionJson {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("ActionJson")
+    }
+}
+
+/// The body of `POST /v1/orders`: a [`TransactionJson`] whose action is a `place` or a
+/// `batch` (the route refuses others with `WRONG_ACTION`). A schema only: the handler
+/// reads a `TransactionJson` and checks the action.
+#[derive(Debug)]
+pub struct OrderTransactionJson;
+
+impl PartialSchema for OrderTransactionJson {
+    fn schema() -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(mut object)) = TransactionJson::schema() else {
+            panic!("TransactionJson's schema is an object")
+        };
+        let place = AllOfBuilder::new()
+            .item(Ref::from_schema_name(PlaceJson::name()))
+            .item(tagged("place"));
+        object.properties.insert(
+            "action".into(),
+            OneOfBuilder::new().item(place).item(batch()).into(),
+        );
+        object.description = Some(
+            "A signed transaction whose action is one `place` or a `batch` of order actions."
+                .into(),
+        );
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for OrderTransactionJson {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("OrderTransactionJson")
     }
 }
 
