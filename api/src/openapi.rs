@@ -8,6 +8,10 @@
 //!   `uint64`, the `non_strict_integers` feature) and `minimum: 0` at most; each gets
 //!   the `maximum` of its Rust type here, so a client (or a fuzzer) knows the exact
 //!   range the server takes. The wire has no signed integers.
+//! - **Exact u64-as-text patterns.** Attributes take only literal patterns, so they
+//!   write `^[0-9]+$` (and the cursor's short form); here each becomes the exact
+//!   pattern of the values the server takes (`wire::schemas::u64_pattern`), so a string
+//!   of 20 digits above 2^64 − 1 is invalid in the document as on the server.
 //! - **`x-error-codes`**: every [`ApiCode`] with its chain number, HTTP status and
 //!   meaning.
 
@@ -16,6 +20,7 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
+use crate::wire::schemas::{CURSOR_PATTERN, U64_TEXT_PATTERN, cursor_pattern, u64_pattern};
 use crate::wire::{self, ApiCode};
 use crate::{rest, ws};
 
@@ -59,6 +64,7 @@ struct ApiDoc;
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
     exact_integer_ranges(&mut doc);
+    exact_patterns(&mut doc, &u64_pattern(), &cursor_pattern());
     doc["x-error-codes"] = ApiCode::ALL
         .iter()
         .map(|&code| {
@@ -80,6 +86,28 @@ pub fn document() -> Value {
 pub fn json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| serde_json::to_string(&document()).expect("the document serializes"))
+}
+
+/// Replaces the short u64-as-text and cursor patterns the attributes write (utoipa takes
+/// only literals there) with the exact ones, which bound the value as well as the form.
+fn exact_patterns(value: &mut Value, u64_text: &str, cursor: &str) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(pattern)) = map.get_mut("pattern") {
+                if pattern == U64_TEXT_PATTERN {
+                    *pattern = u64_text.to_string();
+                } else if pattern == CURSOR_PATTERN {
+                    *pattern = cursor.to_string();
+                }
+            }
+            map.values_mut()
+                .for_each(|v| exact_patterns(v, u64_text, cursor));
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| exact_patterns(v, u64_text, cursor)),
+        _ => {}
+    }
 }
 
 /// Gives every unsigned integer the range of its Rust type (see the module docs).

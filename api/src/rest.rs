@@ -372,19 +372,26 @@ fn parse_cursor(text: &str) -> Option<(u64, u32, u64)> {
     let mut parts = text.split(':');
     let cursor = (
         parse_decimal(parts.next()?)?,
-        u32::try_from(parse_decimal(parts.next()?)?).ok()?,
+        u32::try_from(parse_decimal_at_most(parts.next()?, u64::from(u32::MAX))?).ok()?,
         parse_decimal(parts.next()?)?,
     );
     parts.next().is_none().then_some(cursor)
 }
 
-/// A u64 in decimal digits only, as the schemas' `^[0-9]+$` says (`str::parse` would
-/// also take a leading `+`).
+/// A u64 as text, exactly as the document's pattern says (`wire::schemas::u64_pattern`):
+/// decimal digits only (`str::parse` would also take a leading `+`), at most 20.
 pub fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+    parse_decimal_at_most(text, u64::MAX)
+}
+
+/// Decimal digits, no more of them than `max` has, with a value at most `max`
+/// (`wire::schemas::decimal_pattern`).
+fn parse_decimal_at_most(text: &str, max: u64) -> Option<u64> {
+    let digits_max = max.to_string().len();
+    if text.is_empty() || text.len() > digits_max || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.parse().ok()
+    text.parse().ok().filter(|&value| value <= max)
 }
 
 /// `timeout_ms` as the document says: at most the longest wait.

@@ -1287,6 +1287,8 @@ async fn the_server_refuses_what_the_document_forbids_and_takes_what_it_allows()
     // u64s as text are digits only; query ranges are the document's, not clamped.
     for path in [
         "/v1/orders/+5".to_string(),
+        "/v1/orders/18446744073709551616".to_string(),
+        "/v1/orders/000000000000000000001".to_string(),
         "/v1/blocks/+1".to_string(),
         "/v1/markets/0/book?depth=0".to_string(),
         "/v1/markets/0/book?depth=5001".to_string(),

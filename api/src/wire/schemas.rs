@@ -15,7 +15,9 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::{ActionJson, ApiCode, OrderActionJson, PlaceJson, TransactionJson};
 
-/// A u64 as a decimal string: digits only (no sign), at most 20 of them.
+/// A u64 as a decimal string: digits only (no sign), at most 20 of them. The
+/// attributes write this short form; the served document has the exact one
+/// ([`decimal_pattern`]), which also bounds the value.
 pub const U64_TEXT_PATTERN: &str = "^[0-9]+$";
 /// The most digits of a u64 (`18446744073709551615`).
 pub const U64_TEXT_LENGTH_MAX: usize = 20;
@@ -23,8 +25,46 @@ pub const U64_TEXT_LENGTH_MAX: usize = 20;
 pub const HEX32_IN_PATTERN: &str = "^(0x)?[0-9a-fA-F]{64}$";
 /// A 32-byte key or hash as the server writes it.
 pub const HEX32_OUT_PATTERN: &str = "^[0-9a-f]{64}$";
-/// The fills cursor: `height:market:seq` of the last fill of the previous page.
+/// The fills cursor: `height:market:seq` of the last fill of the previous page. Short
+/// form, as for [`U64_TEXT_PATTERN`]; the document has [`cursor_pattern`].
 pub const CURSOR_PATTERN: &str = "^[0-9]{1,20}:[0-9]{1,10}:[0-9]{1,20}$";
+
+/// An unanchored regular expression for exactly the decimal strings of at most
+/// `max`'s digit count whose value is at most `max` (leading zeros allowed, as
+/// `rest::parse_decimal` takes them): shorter strings, then for each digit of `max` the
+/// strings that agree on the digits before it and are smaller there, then `max`.
+pub fn decimal_pattern(max: u64) -> String {
+    let digits = max.to_string();
+    let n = digits.len();
+    let mut alternatives = Vec::new();
+    if n > 1 {
+        alternatives.push(format!("[0-9]{{1,{}}}", n - 1));
+    }
+    for (i, d) in digits.bytes().enumerate() {
+        if d > b'0' {
+            let rest = n - i - 1;
+            let tail = if rest > 0 {
+                format!("[0-9]{{{rest}}}")
+            } else {
+                String::new()
+            };
+            alternatives.push(format!("{}[0-{}]{tail}", &digits[..i], char::from(d - 1)));
+        }
+    }
+    alternatives.push(digits);
+    format!("({})", alternatives.join("|"))
+}
+
+/// The exact pattern of a u64 as text.
+pub fn u64_pattern() -> String {
+    format!("^{}$", decimal_pattern(u64::MAX))
+}
+
+/// The exact pattern of the fills cursor (`height:market:seq`: u64, u32, u64).
+pub fn cursor_pattern() -> String {
+    let u64 = decimal_pattern(u64::MAX);
+    format!("^{u64}:{}:{u64}$", decimal_pattern(u64::from(u32::MAX)))
+}
 /// A signed transaction's borsh bytes as hex (`tx`): whole bytes, either case,
 /// optional `0x`.
 pub const TX_HEX_PATTERN: &str = "^(0x)?([0-9a-fA-F]{2})+$";
@@ -34,7 +74,7 @@ pub const TX_HEX_LENGTH_MAX: usize = 2 * markets::limits::TRANSACTION_BYTES_MAX 
 fn u64_text() -> ObjectBuilder {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .pattern(Some(U64_TEXT_PATTERN))
+        .pattern(Some(u64_pattern()))
         .min_length(Some(1))
         .max_length(Some(U64_TEXT_LENGTH_MAX))
 }
@@ -250,5 +290,21 @@ impl PartialSchema for ApiCode {
 impl ToSchema for ApiCode {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("ApiCode")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decimal_pattern_bounds_the_value() {
+        assert_eq!(
+            decimal_pattern(205),
+            "([0-9]{1,2}|[0-1][0-9]{2}|20[0-4]|205)"
+        );
+        assert_eq!(decimal_pattern(9), "([0-8]|9)");
+        assert_eq!(decimal_pattern(10), "([0-9]{1,1}|[0-0][0-9]{1}|10)");
+        assert!(u64_pattern().ends_with("|18446744073709551615)$"));
     }
 }
