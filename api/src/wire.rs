@@ -191,7 +191,7 @@ impl From<SideJson> for Side {
 }
 
 /// `"gtc"`, `"ioc"`, `"fok"`, or `{"gtb": last_block}`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInForceJson {
     #[default]

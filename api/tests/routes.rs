@@ -1280,6 +1280,24 @@ async fn the_server_refuses_what_the_document_forbids_and_takes_what_it_allows()
             "{field}: {value}"
         );
     }
+    // `{"gtb": h}` is one key, as the document's additionalProperties: false says.
+    let gtb = json!({"type": "place", "market": 0, "side": "buy", "price": 1, "qty": 1,
+        "time_in_force": {"gtb": 9, "also": 1}});
+    let answer = request(
+        addr,
+        "POST",
+        "/v1/orders",
+        Some(&transaction(gtb).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (answer.status, code(&answer)),
+        (400, Some(json!("MALFORMED")))
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["TimeInForceJson"]["oneOf"][1]["additionalProperties"],
+        false
+    );
     let faucet = json!({"account": KEY, "asset": 0.0, "amount": 1e3}).to_string();
     let answer = request(addr, "POST", "/v1/faucet", Some(&faucet)).await;
     assert_eq!(code(&answer), Some(json!("FAUCET_DISABLED")));

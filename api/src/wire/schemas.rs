@@ -8,12 +8,13 @@
 use std::borrow::Cow;
 
 use utoipa::openapi::schema::{
-    AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    AdditionalProperties, AllOfBuilder, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaFormat, Type,
 };
 use utoipa::openapi::{KnownFormat, Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::{ActionJson, ApiCode, OrderActionJson, PlaceJson, TransactionJson};
+use super::{ActionJson, ApiCode, OrderActionJson, PlaceJson, TimeInForceJson, TransactionJson};
 
 /// A u64 as a decimal string: digits only (no sign), at most 20 of them. The
 /// attributes write this short form; the served document has the exact one
@@ -271,6 +272,39 @@ impl PartialSchema for OrderTransactionJson {
 impl ToSchema for OrderTransactionJson {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("OrderTransactionJson")
+    }
+}
+
+/// `"gtc"`, `"ioc"`, `"fok"` or `{"gtb": last_block}`. Written by hand because serde
+/// reads the object form as an externally tagged variant: exactly one key, so the
+/// schema must forbid others (`additionalProperties: false`), which the derive does not
+/// say.
+impl PartialSchema for TimeInForceJson {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["gtc", "ioc", "fok"])),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .property("gtb", u64_number())
+                    .required("gtb")
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+            )
+            .description(Some(
+                "Good till cancel (the default), immediate or cancel, fill or kill, or good \
+                 till block `gtb` (the last height at which the order may rest).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for TimeInForceJson {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("TimeInForceJson")
     }
 }
 
