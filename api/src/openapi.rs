@@ -12,6 +12,7 @@
 //!   write `^[0-9]+$` (and the cursor's short form); here each becomes the exact
 //!   pattern of the values the server takes (`wire::schemas::u64_pattern`), so a string
 //!   of 20 digits above 2^64 − 1 is invalid in the document as on the server.
+//! - **A cancel names one order**: exactly one of `order_id`, `client_order_id`.
 //! - **`x-error-codes`**: every [`ApiCode`] with its chain number, HTTP status and
 //!   meaning.
 
@@ -65,6 +66,7 @@ pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
     exact_integer_ranges(&mut doc);
     exact_patterns(&mut doc, &u64_pattern(), &cursor_pattern());
+    cancel_names_one_order(&mut doc);
     doc["x-error-codes"] = ApiCode::ALL
         .iter()
         .map(|&code| {
@@ -86,6 +88,27 @@ pub fn document() -> Value {
 pub fn json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| serde_json::to_string(&document()).expect("the document serializes"))
+}
+
+/// A `cancel` names exactly one of `order_id` and `client_order_id` (null counts as
+/// absent): a rule across two fields, which the derive cannot say.
+fn cancel_names_one_order(doc: &mut Value) {
+    let one = |named: &str, other: &str| {
+        json!({
+            "required": [named],
+            "properties": {named: {"not": {"type": "null"}}, other: {"type": "null"}},
+        })
+    };
+    let cancel = doc["components"]["schemas"]["OrderActionJson"]["oneOf"]
+        .as_array_mut()
+        .expect("OrderActionJson is a oneOf")
+        .iter_mut()
+        .find(|variant| variant["properties"]["type"]["enum"] == json!(["cancel"]))
+        .expect("a cancel variant");
+    cancel["oneOf"] = json!([
+        one("order_id", "client_order_id"),
+        one("client_order_id", "order_id")
+    ]);
 }
 
 /// Replaces the short u64-as-text and cursor patterns the attributes write (utoipa takes

@@ -694,9 +694,23 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), Str
     }
     let schema = flatten(doc, schema);
     if let Some(branches) = schema.get("oneOf").and_then(Value::as_array) {
+        // Branches beside `properties` constrain the same object: each is checked with
+        // the object's properties under its own (a branch lists only what it adds).
+        let within = |branch: &Value| -> Value {
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                return branch.clone();
+            };
+            // (This checker has no `not`: a branch's own property constraints are
+            // left to real validators; its `required` is what tells branches apart.)
+            let mut merged = json!({"properties": properties});
+            if let Some(required) = branch.get("required") {
+                merged["required"] = required.clone();
+            }
+            merged
+        };
         let errors: Vec<String> = branches
             .iter()
-            .filter_map(|b| check(doc, b, value, at).err())
+            .filter_map(|b| check(doc, &within(b), value, at).err())
             .collect();
         let matched = branches.len() - errors.len();
         if matched != 1 {
@@ -1322,6 +1336,28 @@ async fn the_server_refuses_what_the_document_forbids_and_takes_what_it_allows()
             (answer.status, code(&answer)),
             (400, Some(json!("MALFORMED"))),
             "{path}"
+        );
+    }
+    // A cancel names exactly one order: the document says so too.
+    let cancel_schema = doc["components"]["schemas"]["OrderActionJson"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["properties"]["type"]["enum"] == json!(["cancel"]))
+        .unwrap()
+        .clone();
+    assert_eq!(cancel_schema["oneOf"].as_array().map(Vec::len), Some(2));
+    for cancel in [
+        json!({"type": "cancel", "market": 0}),
+        json!({"type": "cancel", "market": 0, "order_id": "1", "client_order_id": "2"}),
+        json!({"type": "cancel", "market": 0, "order_id": null, "client_order_id": null}),
+    ] {
+        let body = json!({"transaction": transaction(cancel.clone())}).to_string();
+        let answer = request(addr, "POST", "/v1/transactions", Some(&body)).await;
+        assert_eq!(
+            (answer.status, code(&answer)),
+            (400, Some(json!("MALFORMED"))),
+            "{cancel}"
         );
     }
     let cancel = json!({"type": "cancel", "market": 0, "order_id": "+5"});
