@@ -218,4 +218,46 @@ mod tests {
         }
         walk(&document(), "#");
     }
+
+    /// The limits the attributes write as literals are the server's constants.
+    #[test]
+    fn the_documented_limits_are_the_servers() {
+        let doc = document();
+        let param = |path: &str, method: &str, name: &str| -> Value {
+            doc["paths"][path][method]["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("{method} {path} has {name}"))["schema"]
+                .clone()
+        };
+        let book = param("/v1/markets/{market}/book", "get", "depth");
+        assert_eq!(book["maximum"], json!(rest::BOOK_DEPTH_MAX));
+        let trades = param("/v1/markets/{market}/trades", "get", "limit");
+        assert_eq!(trades["maximum"], json!(rest::PAGE_MAX));
+        let fills = param("/v1/accounts/{account}/fills", "get", "limit");
+        assert_eq!(fills["maximum"], json!(rest::PAGE_MAX));
+        let wait = param("/v1/transactions", "post", "timeout_ms");
+        assert_eq!(wait["maximum"], json!(crate::limits::WAIT_MS_MAX));
+        assert_eq!(
+            wait["maximum"],
+            json!(crate::ApiConfig::default().wait_ms_max)
+        );
+        let market = param("/v1/markets/{market}", "get", "market");
+        assert_eq!(market["maxLength"], json!(rest::MARKET_NAME_LENGTH_MAX));
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["BatchRequest"]["properties"]["transactions"]["maxItems"],
+            json!(crate::ApiConfig::default().batch_max)
+        );
+        assert_eq!(
+            schemas["SubmitRequest"]["oneOf"][0]["properties"]["tx"]["maxLength"],
+            json!(wire::schemas::TX_HEX_LENGTH_MAX)
+        );
+        assert_eq!(
+            schemas["SubmitRequest"]["oneOf"][0]["properties"]["tx"]["pattern"],
+            json!(wire::schemas::TX_HEX_PATTERN)
+        );
+    }
 }
