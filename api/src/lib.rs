@@ -20,7 +20,8 @@
 //! messages, the error body) is in [`wire`].
 //!
 //! The HTTP reference is `docs/API.md` and the OpenAPI document served at
-//! `/openapi.json` (`openapi.json` in this crate).
+//! `/openapi.json`, generated from the wire types and the handlers' annotations
+//! ([`openapi`]).
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub mod error;
 pub mod feed;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod rest;
 mod serve;
 pub mod view;
@@ -149,10 +151,9 @@ pub struct App<N> {
 }
 
 /// The whole API: REST under `/v1`, the websocket at `/v1/ws`, `/metrics`,
-/// `/openapi.json`.
+/// `/openapi.json`; exactly the routes of [`rest::ROUTES`].
 pub fn router<N: Node>(app: Arc<App<N>>) -> Router {
     rest::routes::<N>()
-        .route("/v1/ws", axum::routing::get(ws::upgrade::<N>))
         .layer(axum::extract::DefaultBodyLimit::max(
             app.config.body_bytes_max,
         ))

@@ -11,7 +11,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use markets::{
     Action, AssetId, CancelOrder, ChainId, Hash, MarketId, OrderAction, SignedTransaction,
     Transaction,
@@ -27,8 +27,8 @@ use crate::view::ReadView;
 use crate::wire::ApiCode;
 use crate::wire::{
     AccountJson, ActionJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson,
-    BookJson, CancelBody, DepthQuery, FaucetRequest, FillJson, FillsPage, FillsQuery, HealthJson,
-    LimitQuery, MarketJson, OrderActionJson, OrderJson, SubmitRequest, SubmitResponse,
+    BookJson, CancelBody, DepthQuery, ErrorBody, FaucetRequest, FillJson, FillsPage, FillsQuery,
+    HealthJson, LimitQuery, MarketJson, OrderActionJson, OrderJson, SubmitRequest, SubmitResponse,
     TransactionJson, TxStatus, TxStatusKind, WaitQuery, parse_hex32,
 };
 use crate::{App, Node};
@@ -39,7 +39,9 @@ pub const BOOK_DEPTH_MAX: usize = 5_000;
 pub const PAGE_MAX: usize = 1_000;
 
 /// Every route the server answers, as `(method, path)` in OpenAPI's path syntax. The
-/// router below and `openapi.json` must both match this list; tests check both.
+/// router is built from this list ([`routes`]), and a test checks that the OpenAPI
+/// document has exactly these operations, so the router and the document cannot
+/// disagree.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/health"),
     ("GET", "/metrics"),
@@ -63,30 +65,40 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/ws"),
 ];
 
-/// The REST routes (the websocket is added by [`crate::router`]).
+/// The handler of one route of [`ROUTES`].
+fn handler<N: Node>(method: &str, path: &str) -> MethodRouter<Arc<App<N>>> {
+    match (method, path) {
+        ("GET", "/v1/health") => get(health::<N>),
+        ("GET", "/metrics") => get(metrics::<N>),
+        ("GET", "/openapi.json") => get(openapi),
+        ("GET", "/v1/markets") => get(markets_list::<N>),
+        ("GET", "/v1/markets/{market}") => get(market_one::<N>),
+        ("GET", "/v1/markets/{market}/book") => get(book::<N>),
+        ("GET", "/v1/markets/{market}/trades") => get(trades::<N>),
+        ("GET", "/v1/accounts/{account}") => get(account::<N>),
+        ("GET", "/v1/accounts/{account}/orders") => get(account_orders::<N>),
+        ("GET", "/v1/accounts/{account}/fills") => get(account_fills::<N>),
+        ("POST", "/v1/orders") => post(place_order::<N>),
+        ("GET", "/v1/orders/{order_id}") => get(order::<N>),
+        ("DELETE", "/v1/orders/{order_id}") => delete(cancel_order::<N>),
+        ("POST", "/v1/transactions") => post(submit::<N>),
+        ("POST", "/v1/transactions/batch") => post(submit_batch::<N>),
+        ("GET", "/v1/transactions/{hash}") => get(transaction::<N>),
+        ("GET", "/v1/blocks/latest") => get(block_latest::<N>),
+        ("GET", "/v1/blocks/{height}") => get(block_at::<N>),
+        ("POST", "/v1/faucet") => post(faucet::<N>),
+        ("GET", "/v1/ws") => get(crate::ws::upgrade::<N>),
+        _ => panic!("{method} {path} is in ROUTES but has no handler"),
+    }
+}
+
+/// Every route of [`ROUTES`] and nothing else (axum merges the methods of one path).
 pub fn routes<N: Node>() -> Router<Arc<App<N>>> {
-    Router::new()
-        .route("/v1/health", get(health::<N>))
-        .route("/metrics", get(metrics::<N>))
-        .route("/openapi.json", get(openapi))
-        .route("/v1/markets", get(markets_list::<N>))
-        .route("/v1/markets/{market}", get(market_one::<N>))
-        .route("/v1/markets/{market}/book", get(book::<N>))
-        .route("/v1/markets/{market}/trades", get(trades::<N>))
-        .route("/v1/accounts/{account}", get(account::<N>))
-        .route("/v1/accounts/{account}/orders", get(account_orders::<N>))
-        .route("/v1/accounts/{account}/fills", get(account_fills::<N>))
-        .route("/v1/orders", post(place_order::<N>))
-        .route(
-            "/v1/orders/{order_id}",
-            get(order::<N>).delete(cancel_order::<N>),
-        )
-        .route("/v1/transactions", post(submit::<N>))
-        .route("/v1/transactions/batch", post(submit_batch::<N>))
-        .route("/v1/transactions/{hash}", get(transaction::<N>))
-        .route("/v1/blocks/latest", get(block_latest::<N>))
-        .route("/v1/blocks/{height}", get(block_at::<N>))
-        .route("/v1/faucet", post(faucet::<N>))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, &(method, path)| {
+            router.route(path, handler::<N>(method, path))
+        })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -140,19 +152,20 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
 
+#[utoipa::path(get, path = "/openapi.json", tag = "node",
+    responses((status = 200, description = "This document.", content_type = "application/json", body = Object)))]
 async fn openapi() -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
+        crate::openapi::json(),
     )
         .into_response()
 }
 
-/// The OpenAPI document (`api/openapi.json`), served at `/openapi.json`.
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
 type AppState<N> = State<Arc<App<N>>>;
 
+#[utoipa::path(get, path = "/v1/health", tag = "node",
+    responses((status = 200, description = "The node's chain, height and mempool.", body = HealthJson)))]
 async fn health<N: Node>(State(app): AppState<N>) -> axum::Json<HealthJson> {
     let mempool = app.node.mempool_len() as u64;
     let view = app.node.view();
@@ -167,6 +180,8 @@ async fn health<N: Node>(State(app): AppState<N>) -> axum::Json<HealthJson> {
     })
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    responses((status = 200, description = "Prometheus/OpenMetrics text.", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics<N: Node>(State(app): AppState<N>) -> Response {
     app.metrics
         .mempool
@@ -182,9 +197,19 @@ async fn metrics<N: Node>(State(app): AppState<N>) -> Response {
 }
 
 /// A market by id (`0`) or symbol (`BTC-USD`, any case).
+/// The longest market name a path may hold, as the document says (ids and symbols are
+/// far shorter).
+pub const MARKET_NAME_LENGTH_MAX: usize = 64;
+
 /// Unknown: 404 `NOT_FOUND` (a path that names nothing), not the transaction reject
-/// `UNKNOWN_MARKET` (422): one status per code.
+/// `UNKNOWN_MARKET` (422): one status per code. Longer than the document allows: 400
+/// `MALFORMED`, even if it would parse (`000…0` is market 0).
 fn find_market(view: &ReadView, name: &str) -> Result<u32, ApiError> {
+    if name.is_empty() || name.len() > MARKET_NAME_LENGTH_MAX {
+        return Err(ApiError::malformed(format!(
+            "a market is its id or symbol: 1 to {MARKET_NAME_LENGTH_MAX} characters"
+        )));
+    }
     view.find_market(name)
         .ok_or_else(|| ApiError::not_found(format!("no market {name:?} (an id or a symbol)")))
 }
@@ -199,6 +224,8 @@ fn market_json(view: &ReadView, id: u32) -> MarketJson {
     json
 }
 
+#[utoipa::path(get, path = "/v1/markets", tag = "markets",
+    responses((status = 200, description = "Every market, in id order.", body = Vec<MarketJson>)))]
 async fn markets_list<N: Node>(State(app): AppState<N>) -> axum::Json<Vec<MarketJson>> {
     let view = app.node.view();
     axum::Json(
@@ -208,6 +235,10 @@ async fn markets_list<N: Node>(State(app): AppState<N>) -> axum::Json<Vec<Market
     )
 }
 
+#[utoipa::path(get, path = "/v1/markets/{market}", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64)),
+    responses((status = 200, description = "The market.", body = MarketJson),
+        (status = 400, description = "`MALFORMED`: a market name over 64 characters.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
 async fn market_one<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
@@ -216,12 +247,16 @@ async fn market_one<N: Node>(
     Ok(axum::Json(market_json(&view, find_market(&view, &market)?)))
 }
 
+#[utoipa::path(get, path = "/v1/markets/{market}/book", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64), DepthQuery),
+    responses((status = 200, description = "Aggregated levels, best first.", body = BookJson),
+        (status = 400, description = "`MALFORMED`: `depth` out of range or not a number, or a market name over 64 characters.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
 async fn book<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
     ApiQuery(query): ApiQuery<DepthQuery>,
 ) -> Result<axum::Json<BookJson>, ApiError> {
-    let depth = query.depth.unwrap_or(50).clamp(1, BOOK_DEPTH_MAX);
+    let depth = in_range("depth", query.depth, 50, BOOK_DEPTH_MAX)?;
     let view = app.node.view();
     let id = find_market(&view, &market)?;
     Ok(axum::Json(book_json(&view, id, depth)))
@@ -240,13 +275,17 @@ pub fn book_json(view: &ReadView, market: u32, depth: usize) -> BookJson {
     }
 }
 
+#[utoipa::path(get, path = "/v1/markets/{market}/trades", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64), LimitQuery),
+    responses((status = 200, description = "The market's recent fills, newest first.", body = Vec<FillJson>),
+        (status = 400, description = "`MALFORMED`: `limit` out of range or not a number, or a market name over 64 characters.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
 async fn trades<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
     ApiQuery(query): ApiQuery<LimitQuery>,
 ) -> Result<axum::Json<Vec<FillJson>>, ApiError> {
     let id = find_market(&app.node.view(), &market)?;
-    let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
+    let limit = in_range("limit", query.limit, 100, PAGE_MAX)?;
     Ok(axum::Json(app.feed.trades(id, limit)))
 }
 
@@ -259,6 +298,9 @@ fn parse_account(text: &str) -> Result<[u8; 32], ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/v1/accounts/{account}", tag = "accounts", params(("account" = String, Path, description = "The account: its ed25519 public key, 64 hex characters (either case, optional 0x).", pattern = "^(0x)?[0-9a-fA-F]{64}$")),
+    responses((status = 200, description = "Balances and the highest used nonce (any key is answered).", body = AccountJson),
+        (status = 400, description = "`BAD_ACCOUNT`.", body = ErrorBody)))]
 async fn account<N: Node>(
     State(app): AppState<N>,
     Path(account): Path<String>,
@@ -288,6 +330,9 @@ async fn account<N: Node>(
     }))
 }
 
+#[utoipa::path(get, path = "/v1/accounts/{account}/orders", tag = "accounts", params(("account" = String, Path, description = "The account: its ed25519 public key, 64 hex characters (either case, optional 0x).", pattern = "^(0x)?[0-9a-fA-F]{64}$")),
+    responses((status = 200, description = "The account's open orders, markets in id order.", body = Vec<OrderJson>),
+        (status = 400, description = "`BAD_ACCOUNT`.", body = ErrorBody)))]
 async fn account_orders<N: Node>(
     State(app): AppState<N>,
     Path(account): Path<String>,
@@ -297,13 +342,16 @@ async fn account_orders<N: Node>(
     Ok(axum::Json(view.account_orders(&key)))
 }
 
+#[utoipa::path(get, path = "/v1/accounts/{account}/fills", tag = "accounts", params(("account" = String, Path, description = "The account: its ed25519 public key, 64 hex characters (either case, optional 0x).", pattern = "^(0x)?[0-9a-fA-F]{64}$"), FillsQuery),
+    responses((status = 200, description = "A page of the account's fills, newest first.", body = FillsPage),
+        (status = 400, description = "`BAD_ACCOUNT`, or `MALFORMED` (`limit` or `before`).", body = ErrorBody)))]
 async fn account_fills<N: Node>(
     State(app): AppState<N>,
     Path(account): Path<String>,
     ApiQuery(query): ApiQuery<FillsQuery>,
 ) -> Result<axum::Json<FillsPage>, ApiError> {
     let key = parse_account(&account)?;
-    let limit = query.limit.unwrap_or(100).clamp(1, PAGE_MAX);
+    let limit = in_range("limit", query.limit, 100, PAGE_MAX)?;
     let before = match query.before.as_deref() {
         None => None,
         Some(text) => Some(
@@ -324,20 +372,60 @@ async fn account_fills<N: Node>(
 fn parse_cursor(text: &str) -> Option<(u64, u32, u64)> {
     let mut parts = text.split(':');
     let cursor = (
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
+        parse_decimal(parts.next()?)?,
+        u32::try_from(parse_decimal_at_most(parts.next()?, u64::from(u32::MAX))?).ok()?,
+        parse_decimal(parts.next()?)?,
     );
     parts.next().is_none().then_some(cursor)
 }
 
+/// A u64 as text, exactly as the document's pattern says (`wire::schemas::u64_pattern`):
+/// decimal digits only (`str::parse` would also take a leading `+`), at most 20.
+pub fn parse_decimal(text: &str) -> Option<u64> {
+    parse_decimal_at_most(text, u64::MAX)
+}
+
+/// Decimal digits, no more of them than `max` has, with a value at most `max`
+/// (`wire::schemas::decimal_pattern`).
+fn parse_decimal_at_most(text: &str, max: u64) -> Option<u64> {
+    let digits_max = max.to_string().len();
+    if text.is_empty() || text.len() > digits_max || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|&value| value <= max)
+}
+
+/// `timeout_ms` as the document says: at most the longest wait.
+fn check_wait(wait: &WaitQuery, config: &crate::ApiConfig) -> Result<(), ApiError> {
+    match wait.timeout_ms {
+        Some(ms) if ms > config.wait_ms_max => Err(ApiError::malformed(format!(
+            "timeout_ms is at most {}",
+            config.wait_ms_max
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A paging or depth parameter: `default` when absent, else 1 to `max` as the document
+/// says; anything else is `MALFORMED` rather than silently clamped.
+fn in_range(name: &str, value: Option<u32>, default: u32, max: usize) -> Result<usize, ApiError> {
+    let value = value.unwrap_or(default) as usize;
+    if (1..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::malformed(format!("{name} is 1 to {max}")))
+    }
+}
+
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders", params(("order_id" = String, Path, description = "An order id: a u64 in decimal.", pattern = "^[0-9]+$", min_length = 1, max_length = 20)),
+    responses((status = 200, description = "A live order, or a finished one the node remembers.", body = OrderJson),
+        (status = 400, description = "`MALFORMED`: not a u64.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`.", body = ErrorBody)))]
 async fn order<N: Node>(
     State(app): AppState<N>,
     Path(order_id): Path<String>,
 ) -> Result<axum::Json<OrderJson>, ApiError> {
-    let id: u64 = order_id
-        .parse()
-        .map_err(|_| ApiError::malformed("an order id is a u64"))?;
+    let id = parse_decimal(&order_id).ok_or_else(|| ApiError::malformed("an order id is a u64"))?;
     let live = app.node.view().order(id);
     if let Some(mut order) = live {
         if let Some(seen) = app.feed.order(id) {
@@ -359,7 +447,7 @@ fn decode(request: &SubmitRequest) -> Result<SignedTransaction, ApiError> {
             })?;
             SignedTransaction::from_bytes(&bytes).map_err(ApiError::from)
         }
-        SubmitRequest::Json { transaction } => transaction.to_chain().map_err(ApiError::malformed),
+        SubmitRequest::Json { transaction } => transaction.to_chain(),
     }
 }
 
@@ -431,11 +519,28 @@ async fn committed_status<N: Node>(
     Ok(Some(tx_status(&stored, &app.node.view(), index)))
 }
 
+#[utoipa::path(post, path = "/v1/transactions", tag = "transactions", params(WaitQuery),
+    request_body(description = "JSON (`tx` hex or `transaction` fields), or `application/octet-stream`: the borsh bytes of the signed transaction.",
+        content((SubmitRequest = "application/json"), ("application/octet-stream"))),
+    responses(
+        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
+        (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body needs `Content-Type: application/json` or `application/octet-stream`.", body = ErrorBody),
+        (status = 422, description = "Well-formed, but the chain would refuse it now (a chain reject code).", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`, with `Retry-After`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody),
+        (status = 503, description = "`MEMPOOL_FULL` or `SHUTTING_DOWN`, with `Retry-After`.", body = ErrorBody),
+    ))]
 async fn submit<N: Node>(
     State(app): AppState<N>,
     ApiQuery(wait): ApiQuery<WaitQuery>,
     body: SubmitBody<SubmitRequest>,
 ) -> Result<Response, ApiError> {
+    check_wait(&wait, &app.config)?;
     let transaction = match body {
         SubmitBody::Json(request) => decode(&request)?,
         SubmitBody::Binary(bytes) => binary::decode_one(&bytes)?,
@@ -454,6 +559,17 @@ fn accepted(response: SubmitResponse) -> Response {
 
 /// A batch answers 200 with one result per transaction; when any was refused for load
 /// (mempool full, account limit, shutting down) the response carries their Retry-After.
+#[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions",
+    request_body(description = "JSON, or `application/octet-stream`: `borsh(Vec<Vec<u8>>)`, each item the borsh bytes of one signed transaction.",
+        content((BatchRequest = "application/json"), ("application/octet-stream"))),
+    responses(
+        (status = 200, description = "One result per transaction, in order.", body = BatchResponse),
+        (status = 400, description = "`MALFORMED` (any item), or `BAD_BATCH` (empty or too many).", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`.", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody),
+        (status = 503, description = "`MEMPOOL_FULL` or `SHUTTING_DOWN` at the door, with `Retry-After`.", body = ErrorBody),
+    ))]
 async fn submit_batch<N: Node>(
     State(app): AppState<N>,
     body: SubmitBody<BatchRequest>,
@@ -538,11 +654,27 @@ async fn submit_batch<N: Node>(
 
 /// `POST /v1/orders`: a signed transaction whose action is one place (or a batch of
 /// order actions), as JSON fields.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", params(WaitQuery),
+    request_body = crate::wire::schemas::OrderTransactionJson,
+    responses(
+        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
+        (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body needs `Content-Type: application/json`.", body = ErrorBody),
+        (status = 422, description = "Well-formed, but the chain would refuse it now (a chain reject code).", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`, with `Retry-After`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody),
+        (status = 503, description = "`MEMPOOL_FULL` or `SHUTTING_DOWN`, with `Retry-After`.", body = ErrorBody),
+    ))]
 async fn place_order<N: Node>(
     State(app): AppState<N>,
     ApiQuery(wait): ApiQuery<WaitQuery>,
     ApiJson(transaction): ApiJson<TransactionJson>,
 ) -> Result<Response, ApiError> {
+    check_wait(&wait, &app.config)?;
     if !matches!(
         transaction.action,
         ActionJson::Order(OrderActionJson::Place(_)) | ActionJson::Batch { .. }
@@ -552,19 +684,33 @@ async fn place_order<N: Node>(
             "POST /v1/orders takes a place (or a batch of order actions); use /v1/transactions for others",
         ));
     }
-    let signed = transaction.to_chain().map_err(ApiError::malformed)?;
+    let signed = transaction.to_chain()?;
     Ok(accepted(submit_and_answer(&app, signed, wait).await?))
 }
 
+#[utoipa::path(delete, path = "/v1/orders/{order_id}", tag = "orders", params(("order_id" = String, Path, description = "An order id: a u64 in decimal.", pattern = "^[0-9]+$", min_length = 1, max_length = 20), WaitQuery),
+    request_body = CancelBody,
+    responses(
+        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
+        (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body needs `Content-Type: application/json`.", body = ErrorBody),
+        (status = 422, description = "Well-formed, but the chain would refuse it now (a chain reject code).", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`, with `Retry-After`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody),
+        (status = 503, description = "`MEMPOOL_FULL` or `SHUTTING_DOWN`, with `Retry-After`.", body = ErrorBody),
+    ))]
 async fn cancel_order<N: Node>(
     State(app): AppState<N>,
     Path(order_id): Path<String>,
     ApiQuery(wait): ApiQuery<WaitQuery>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Response, ApiError> {
-    let id: u64 = order_id
-        .parse()
-        .map_err(|_| ApiError::malformed("an order id is a u64"))?;
+    check_wait(&wait, &app.config)?;
+    let id = parse_decimal(&order_id).ok_or_else(|| ApiError::malformed("an order id is a u64"))?;
     let signed = SignedTransaction {
         transaction: Transaction {
             chain_id: ChainId(body.chain_id),
@@ -581,6 +727,12 @@ async fn cancel_order<N: Node>(
     Ok(accepted(submit_and_answer(&app, signed, wait).await?))
 }
 
+#[utoipa::path(get, path = "/v1/transactions/{hash}", tag = "transactions",
+    params(("hash" = String, Path, description = "The transaction hash: 64 hex characters.", pattern = "^(0x)?[0-9a-fA-F]{64}$")),
+    responses((status = 200, description = "`committed`, `rejected` or `pending`.", body = TxStatus),
+        (status = 400, description = "`MALFORMED`: not 64 hex characters.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody)))]
 async fn transaction<N: Node>(
     State(app): AppState<N>,
     Path(hash): Path<String>,
@@ -607,18 +759,26 @@ async fn transaction<N: Node>(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/blocks/latest", tag = "blocks",
+    responses((status = 200, description = "The last block's header and transaction hashes.", body = BlockJson),
+        (status = 404, description = "`NOT_FOUND`: no block yet.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody)))]
 async fn block_latest<N: Node>(State(app): AppState<N>) -> Result<axum::Json<BlockJson>, ApiError> {
     let height = app.node.view().height;
     block_json(&app, height).await
 }
 
+#[utoipa::path(get, path = "/v1/blocks/{height}", tag = "blocks",
+    params(("height" = String, Path, description = "A block height: a u64 in decimal.", pattern = "^[0-9]+$", min_length = 1, max_length = 20)),
+    responses((status = 200, description = "The block's header and transaction hashes.", body = BlockJson),
+        (status = 400, description = "`MALFORMED`: not a u64.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: height 0 or above the chain.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody)))]
 async fn block_at<N: Node>(
     State(app): AppState<N>,
     Path(height): Path<String>,
 ) -> Result<axum::Json<BlockJson>, ApiError> {
-    let height: u64 = height
-        .parse()
-        .map_err(|_| ApiError::malformed("a height is a u64"))?;
+    let height = parse_decimal(&height).ok_or_else(|| ApiError::malformed("a height is a u64"))?;
     block_json(&app, height).await
 }
 
@@ -645,11 +805,27 @@ async fn block_json<N: Node>(
     Ok(axum::Json(json))
 }
 
+#[utoipa::path(post, path = "/v1/faucet", tag = "transactions", params(WaitQuery),
+    request_body = FaucetRequest,
+    responses(
+        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
+        (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body needs `Content-Type: application/json`.", body = ErrorBody),
+        (status = 422, description = "Well-formed, but the chain would refuse it now (a chain reject code).", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`, with `Retry-After`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody),
+        (status = 503, description = "`MEMPOOL_FULL` or `SHUTTING_DOWN`, with `Retry-After`.", body = ErrorBody),
+    ))]
 async fn faucet<N: Node>(
     State(app): AppState<N>,
     ApiQuery(wait): ApiQuery<WaitQuery>,
     ApiJson(request): ApiJson<FaucetRequest>,
 ) -> Result<Response, ApiError> {
+    check_wait(&wait, &app.config)?;
     let to = parse_account(&request.account)?;
     let node = Arc::clone(&app.node);
     let admitted = tokio::task::spawn_blocking(move || {

@@ -8,17 +8,90 @@
 //! ids are 64-bit numbers derived from a hash, above JavaScript's exact integer range,
 //! so they travel as decimal strings.
 
+use crate::ApiError;
+use markets::limits::BATCH_ACTIONS_MAX;
 use markets::{
-    Action, AmendOrder, AssetId, CancelAll, CancelOrder, ChainId, Faucet, MarketConfig, MarketId,
-    OrderAction, PlaceOrder, SignedTransaction, Transaction, Transfer,
+    Action, AmendOrder, AssetId, CancelAll, CancelOrder, ChainId, ChainReject, Faucet,
+    MarketConfig, MarketId, OrderAction, PlaceOrder, SignedTransaction, Transaction, Transfer,
 };
 use matching::{ClientOrderId, Height, OrderId, OrderRef, SelfTradePrevention, Side, TimeInForce};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 mod code;
+pub mod schemas;
 mod ws;
 pub use code::ApiCode;
 pub use ws::{ChannelName, ClientMessage, MarketRef, ServerMessage, SubscribeArgs};
+
+/// Integers in request bodies. JSON Schema counts `1.0` as an integer, so a client (or
+/// a schema-driven fuzzer) may send one where the document says `integer`; serde alone
+/// would refuse it. These take any JSON number with no fractional part within the Rust
+/// type's range (floats only up to 2^53, where every whole number is exact).
+pub mod integral {
+    use core::fmt;
+    use core::marker::PhantomData;
+
+    use serde::{Deserialize, Deserializer, de};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
+        deserializer: D,
+    ) -> Result<T, D::Error> {
+        deserializer.deserialize_any(Integral(PhantomData))
+    }
+
+    /// The same for an optional field (`null` or absent: `None`).
+    pub fn option<'de, D: Deserializer<'de>, T: TryFrom<u64>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(bound = "")]
+        struct Wrap<T: TryFrom<u64>>(#[serde(deserialize_with = "deserialize")] T);
+        Ok(Option::<Wrap<T>>::deserialize(deserializer)?.map(|w| w.0))
+    }
+
+    struct Integral<T>(PhantomData<T>);
+
+    impl<T: TryFrom<u64>> Integral<T> {
+        fn narrow<E: de::Error>(&self, value: u64) -> Result<T, E> {
+            T::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(value), self))
+        }
+    }
+
+    impl<T: TryFrom<u64>> de::Visitor<'_> for Integral<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a whole number in 0..={}", core::any::type_name::<T>())
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<T, E> {
+            self.narrow(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<T, E> {
+            match u64::try_from(value) {
+                Ok(value) => self.narrow(value),
+                Err(_) => Err(E::invalid_value(de::Unexpected::Signed(value), &self)),
+            }
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<T, E> {
+            const EXACT_MAX: f64 = 9_007_199_254_740_992.0;
+            if value.fract() == 0.0 && (0.0..=EXACT_MAX).contains(&value) {
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "checked just above: a whole number in 0..=2^53"
+                )]
+                let whole = value as u64;
+                self.narrow(whole)
+            } else {
+                Err(E::invalid_value(de::Unexpected::Float(value), &self))
+            }
+        }
+    }
+}
 
 /// A u64 carried as a decimal string (order ids); accepts a string or a number.
 pub mod u64_string {
@@ -32,14 +105,13 @@ pub mod u64_string {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Either {
-            Number(u64),
+            Number(#[serde(deserialize_with = "super::integral::deserialize")] u64),
             Text(String),
         }
         match Either::deserialize(deserializer)? {
             Either::Number(n) => Ok(n),
-            Either::Text(s) => s
-                .parse()
-                .map_err(|_| de::Error::custom(format!("{s:?} is not a u64"))),
+            Either::Text(s) => crate::rest::parse_decimal(&s)
+                .ok_or_else(|| de::Error::custom(format!("{s:?} is not a u64 in decimal"))),
         }
     }
 }
@@ -93,7 +165,7 @@ pub fn parse_hex32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SideJson {
     Buy,
@@ -126,7 +198,7 @@ pub enum TimeInForceJson {
     Gtc,
     Ioc,
     Fok,
-    Gtb(u64),
+    Gtb(#[serde(deserialize_with = "integral::deserialize")] u64),
 }
 
 impl From<TimeInForce> for TimeInForceJson {
@@ -153,7 +225,7 @@ impl From<TimeInForceJson> for TimeInForce {
 
 /// Self-trade prevention: `"cancel_resting"` (the default), `"cancel_incoming"`,
 /// `"cancel_both"`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SelfTradeJson {
     #[default]
@@ -184,19 +256,23 @@ impl From<SelfTradeJson> for SelfTradePrevention {
 
 /// The fields of a new order (the body of `POST /v1/orders` carries these and the
 /// signature).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PlaceJson {
+    #[serde(deserialize_with = "integral::deserialize")]
     pub market: u32,
     #[serde(
         default,
         with = "opt_u64_string",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(schema_with = schemas::opt_u64_text_in)]
     pub client_order_id: Option<u64>,
     pub side: SideJson,
     /// Quote atoms per lot.
+    #[serde(deserialize_with = "integral::deserialize")]
     pub price: u64,
     /// Base atoms.
+    #[serde(deserialize_with = "integral::deserialize")]
     pub qty: u64,
     #[serde(default)]
     pub time_in_force: TimeInForceJson,
@@ -207,35 +283,43 @@ pub struct PlaceJson {
 }
 
 /// One order action, tagged by `type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderActionJson {
     Place(PlaceJson),
     /// By `order_id`, or by the account's `client_order_id`.
     Cancel {
+        #[serde(deserialize_with = "integral::deserialize")]
         market: u32,
         #[serde(
             default,
             with = "opt_u64_string",
             skip_serializing_if = "Option::is_none"
         )]
+        #[schema(schema_with = schemas::opt_u64_text_in)]
         order_id: Option<u64>,
         #[serde(
             default,
             with = "opt_u64_string",
             skip_serializing_if = "Option::is_none"
         )]
+        #[schema(schema_with = schemas::opt_u64_text_in)]
         client_order_id: Option<u64>,
     },
     CancelAll {
+        #[serde(deserialize_with = "integral::deserialize")]
         market: u32,
     },
     /// New price (quote atoms per lot) and new remaining quantity (base atoms).
     Amend {
+        #[serde(deserialize_with = "integral::deserialize")]
         market: u32,
         #[serde(with = "u64_string")]
+        #[schema(schema_with = schemas::u64_text_in)]
         order_id: u64,
+        #[serde(deserialize_with = "integral::deserialize")]
         price: u64,
+        #[serde(deserialize_with = "integral::deserialize")]
         qty: u64,
     },
 }
@@ -252,11 +336,15 @@ pub enum ActionJson {
     Transfer {
         #[serde(with = "hex_bytes")]
         to: [u8; 32],
+        #[serde(deserialize_with = "integral::deserialize")]
         asset: u32,
+        #[serde(deserialize_with = "integral::deserialize")]
         amount: u64,
     },
     Faucet {
+        #[serde(deserialize_with = "integral::deserialize")]
         asset: u32,
+        #[serde(deserialize_with = "integral::deserialize")]
         amount: u64,
     },
     /// One order action; it carries its own `type`.
@@ -268,20 +356,25 @@ pub enum ActionJson {
 /// encoding of those fields (ARCHITECTURE.md, "Transaction format"). The server rebuilds
 /// the exact signed bytes from these fields, so JSON and binary submissions are the
 /// same transaction with the same hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TransactionJson {
+    #[serde(deserialize_with = "integral::deserialize")]
     pub chain_id: u64,
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^(0x)?[0-9a-fA-F]{64}$")]
     pub signer: [u8; 32],
+    #[serde(deserialize_with = "integral::deserialize")]
     pub nonce: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "integral::option")]
     pub expiry_height: Option<u64>,
     pub action: ActionJson,
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^(0x)?[0-9a-fA-F]{128}$")]
     pub signature: [u8; 64],
 }
 
-fn order_action_to_chain(action: OrderActionJson) -> Result<OrderAction, String> {
+fn order_action_to_chain(action: OrderActionJson) -> Result<OrderAction, ApiError> {
     Ok(match action {
         OrderActionJson::Place(p) => OrderAction::Place(PlaceOrder {
             market: MarketId(p.market),
@@ -302,7 +395,9 @@ fn order_action_to_chain(action: OrderActionJson) -> Result<OrderAction, String>
                 (Some(id), None) => OrderRef::Id(OrderId(id)),
                 (None, Some(id)) => OrderRef::Client(ClientOrderId(id)),
                 _ => {
-                    return Err("a cancel names exactly one of order_id and client_order_id".into());
+                    return Err(ApiError::malformed(
+                        "a cancel names exactly one of order_id and client_order_id",
+                    ));
                 }
             };
             OrderAction::Cancel(CancelOrder {
@@ -361,10 +456,19 @@ fn order_action_to_json(action: &OrderAction) -> OrderActionJson {
 }
 
 impl ActionJson {
-    /// The chain's action. Fails only on a cancel naming both or neither order id.
-    pub fn to_chain(&self) -> Result<Action, String> {
+    /// The chain's action. Fails on a cancel naming both or neither order id
+    /// (`MALFORMED`), and on a batch the schema forbids: empty (`EMPTY_BATCH`) or over
+    /// `BATCH_ACTIONS_MAX` actions (`BATCH_TOO_LARGE`), the codes the chain gives the
+    /// same batch sent as bytes.
+    pub fn to_chain(&self) -> Result<Action, ApiError> {
         match self {
             ActionJson::Order(action) => order_action_to_chain(*action).map(Action::Order),
+            ActionJson::Batch { actions } if actions.is_empty() => {
+                Err(ChainReject::EmptyBatch.into())
+            }
+            ActionJson::Batch { actions } if actions.len() > BATCH_ACTIONS_MAX => {
+                Err(ChainReject::BatchTooLarge.into())
+            }
             ActionJson::Batch { actions } => actions
                 .iter()
                 .map(|a| order_action_to_chain(*a))
@@ -402,8 +506,8 @@ impl ActionJson {
 }
 
 impl TransactionJson {
-    /// The signed transaction these fields describe.
-    pub fn to_chain(&self) -> Result<SignedTransaction, String> {
+    /// The signed transaction these fields describe (see [`ActionJson::to_chain`]).
+    pub fn to_chain(&self) -> Result<SignedTransaction, ApiError> {
         Ok(SignedTransaction {
             transaction: Transaction {
                 chain_id: ChainId(self.chain_id),
@@ -431,24 +535,32 @@ impl TransactionJson {
 
 /// `POST /v1/transactions`: one transaction, as hex of its borsh bytes (`tx`) or as
 /// JSON fields (`transaction`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum SubmitRequest {
-    Hex { tx: String },
-    Json { transaction: TransactionJson },
+    Hex {
+        #[schema(pattern = "^(0x)?([0-9a-fA-F]{2})+$", max_length = 8194)]
+        tx: String,
+    },
+    Json {
+        transaction: TransactionJson,
+    },
 }
 
 /// `POST /v1/transactions/batch`: up to the batch limit of transactions, each as in
 /// [`SubmitRequest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BatchRequest {
+    /// 1 to `ApiConfig::batch_max` (2,000 by default).
+    #[schema(min_items = 1, max_items = 2000)]
     pub transactions: Vec<SubmitRequest>,
 }
 
 /// What the node says about a transaction it was given.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SubmitResponse {
     /// sha256 of the borsh-encoded signed transaction; poll `GET /v1/transactions/{hash}`.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
     /// The ids of the orders it places, in action order (known before it executes).
     pub order_ids: Vec<String>,
@@ -464,19 +576,19 @@ pub struct SubmitResponse {
 }
 
 /// The answer to a batch: one entry per transaction, in order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BatchResponse {
     pub results: Vec<BatchItem>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum BatchItem {
     Accepted(SubmitResponse),
     Error { error: ErrorBody },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TxStatusKind {
     /// In the mempool, waiting for a block.
@@ -488,8 +600,9 @@ pub enum TxStatusKind {
 }
 
 /// `GET /v1/transactions/{hash}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TxStatus {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
     pub status: TxStatusKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -499,6 +612,7 @@ pub struct TxStatus {
     pub index: Option<u32>,
     /// Why the whole transaction was refused (status `rejected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = schemas::opt_reject_name)]
     pub code: Option<String>,
     /// One per action (status `committed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -508,34 +622,39 @@ pub struct TxStatus {
     pub events: Vec<EventJson>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ActionResult {
     Placed {
         #[serde(with = "u64_string")]
+        #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
     },
     Done,
     Rejected {
+        #[schema(schema_with = schemas::reject_name)]
         code: String,
     },
 }
 
 /// A book event, in chain units (prices in quote atoms per lot, quantities in base
 /// atoms).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventJson {
     Accepted {
         market: u32,
         #[serde(with = "u64_string")]
+        #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         #[serde(
             default,
             with = "opt_u64_string",
             skip_serializing_if = "Option::is_none"
         )]
+        #[schema(schema_with = schemas::u64_text_out)]
         client_order_id: Option<u64>,
         side: SideJson,
         price: u64,
@@ -545,7 +664,9 @@ pub enum EventJson {
     Rested {
         market: u32,
         #[serde(with = "u64_string")]
+        #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         price: u64,
@@ -554,7 +675,9 @@ pub enum EventJson {
     Amended {
         market: u32,
         #[serde(with = "u64_string")]
+        #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         old_price: u64,
@@ -566,17 +689,22 @@ pub enum EventJson {
     Cancelled {
         market: u32,
         #[serde(with = "u64_string")]
+        #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         price: u64,
         qty: u64,
+        #[schema(schema_with = schemas::cancel_reason)]
         reason: String,
     },
     Expired {
         market: u32,
         #[serde(with = "u64_string")]
+        #[schema(schema_with = schemas::u64_text_out)]
         order_id: u64,
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: String,
         side: SideJson,
         price: u64,
@@ -585,19 +713,22 @@ pub enum EventJson {
     Rejected {
         market: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(pattern = "^[0-9a-f]{64}$")]
         account: Option<String>,
         #[serde(
             default,
             with = "opt_u64_string",
             skip_serializing_if = "Option::is_none"
         )]
+        #[schema(schema_with = schemas::u64_text_out)]
         order_id: Option<u64>,
+        #[schema(schema_with = schemas::reject_name)]
         code: String,
     },
 }
 
 /// A trade.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FillJson {
     pub market: u32,
     /// The market's trade sequence number: +1 per fill, no gaps.
@@ -610,10 +741,14 @@ pub struct FillJson {
     pub qty: u64,
     pub taker_side: SideJson,
     #[serde(with = "u64_string")]
+    #[schema(schema_with = schemas::u64_text_out)]
     pub maker_order_id: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub maker: String,
     #[serde(with = "u64_string")]
+    #[schema(schema_with = schemas::u64_text_out)]
     pub taker_order_id: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub taker: String,
     pub maker_qty_remaining: u64,
     pub taker_qty_remaining: u64,
@@ -622,14 +757,14 @@ pub struct FillJson {
     pub taker_fee: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AssetJson {
     pub id: u32,
     pub symbol: String,
     pub decimals: u8,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MarketJson {
     pub id: u32,
     pub symbol: String,
@@ -679,7 +814,7 @@ impl MarketJson {
 }
 
 /// `GET /v1/markets/{market}/book`: aggregated levels, best first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BookJson {
     pub market: u32,
     /// The block height this book reflects.
@@ -687,11 +822,13 @@ pub struct BookJson {
     /// The market's book sequence number (see the `book` websocket channel).
     pub seq: u64,
     /// `[price, qty]` pairs.
+    #[schema(schema_with = schemas::levels)]
     pub bids: Vec<[u64; 2]>,
+    #[schema(schema_with = schemas::levels)]
     pub asks: Vec<[u64; 2]>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BalanceJson {
     pub asset: u32,
     pub symbol: String,
@@ -700,8 +837,9 @@ pub struct BalanceJson {
 }
 
 /// `GET /v1/accounts/{key}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccountJson {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub account: String,
     /// The height this view reflects.
     pub height: u64,
@@ -712,7 +850,7 @@ pub struct AccountJson {
     pub last_nonce: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatusJson {
     /// On the book.
@@ -724,17 +862,20 @@ pub enum OrderStatusJson {
 }
 
 /// An order, live or recently finished.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderJson {
     #[serde(with = "u64_string")]
+    #[schema(schema_with = schemas::u64_text_out)]
     pub order_id: u64,
     pub market: u32,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub account: String,
     #[serde(
         default,
         with = "opt_u64_string",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(schema_with = schemas::u64_text_out)]
     pub client_order_id: Option<u64>,
     pub side: SideJson,
     pub price: u64,
@@ -751,23 +892,29 @@ pub struct OrderJson {
 }
 
 /// One page of an account's fills, newest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FillsPage {
     pub fills: Vec<FillJson>,
     /// Pass as `before` to get the next (older) page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9]{1,20}:[0-9]{1,10}:[0-9]{1,20}$")]
     pub next: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BlockJson {
     pub height: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub parent_hash: String,
     pub timestamp_ms: u64,
     pub transaction_count: u32,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub transactions_root: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub events_root: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub state_root: String,
     /// Transaction hashes in block order (`GET /v1/blocks/{height}` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -791,78 +938,104 @@ impl BlockJson {
 }
 
 /// `GET /v1/health`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HealthJson {
+    #[schema(schema_with = schemas::health_status)]
     pub status: String,
     pub chain_id: u64,
     pub height: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub last_block_hash: String,
     pub last_block_timestamp_ms: u64,
     pub mempool: u64,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub genesis_hash: String,
 }
 
 /// `POST /v1/faucet` (dev chains): the node sends `amount` of `asset` to `account` from
 /// its faucet account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FaucetRequest {
+    /// The recipient's key: 64 hex characters (either case, optional `0x`).
+    #[schema(pattern = "^(0x)?[0-9a-fA-F]{64}$")]
     pub account: String,
+    #[serde(deserialize_with = "integral::deserialize")]
     pub asset: u32,
+    #[serde(deserialize_with = "integral::deserialize")]
     pub amount: u64,
 }
 
 /// The body of `DELETE /v1/orders/{order_id}`: the cancel's signed fields but the id.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CancelBody {
+    #[serde(deserialize_with = "integral::deserialize")]
     pub chain_id: u64,
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^(0x)?[0-9a-fA-F]{64}$")]
     pub signer: [u8; 32],
+    #[serde(deserialize_with = "integral::deserialize")]
     pub nonce: u64,
     #[serde(default)]
+    #[serde(deserialize_with = "integral::option")]
     pub expiry_height: Option<u64>,
+    #[serde(deserialize_with = "integral::deserialize")]
     pub market: u32,
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^(0x)?[0-9a-fA-F]{128}$")]
     pub signature: [u8; 64],
 }
 
 /// `?depth=` of `GET /v1/markets/{market}/book`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DepthQuery {
-    pub depth: Option<usize>,
+    /// Levels per side, best first: 1 to `rest::BOOK_DEPTH_MAX` (default 50).
+    #[param(minimum = 1, maximum = 5000)]
+    pub depth: Option<u32>,
 }
 
 /// `?limit=` of `GET /v1/markets/{market}/trades`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
-    pub limit: Option<usize>,
+    /// Trades per page: 1 to `rest::PAGE_MAX` (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
 }
 
 /// `?limit=&before=` of `GET /v1/accounts/{account}/fills`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FillsQuery {
-    pub limit: Option<usize>,
-    /// `height:market:seq` of the last fill of the previous page.
+    /// Fills per page: 1 to `rest::PAGE_MAX` (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// `height:market:seq` of the last fill of the previous page (its `next`).
+    #[param(pattern = "^[0-9]{1,20}:[0-9]{1,10}:[0-9]{1,20}$")]
     pub before: Option<String>,
 }
 
 /// `?wait=&timeout_ms=` of the submission routes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Wait until the transaction is in a block (or `timeout_ms` passes).
     #[serde(default)]
     pub wait: bool,
+    /// How long to wait: at most `limits::WAIT_MS_MAX` (default 10,000).
+    #[param(minimum = 0, maximum = 30000)]
     pub timeout_ms: Option<u64>,
 }
 
 /// An error as the API returns it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub code: ApiCode,
     pub message: String,
 }
 
 /// One order update for an account's `orders` channel.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderUpdateJson {
     /// The transaction that caused it; absent for the block's own events (expiry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -873,13 +1046,16 @@ pub struct OrderUpdateJson {
     pub event: UpdateKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum UpdateKind {
     /// A book event.
     Book(EventJson),
     /// The chain refused the transaction (no `action`) or one action of it.
-    Refused { refused: String },
+    Refused {
+        #[schema(schema_with = schemas::reject_name)]
+        refused: String,
+    },
 }
 
 #[cfg(test)]

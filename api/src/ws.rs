@@ -80,6 +80,13 @@ const REPLAY_CHUNK: u64 = 64;
 /// (and the close) before its socket is dropped.
 const LAGGED_CLOSE: Duration = Duration::from_secs(1);
 
+#[utoipa::path(get, path = "/v1/ws", tag = "websocket",
+    description = "The websocket (JSON text frames; the protocol is in docs/API.md). A GET without upgrade headers gets axum's plain-text 400.",
+    responses(
+        (status = 101, description = "Switching to the websocket protocol."),
+        (status = 400, description = "Not a websocket upgrade (plain text).", content_type = "text/plain", body = String),
+        (status = 503, description = "`TOO_MANY_CLIENTS`.", body = crate::wire::ErrorBody),
+    ))]
 pub async fn upgrade<N: Node>(State(app): State<Arc<App<N>>>, ws: WebSocketUpgrade) -> Response {
     let clients = usize::try_from(app.metrics.ws_clients.get()).unwrap_or(0);
     if clients >= app.config.ws_clients_max {
