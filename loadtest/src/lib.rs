@@ -88,6 +88,25 @@ pub enum WorkloadKind {
     Lobster,
 }
 
+/// How a request carries its transactions (`POST /v1/transactions[/batch]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BodyKind {
+    /// JSON: `{"tx": hex}`, or `{"transactions": [{"tx": hex}, …]}`.
+    Json,
+    /// `application/octet-stream`: the borsh bytes, or `borsh(Vec<Vec<u8>>)` for a batch.
+    Binary,
+}
+
+impl BodyKind {
+    /// The request's content type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            BodyKind::Json => "application/json",
+            BodyKind::Binary => api::binary::OCTET_STREAM,
+        }
+    }
+}
+
 /// How the LOBSTER replay is cut into blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LobsterPacing {
@@ -150,6 +169,10 @@ pub struct LoadtestArgs {
     /// endpoint (up to 2000).
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// The request body: json (each transaction as hex) or binary (borsh bytes,
+    /// application/octet-stream). Same routes, same answers.
+    #[arg(long, value_enum, default_value_t = BodyKind::Json)]
+    pub body: BodyKind,
     /// Order actions per signed transaction (1: one order; up to 32: a batch action).
     /// In process, both 1 and 8 are run unless this is given.
     #[arg(long)]
@@ -278,6 +301,7 @@ impl LoadtestArgs {
             put("duration", self.duration.to_string());
             put("warmup", self.warmup.to_string());
             put("batch", self.batch.to_string());
+            put("body", format!("{:?}", self.body).to_lowercase());
             put(
                 "actions_per_tx",
                 self.actions_per_tx.unwrap_or(1).to_string(),

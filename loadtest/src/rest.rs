@@ -28,7 +28,7 @@ use super::engine::lobster_report;
 use super::report::{Counts, LobsterReport, NetworkReport, NodeStats, TimelinePoint};
 use super::stats::{self, Percentiles};
 use super::workload::{Lobster, MarketSpec, Mix, MixConfig, Planned};
-use super::{LoadtestArgs, LobsterPacing, WorkloadKind};
+use super::{BodyKind, LoadtestArgs, LobsterPacing, WorkloadKind};
 
 /// Takers whose fill has not been seen after this long are given up on (counted as
 /// never filled), so the table of sent takers stays bounded.
@@ -256,6 +256,7 @@ struct ProducerSetup {
     keys: Arc<Vec<SigningKey>>,
     queues: Vec<mpsc::Sender<Request>>,
     batch: usize,
+    body: BodyKind,
     /// Transactions to have queued before the window may open.
     prefill: u64,
     /// Transactions to generate in all (`None`: until stopped or the source ends).
@@ -265,7 +266,14 @@ struct ProducerSetup {
     counters: Arc<ProducerCounters>,
 }
 
-fn encode_body(signed: &[SignedTransaction], single: bool) -> Vec<u8> {
+fn encode_body(signed: &[SignedTransaction], single: bool, kind: BodyKind) -> Vec<u8> {
+    if kind == BodyKind::Binary {
+        return if single {
+            signed[0].to_bytes()
+        } else {
+            api::binary::encode_batch(signed)
+        };
+    }
     let mut body = String::with_capacity(signed.len() * 400 + 32);
     if single {
         body.push_str("{\"tx\":\"");
@@ -292,6 +300,7 @@ fn produce(setup: ProducerSetup) -> anyhow::Result<()> {
         keys,
         queues,
         batch,
+        body,
         prefill,
         total,
         watched,
@@ -349,7 +358,7 @@ fn produce(setup: ProducerSetup) -> anyhow::Result<()> {
                         .par_iter()
                         .map(|p| SignedTransaction::sign(p.tx.clone(), &keys[p.trader]))
                         .collect();
-                    (encode_body(&signed, single), planned)
+                    (encode_body(&signed, single, body), planned)
                 })
                 .collect()
         });
@@ -512,6 +521,7 @@ struct SenderSetup {
     client: Client,
     /// The route: `/v1/transactions` or `/v1/transactions/batch`.
     path: &'static str,
+    content_type: &'static str,
     single: bool,
     queue: mpsc::Receiver<Request>,
     connection: usize,
@@ -528,6 +538,7 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
     let SenderSetup {
         client,
         path,
+        content_type,
         single,
         mut queue,
         connection,
@@ -597,6 +608,7 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
         let exchange = exchange(Exchange {
             client: client.clone(),
             path,
+            content_type,
             single,
             body: request.body,
             txs,
@@ -626,6 +638,7 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
 struct Exchange {
     client: Client,
     path: &'static str,
+    content_type: &'static str,
     single: bool,
     body: Vec<u8>,
     txs: u64,
@@ -639,6 +652,7 @@ async fn exchange(e: Exchange) {
     let Exchange {
         client,
         path,
+        content_type,
         single,
         body,
         txs,
@@ -647,7 +661,7 @@ async fn exchange(e: Exchange) {
         in_window,
         shared,
     } = e;
-    let answer = client.post_bytes(path, "application/json", body).await;
+    let answer = client.post_bytes(path, content_type, body).await;
     let done = Instant::now();
     if in_window {
         let micros = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
@@ -1283,6 +1297,7 @@ async fn start_producer(
         keys: Arc::clone(&setup.keys),
         queues,
         batch: args.batch,
+        body: args.body,
         prefill: plan.prefill,
         total: plan.total,
         watched,
@@ -1407,6 +1422,7 @@ fn spawn_senders(
             // Its own client: its own connection pool, as one trading client would have.
             client: Client::new(base)?,
             path,
+            content_type: args.body.content_type(),
             single,
             queue,
             connection,

@@ -3,7 +3,9 @@
 //! are benchmarks (`clobchain loadtest`); these check that every figure the report
 //! promises is measured, and that the chain replays real order flow as a bare book does.
 
-use ::loadtest::{LoadtestArgs, LobsterPacing, Report, WorkloadKind, run, run_in_process};
+use ::loadtest::{
+    BodyKind, LoadtestArgs, LobsterPacing, Report, WorkloadKind, run, run_in_process,
+};
 
 fn small_rest_args(dir: &std::path::Path) -> LoadtestArgs {
     LoadtestArgs {
@@ -104,6 +106,36 @@ async fn a_short_run_against_a_spawned_node_measures_what_a_trader_sees() {
         !html.contains("<script") && !html.contains("https://"),
         "self-contained: no script, nothing fetched"
     );
+}
+
+/// The binary body, batched and single: the same transactions, committed the same way,
+/// with the same refusals counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_binary_bodies_commits_what_it_sends() {
+    for batch in [25, 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let args = LoadtestArgs {
+            body: BodyKind::Binary,
+            batch,
+            rate: if batch == 1 { 300 } else { 1_500 },
+            duration: 2.0,
+            ..small_rest_args(dir.path())
+        };
+        let report: Report = run(args).await.expect("the load test runs");
+        let n = report.network.as_ref().expect("a network report");
+        let table = report.table();
+        assert_eq!(report.settings["body"], "binary", "{table}");
+        assert_eq!(n.transport_errors, 0, "{table}");
+        assert!(n.acknowledged.txs > 0 && n.committed_txs > 0, "{table}");
+        assert_eq!(
+            n.run_committed_txs, n.run_acknowledged_txs,
+            "every acknowledged transaction lands in a block: {table}"
+        );
+        assert!(
+            !n.rejected_by_reason.is_empty() || !n.refused_at_submit.is_empty(),
+            "the mix's bad orders are refused or rejected as over JSON: {table}"
+        );
+    }
 }
 
 #[test]
