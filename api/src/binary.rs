@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Each transaction of a batch carries its own length, so one that does not decode gets
-//! its own `MALFORMED` (or `TOO_LARGE`) result while the others go on, as in a JSON batch.
+//! its own `UNDECODABLE` (or `TOO_LARGE`) result while the others go on, as in a JSON
+//! batch. Bytes that do not decode are 422 `UNDECODABLE` for either body: the request
+//! parsed, what it carries did not (a schema can say "bytes", never "a transaction").
 //! Answers are JSON either way, with the same codes and the same exactly-once rules: the
 //! node sees the same `SignedTransaction` whichever body carried it.
 
@@ -18,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use borsh::BorshDeserialize as _;
-use markets::SignedTransaction;
+use markets::{ChainReject, SignedTransaction};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, from_rejection};
@@ -58,9 +60,17 @@ fn is_octet_stream(req: &Request) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case(OCTET_STREAM))
 }
 
-/// One transaction from its borsh bytes (the whole body; trailing bytes are malformed).
+/// One transaction from its borsh bytes (all of them: trailing bytes do not decode),
+/// whichever body carried them (binary, or the hex of a JSON `tx`). Bytes that are not a
+/// signed transaction are `UNDECODABLE` (422): the request parsed, its content did not.
 pub fn decode_one(bytes: &[u8]) -> Result<SignedTransaction, ApiError> {
-    SignedTransaction::from_bytes(bytes).map_err(ApiError::from)
+    SignedTransaction::from_bytes(bytes).map_err(|reject| match reject {
+        ChainReject::Malformed => ApiError::new(
+            ApiCode::Undecodable,
+            "the bytes are not the borsh encoding of a signed transaction",
+        ),
+        other => ApiError::from(other),
+    })
 }
 
 /// A binary batch: `borsh(Vec<Vec<u8>>)`, each inner vector one transaction's borsh bytes.
@@ -73,7 +83,7 @@ pub fn decode_batch(
     let mut rest = bytes;
     let count = u32::deserialize(&mut rest).map_err(|_| {
         ApiError::new(
-            ApiCode::Malformed,
+            ApiCode::Undecodable,
             "a binary batch starts with its u32 count",
         )
     })?;
@@ -98,7 +108,7 @@ pub fn decode_batch(
     }
     if !rest.is_empty() {
         return Err(ApiError::new(
-            ApiCode::Malformed,
+            ApiCode::Undecodable,
             format!(
                 "{} bytes after the batch's {count} transactions",
                 rest.len()
@@ -110,7 +120,7 @@ pub fn decode_batch(
 
 fn frame_error(index: usize) -> ApiError {
     ApiError::new(
-        ApiCode::Malformed,
+        ApiCode::Undecodable,
         format!(
             "transaction {index} of the binary batch is cut short (u32 length, then its bytes)"
         ),
@@ -162,27 +172,27 @@ mod tests {
         let items: Vec<Vec<u8>> = vec![txs[0].to_bytes(), vec![1, 2, 3]];
         let decoded = decode_batch(&borsh::to_vec(&items).unwrap(), 10).unwrap();
         assert!(decoded[0].is_ok());
-        assert_eq!(decoded[1].as_ref().unwrap_err().code, ApiCode::Malformed);
+        assert_eq!(decoded[1].as_ref().unwrap_err().code, ApiCode::Undecodable);
     }
 
     #[test]
     fn bad_frames_are_refused_whole() {
         let body = encode_batch(&[signed(1)]);
         let code = |bytes: &[u8], max| decode_batch(bytes, max).unwrap_err().code;
-        assert_eq!(code(&[], 10), ApiCode::Malformed);
+        assert_eq!(code(&[], 10), ApiCode::Undecodable);
         assert_eq!(code(&0u32.to_le_bytes(), 10), ApiCode::BadBatch);
         assert_eq!(
             code(&encode_batch(&[signed(1), signed(2)]), 1),
             ApiCode::BadBatch
         );
-        assert_eq!(code(&body[..body.len() - 1], 10), ApiCode::Malformed);
+        assert_eq!(code(&body[..body.len() - 1], 10), ApiCode::Undecodable);
         let mut longer = body.clone();
         longer.push(0);
-        assert_eq!(code(&longer, 10), ApiCode::Malformed);
+        assert_eq!(code(&longer, 10), ApiCode::Undecodable);
         // A count far beyond the bytes allocates nothing up front.
         assert_eq!(
             code(&u32::MAX.to_le_bytes(), usize::MAX),
-            ApiCode::Malformed
+            ApiCode::Undecodable
         );
     }
 
@@ -192,6 +202,6 @@ mod tests {
         assert_eq!(decode_one(&tx.to_bytes()).unwrap(), tx);
         let mut longer = tx.to_bytes();
         longer.push(0);
-        assert_eq!(decode_one(&longer).unwrap_err().code, ApiCode::Malformed);
+        assert_eq!(decode_one(&longer).unwrap_err().code, ApiCode::Undecodable);
     }
 }

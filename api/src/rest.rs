@@ -445,7 +445,7 @@ fn decode(request: &SubmitRequest) -> Result<SignedTransaction, ApiError> {
             let bytes = hex::decode(tx.trim_start_matches("0x")).map_err(|_| {
                 ApiError::malformed("tx must be the hex of a borsh SignedTransaction")
             })?;
-            SignedTransaction::from_bytes(&bytes).map_err(ApiError::from)
+            binary::decode_one(&bytes)
         }
         SubmitRequest::Json { transaction } => transaction.to_chain(),
     }

@@ -82,7 +82,7 @@ async fn node_binary_single_submission_is_exactly_once_across_bodies() {
         .expect("an answer");
     assert_eq!(
         code_of(&garbage.error()),
-        (400, ApiCode::Malformed.as_str().to_string())
+        (422, ApiCode::Undecodable.as_str().to_string())
     );
     assert_eq!(
         client.orders(&trader.public()).await.unwrap().len(),

@@ -59,10 +59,10 @@ api_codes! {
     PriceOffTick = "PRICE_OFF_TICK", UNPROCESSABLE_ENTITY;
     /// The quantity is not a multiple of `lot_size`.
     QtyOffLot = "QTY_OFF_LOT", UNPROCESSABLE_ENTITY;
-    /// What was sent does not parse: the bytes are not a transaction, bad hex in `tx`, a
-    /// JSON body, query string or path parameter that does not match its schema, a
-    /// cancel naming both or neither of `order_id`/`client_order_id`, a binary websocket
-    /// frame.
+    /// What was sent does not parse: bad hex in `tx`, a JSON body, query string or path
+    /// parameter that does not match its schema, a cancel naming both or neither of
+    /// `order_id`/`client_order_id`, a binary websocket frame. (Parsed, but bytes that are
+    /// not a transaction: `UNDECODABLE`.)
     Malformed = "MALFORMED", BAD_REQUEST;
     /// The transaction is over 4,096 bytes.
     TooLarge = "TOO_LARGE", PAYLOAD_TOO_LARGE;
@@ -120,6 +120,10 @@ api_codes! {
     BadAccount = "BAD_ACCOUNT", BAD_REQUEST;
     /// A batch request holds 1 to 2,000 transactions.
     BadBatch = "BAD_BATCH", BAD_REQUEST;
+    /// The body parsed (JSON with a well-formed hex `tx`, or a binary body), but the bytes
+    /// in it do not decode: not the borsh of a signed transaction, or not a binary
+    /// batch's frame (u32 count, then u32 length and bytes per transaction).
+    Undecodable = "UNDECODABLE", UNPROCESSABLE_ENTITY;
     /// `POST /v1/orders` takes `place` or `batch`.
     WrongAction = "WRONG_ACTION", BAD_REQUEST;
     /// No such route, market, order, transaction or block.
