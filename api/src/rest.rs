@@ -525,12 +525,12 @@ async fn committed_status<N: Node>(
     responses(
         (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
-        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
         (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body needs `Content-Type: application/json` or `application/octet-stream`.", body = ErrorBody),
-        (status = 422, description = "Well-formed, but the chain would refuse it now (a chain reject code).", body = ErrorBody),
+        (status = 422, description = "Well-formed, but the chain would refuse it now (a chain reject code), or `UNDECODABLE` (bytes that are not a transaction).", body = ErrorBody),
         (status = 429, description = "`RATE_LIMITED`, with `Retry-After`.", body = ErrorBody),
         (status = 500, description = "`INTERNAL`.", body = ErrorBody),
         (status = 503, description = "`MEMPOOL_FULL` or `SHUTTING_DOWN`, with `Retry-After`.", body = ErrorBody),
@@ -564,7 +564,8 @@ fn accepted(response: SubmitResponse) -> Response {
         content((BatchRequest = "application/json"), ("application/octet-stream"))),
     responses(
         (status = 200, description = "One result per transaction, in order.", body = BatchResponse),
-        (status = 400, description = "`MALFORMED` (any item), or `BAD_BATCH` (empty or too many).", body = ErrorBody),
+        (status = 400, description = "`MALFORMED` (any item).", body = ErrorBody),
+        (status = 422, description = "`BAD_BATCH` (empty or too many), or `UNDECODABLE` (a binary body that is not a batch frame).", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`.", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`.", body = ErrorBody),
         (status = 500, description = "`INTERNAL`.", body = ErrorBody),
@@ -659,7 +660,7 @@ async fn submit_batch<N: Node>(
     responses(
         (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
-        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
         (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),
@@ -693,7 +694,7 @@ async fn place_order<N: Node>(
     responses(
         (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
-        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
         (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),
@@ -810,7 +811,7 @@ async fn block_json<N: Node>(
     responses(
         (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
-        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_BATCH`, `BAD_ACCOUNT`).", body = ErrorBody),
+        (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
         (status = 409, description = "`NONCE_ALREADY_USED`, `NONCE_TOO_OLD`, `NONCE_PENDING`.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE` (over 2 MiB) or `TOO_LARGE` (a transaction over 4,096 bytes).", body = ErrorBody),

@@ -539,7 +539,7 @@ impl TransactionJson {
 #[serde(untagged)]
 pub enum SubmitRequest {
     Hex {
-        #[schema(pattern = "^(0x)?([0-9a-fA-F]{2})+$", max_length = 8194)]
+        #[schema(pattern = "^(0x)?([0-9a-fA-F]{2}){1,4096}$", max_length = 8194)]
         tx: String,
     },
     Json {

@@ -783,13 +783,17 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     api.post("/v1/transactions/batch", &json!({"transactions": too_many}))
         .await
         .assert_error(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "BAD_BATCH",
             "a batch over the limit",
         );
     api.post("/v1/transactions/batch", &json!({"transactions": []}))
         .await
-        .assert_error(StatusCode::BAD_REQUEST, "BAD_BATCH", "an empty batch");
+        .assert_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "BAD_BATCH",
+            "an empty batch",
+        );
 
     // A body over the limit (2 MiB by default). On a connection of its own: the node
     // closes the connection after answering (see the test below).

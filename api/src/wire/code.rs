@@ -119,7 +119,7 @@ api_codes! {
     /// An account must be 64 hex characters.
     BadAccount = "BAD_ACCOUNT", BAD_REQUEST;
     /// A batch request holds 1 to 2,000 transactions.
-    BadBatch = "BAD_BATCH", BAD_REQUEST;
+    BadBatch = "BAD_BATCH", UNPROCESSABLE_ENTITY;
     /// The body parsed (JSON with a well-formed hex `tx`, or a binary body), but the bytes
     /// in it do not decode: not the borsh of a signed transaction, or not a binary
     /// batch's frame (u32 count, then u32 length and bytes per transaction).

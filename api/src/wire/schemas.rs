@@ -66,9 +66,10 @@ pub fn cursor_pattern() -> String {
     let u64 = decimal_pattern(u64::MAX);
     format!("^{u64}:{}:{u64}$", decimal_pattern(u64::from(u32::MAX)))
 }
-/// A signed transaction's borsh bytes as hex (`tx`): whole bytes, either case,
-/// optional `0x`.
-pub const TX_HEX_PATTERN: &str = "^(0x)?([0-9a-fA-F]{2})+$";
+/// A signed transaction's borsh bytes as hex (`tx`): 1 to 4,096 whole bytes (the
+/// transaction size limit, so that a `tx` the schema allows is never `TOO_LARGE`), either
+/// case, optional `0x`.
+pub const TX_HEX_PATTERN: &str = "^(0x)?([0-9a-fA-F]{2}){1,4096}$";
 /// The longest `tx`: the transaction size limit in hex, and a `0x`.
 pub const TX_HEX_LENGTH_MAX: usize = 2 * markets::limits::TRANSACTION_BYTES_MAX + 2;
 
