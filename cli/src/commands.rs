@@ -398,9 +398,9 @@ async fn prepare_amend(args: &AmendArgs) -> anyhow::Result<Prepared> {
         args.order_id,
         market.symbol,
         units.format_qty(qty),
-        units.base.symbol,
+        units.market.base.symbol,
         units.format_price(price),
-        units.quote.symbol
+        units.market.quote.symbol
     );
     Ok(prepared(&signed, !args.no_wait, summary, &market))
 }

@@ -76,9 +76,9 @@ pub fn order_text(catalog: &Catalog, market: u32, side: SideJson, qty: u64, pric
             "{} {} {} @ {} {}",
             side_word(side),
             units.format_qty(qty),
-            units.base.symbol,
+            units.market.base.symbol,
             units.format_price(price),
-            units.quote.symbol
+            units.market.quote.symbol
         ),
         None => format!(
             "{} {qty} base atoms @ {price} quote atoms per lot on market {market}",
@@ -89,7 +89,7 @@ pub fn order_text(catalog: &Catalog, market: u32, side: SideJson, qty: u64, pric
 
 fn qty_text(catalog: &Catalog, market: u32, qty: u64) -> String {
     match catalog.market(market) {
-        Some(units) => format!("{} {}", units.format_qty(qty), units.base.symbol),
+        Some(units) => format!("{} {}", units.format_qty(qty), units.market.base.symbol),
         None => format!("{qty} base atoms"),
     }
 }
@@ -98,8 +98,8 @@ fn fee_text(catalog: &Catalog, market: u32, fee: u64) -> String {
     match catalog.market(market) {
         Some(units) => format!(
             "{} {}",
-            format_atoms(u128::from(fee), units.quote.decimals, 0),
-            units.quote.symbol
+            format_atoms(u128::from(fee), units.market.quote.decimals, 0),
+            units.market.quote.symbol
         ),
         None => format!("{fee} quote atoms"),
     }
@@ -119,9 +119,10 @@ pub fn time_of_day(timestamp_ms: u64) -> String {
 
 /// One fill as a trade anyone can see.
 pub fn trade_line(catalog: &Catalog, fill: &FillJson) -> String {
-    let symbol = catalog
-        .market(fill.market)
-        .map_or_else(|| format!("market {}", fill.market), |u| u.symbol.clone());
+    let symbol = catalog.market(fill.market).map_or_else(
+        || format!("market {}", fill.market),
+        |u| u.market.symbol.clone(),
+    );
     let what = order_text(catalog, fill.market, fill.taker_side, fill.qty, fill.price);
     format!(
         "{} trade {symbol} #{}: taker {what}",
@@ -455,7 +456,7 @@ pub fn order_line(catalog: &Catalog, order: &OrderJson) -> String {
 pub fn book_lines(units: &MarketUnits, book: &BookJson) -> Vec<String> {
     let mut lines = vec![format!(
         "{} at block {} (book seq {}), prices in {}",
-        units.symbol,
+        units.market.symbol,
         book.height,
         book.seq,
         units.price_unit()
@@ -473,7 +474,7 @@ pub fn book_lines(units: &MarketUnits, book: &BookJson) -> Vec<String> {
     let header = [
         "".to_string(),
         "price".to_string(),
-        format!("qty ({})", units.base.symbol),
+        format!("qty ({})", units.market.base.symbol),
     ];
     let mut ladder = table(&header, &rows, &[false, true, true]);
     let spread = match (book.asks.first(), book.bids.first()) {

@@ -11,7 +11,7 @@
 //! a multiple of the lot, a multiple of the tick) is refused with the two nearest valid
 //! values, never rounded silently.
 
-use api::wire::{AssetJson, MarketJson};
+use api::wire::MarketJson;
 
 /// Fractional digits shown for a price whose decimal expansion does not end (a lot size
 /// with a factor other than 2 and 5); such a price is shown rounded down with a `~`.
@@ -212,24 +212,12 @@ pub fn parse_amount(
 }
 
 /// One market's units: converts what people type into the chain's integers and back.
+/// It holds the market as the API describes it ([`MarketJson`]): tick and lot sizes,
+/// bounds, and both assets' decimals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MarketUnits {
-    /// The market's symbol (`BTC-USD`).
-    pub symbol: String,
-    /// The base asset (what is bought and sold).
-    pub base: AssetJson,
-    /// The quote asset (what prices are in).
-    pub quote: AssetJson,
-    /// Prices are multiples of this, in quote atoms per lot.
-    pub tick_size: u64,
-    /// Quantities are multiples of this, in base atoms.
-    pub lot_size: u64,
-    /// Smallest quantity, base atoms.
-    pub qty_min: u64,
-    /// Largest quantity, base atoms.
-    pub qty_max: u64,
-    /// Largest price, quote atoms per lot.
-    pub price_max: u64,
+    /// The market.
+    pub market: MarketJson,
 }
 
 impl MarketUnits {
@@ -243,26 +231,19 @@ impl MarketUnits {
             "a market has positive steps"
         );
         MarketUnits {
-            symbol: market.symbol.clone(),
-            base: market.base.clone(),
-            quote: market.quote.clone(),
-            tick_size: market.tick_size,
-            lot_size: market.lot_size,
-            qty_min: market.qty_min,
-            qty_max: market.qty_max,
-            price_max: market.price_max,
+            market: market.clone(),
         }
     }
 
     /// Fractional digits of one lot in base units (BTC-USD: 0.0001 → 4).
     pub fn qty_decimals(&self) -> usize {
-        frac_digits(u128::from(self.lot_size), self.base.decimals)
+        frac_digits(u128::from(self.market.lot_size), self.market.base.decimals)
     }
 
     /// Fractional digits of one tick in quote units per base unit (BTC-USD: 0.01 → 2);
     /// 0 when the tick is a repeating decimal.
     pub fn price_decimals(&self) -> usize {
-        let (text, approximate) = self.price_text(self.tick_size, 0);
+        let (text, approximate) = self.price_text(self.market.tick_size, 0);
         if approximate {
             // No fixed precision fits; each price then shows its own digits.
             0
@@ -273,7 +254,11 @@ impl MarketUnits {
 
     /// Base atoms as a decimal in base units, with the lot's precision.
     pub fn format_qty(&self, atoms: u64) -> String {
-        format_atoms(u128::from(atoms), self.base.decimals, self.qty_decimals())
+        format_atoms(
+            u128::from(atoms),
+            self.market.base.decimals,
+            self.qty_decimals(),
+        )
     }
 
     /// Quote atoms per lot as a decimal price in quote units per base unit, with the
@@ -291,11 +276,12 @@ impl MarketUnits {
     /// `atoms_per_lot × 10^base_decimals / (lot × 10^quote_decimals)`: long division of
     /// the atoms by the lot, then a decimal point shift (string work, so any decimals).
     fn price_text(&self, atoms_per_lot: u64, frac_min: usize) -> (String, bool) {
-        let lot = u128::from(self.lot_size);
+        let lot = u128::from(self.market.lot_size);
         let atoms = u128::from(atoms_per_lot);
         let mut digits = (atoms / lot).to_string();
         let mut remainder = atoms % lot;
-        let mut scale = i64::from(self.quote.decimals) - i64::from(self.base.decimals);
+        let mut scale =
+            i64::from(self.market.quote.decimals) - i64::from(self.market.base.decimals);
         // Enough digits to end any terminating expansion of x / lot (lot < 2^64 has at
         // most 64 factors of 2 or 5), or to show a repeating one to the precision shown.
         let digits_max = 64 + i64::from(REPEATING_DIGITS_SHOWN) + scale.max(0);
@@ -323,7 +309,10 @@ impl MarketUnits {
 
     /// A price for the humans: the symbol of the quote per base unit.
     pub fn price_unit(&self) -> String {
-        format!("{} per {}", self.quote.symbol, self.base.symbol)
+        format!(
+            "{} per {}",
+            self.market.quote.symbol, self.market.base.symbol
+        )
     }
 
     /// Parses a quantity in base units into base atoms, refusing anything that is not a
@@ -343,16 +332,17 @@ impl MarketUnits {
             text: text.to_string(),
         };
         let (floor, exact) =
-            scale_exact(value, 1, u32::from(self.base.decimals), 0).ok_or_else(overflow)?;
-        let atoms = on_grid(floor, exact, self.lot_size).map_err(|(below, above)| {
-            let show = |atoms: u128| format_atoms(atoms, self.base.decimals, self.qty_decimals());
+            scale_exact(value, 1, u32::from(self.market.base.decimals), 0).ok_or_else(overflow)?;
+        let atoms = on_grid(floor, exact, self.market.lot_size).map_err(|(below, above)| {
+            let show =
+                |atoms: u128| format_atoms(atoms, self.market.base.decimals, self.qty_decimals());
             UnitError::OffGrid {
                 what,
                 text: text.to_string(),
                 grid: format!(
                     "a multiple of the lot size {} {}",
-                    self.format_qty(self.lot_size),
-                    self.base.symbol
+                    self.format_qty(self.market.lot_size),
+                    self.market.base.symbol
                 ),
                 below: (below > 0).then(|| show(below)),
                 above: show(above),
@@ -363,14 +353,14 @@ impl MarketUnits {
             text: text.to_string(),
             range: format!(
                 "{} takes {} to {} {}",
-                self.symbol,
-                self.format_qty(self.qty_min),
-                self.format_qty(self.qty_max),
-                self.base.symbol
+                self.market.symbol,
+                self.format_qty(self.market.qty_min),
+                self.format_qty(self.market.qty_max),
+                self.market.base.symbol
             ),
         };
         let atoms = u64::try_from(atoms).map_err(|_| range())?;
-        if atoms < self.qty_min || atoms > self.qty_max {
+        if atoms < self.market.qty_min || atoms > self.market.qty_max {
             return Err(range());
         }
         Ok(atoms)
@@ -393,12 +383,12 @@ impl MarketUnits {
         };
         let (floor, exact) = scale_exact(
             value,
-            u128::from(self.lot_size),
-            u32::from(self.quote.decimals),
-            u32::from(self.base.decimals),
+            u128::from(self.market.lot_size),
+            u32::from(self.market.quote.decimals),
+            u32::from(self.market.base.decimals),
         )
         .ok_or_else(overflow)?;
-        let atoms = on_grid(floor, exact, self.tick_size).map_err(|(below, above)| {
+        let atoms = on_grid(floor, exact, self.market.tick_size).map_err(|(below, above)| {
             let show = |atoms: u128| match u64::try_from(atoms) {
                 Ok(atoms) => self.format_price(atoms),
                 Err(_) => format!("{atoms} atoms per lot"),
@@ -408,7 +398,7 @@ impl MarketUnits {
                 text: text.to_string(),
                 grid: format!(
                     "on the tick ({} {})",
-                    self.format_price(self.tick_size),
+                    self.format_price(self.market.tick_size),
                     self.price_unit()
                 ),
                 below: (below > 0).then(|| show(below)),
@@ -420,14 +410,14 @@ impl MarketUnits {
             text: text.to_string(),
             range: format!(
                 "{} takes {} to {} {}",
-                self.symbol,
-                self.format_price(self.tick_size),
-                self.format_price(self.price_max),
+                self.market.symbol,
+                self.format_price(self.market.tick_size),
+                self.format_price(self.market.price_max),
                 self.price_unit()
             ),
         };
         let atoms = u64::try_from(atoms).map_err(|_| range())?;
-        if atoms == 0 || atoms > self.price_max {
+        if atoms == 0 || atoms > self.market.price_max {
             return Err(range());
         }
         Ok(atoms)
@@ -436,7 +426,7 @@ impl MarketUnits {
     /// The quote amount of `qty` base atoms at `price` quote atoms per lot (what a buy
     /// pays before fees), in quote atoms.
     pub fn notional(&self, price: u64, qty: u64) -> u128 {
-        u128::from(price) * u128::from(qty) / u128::from(self.lot_size)
+        u128::from(price) * u128::from(qty) / u128::from(self.market.lot_size)
     }
 }
 
@@ -444,27 +434,36 @@ impl MarketUnits {
 #[doc(hidden)]
 pub mod tests_support {
     use super::MarketUnits;
-    use api::wire::AssetJson;
+    use api::wire::{AssetJson, MarketJson};
 
     /// The dev chain's BTC-USD: BTC 8 decimals, USD 6, lot 0.0001 BTC, tick $0.01.
     pub fn btc_usd() -> MarketUnits {
         MarketUnits {
-            symbol: "BTC-USD".into(),
-            base: AssetJson {
-                id: 1,
-                symbol: "BTC".into(),
-                decimals: 8,
-            },
-            quote: AssetJson {
+            market: MarketJson {
                 id: 0,
-                symbol: "USD".into(),
-                decimals: 6,
+                symbol: "BTC-USD".into(),
+                base: AssetJson {
+                    id: 1,
+                    symbol: "BTC".into(),
+                    decimals: 8,
+                },
+                quote: AssetJson {
+                    id: 0,
+                    symbol: "USD".into(),
+                    decimals: 6,
+                },
+                tick_size: 1,
+                lot_size: 10_000,
+                qty_min: 10_000,
+                qty_max: 10_000_000_000,
+                price_max: 1_000_000_000,
+                maker_fee_bps: 0,
+                taker_fee_bps: 0,
+                best_bid: None,
+                best_ask: None,
+                resting_orders: 0,
+                last_trade_seq: 0,
             },
-            tick_size: 1,
-            lot_size: 10_000,
-            qty_min: 10_000,
-            qty_max: 10_000_000_000,
-            price_max: 1_000_000_000,
         }
     }
 }
@@ -477,13 +476,13 @@ mod tests {
 
     fn market(base_decimals: u8, quote_decimals: u8, tick_size: u64, lot_size: u64) -> MarketUnits {
         let mut units = btc_usd();
-        units.base.decimals = base_decimals;
-        units.quote.decimals = quote_decimals;
-        units.tick_size = tick_size;
-        units.lot_size = lot_size;
-        units.qty_min = lot_size;
-        units.qty_max = u64::MAX;
-        units.price_max = u64::MAX;
+        units.market.base.decimals = base_decimals;
+        units.market.quote.decimals = quote_decimals;
+        units.market.tick_size = tick_size;
+        units.market.lot_size = lot_size;
+        units.market.qty_min = lot_size;
+        units.market.qty_max = u64::MAX;
+        units.market.price_max = u64::MAX;
         units
     }
 
@@ -692,7 +691,7 @@ mod tests {
                     if let Some(below) = below {
                         let below = units.price_atoms(&below).unwrap();
                         prop_assert!(scaled(below) < scaled_wanted);
-                        prop_assert_eq!(above - below, units.tick_size);
+                        prop_assert_eq!(above - below, units.market.tick_size);
                     }
                 }
                 Err(UnitError::OutOfRange { .. }) => prop_assert!(int == 0),
