@@ -205,7 +205,8 @@ pub const MARKET_NAME_LENGTH_MAX: usize = 64;
 /// `UNKNOWN_MARKET` (422): one status per code. Longer than the document allows: 400
 /// `MALFORMED`, even if it would parse (`000…0` is market 0).
 fn find_market(view: &ReadView, name: &str) -> Result<u32, ApiError> {
-    if name.is_empty() || name.len() > MARKET_NAME_LENGTH_MAX {
+    // Characters, as JSON Schema's maxLength counts them, not bytes.
+    if name.is_empty() || name.chars().count() > MARKET_NAME_LENGTH_MAX {
         return Err(ApiError::malformed(format!(
             "a market is its id or symbol: 1 to {MARKET_NAME_LENGTH_MAX} characters"
         )));

@@ -1338,6 +1338,13 @@ async fn the_server_refuses_what_the_document_forbids_and_takes_what_it_allows()
             "{path}"
         );
     }
+    // maxLength counts characters: 64 two-byte characters fit (no such market: 404).
+    let wide = "%C3%A9".repeat(64);
+    let answer = request(addr, "GET", &format!("/v1/markets/{wide}/trades"), None).await;
+    assert_eq!(
+        (answer.status, code(&answer)),
+        (404, Some(json!("NOT_FOUND")))
+    );
     // A cancel names exactly one order: the document says so too.
     let cancel_schema = doc["components"]["schemas"]["OrderActionJson"]["oneOf"]
         .as_array()
