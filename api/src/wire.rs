@@ -368,10 +368,43 @@ pub struct TransactionJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(deserialize_with = "integral::option")]
     pub expiry_height: Option<u64>,
+    #[serde(deserialize_with = "string_tags::action")]
     pub action: ActionJson,
     #[serde(with = "hex_bytes")]
     #[schema(value_type = String, pattern = "^(0x)?[0-9a-fA-F]{128}$")]
     pub signature: [u8; 64],
+}
+
+/// serde reads the tag of an internally tagged enum as a variant's name or, quietly, as
+/// its index: `{"type": 0, …}` was read as the first variant. The schema says `type` is
+/// a string, so an action whose `type` (its own, or a batch item's) is not one is refused
+/// before the derive reads it.
+mod string_tags {
+    use serde::de::Error as _;
+    use serde::{Deserialize as _, Deserializer};
+    use serde_json::Value;
+
+    use super::ActionJson;
+
+    pub fn action<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ActionJson, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        check(&value).map_err(D::Error::custom)?;
+        ActionJson::deserialize(value).map_err(D::Error::custom)
+    }
+
+    /// `type` is a string in the action and in each of a batch's `actions`.
+    fn check(action: &Value) -> Result<(), &'static str> {
+        let tag_is_text = |v: &Value| v.get("type").is_none_or(Value::is_string);
+        if !tag_is_text(action) {
+            return Err("an action's `type` is a string");
+        }
+        if let Some(Value::Array(items)) = action.get("actions") {
+            if !items.iter().all(tag_is_text) {
+                return Err("a batch item's `type` is a string");
+            }
+        }
+        Ok(())
+    }
 }
 
 fn order_action_to_chain(action: OrderActionJson) -> Result<OrderAction, ApiError> {
@@ -1061,6 +1094,24 @@ pub enum UpdateKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_action_type_is_a_name_never_an_index() {
+        let with = |action: &str| {
+            format!(
+                r#"{{"chain_id": 1337, "signer": "{k}", "nonce": 1, "action": {action}, "signature": "{s}"}}"#,
+                k = "00".repeat(32),
+                s = "00".repeat(64)
+            )
+        };
+        let amend = r#"{"type": "amend", "market": 0, "order_id": "1", "price": 1, "qty": 1}"#;
+        let parse = |action: &str| serde_json::from_str::<TransactionJson>(&with(action));
+        assert!(parse(&format!(r#"{{"type": "batch", "actions": [{amend}]}}"#)).is_ok());
+        // serde alone reads `0` as the first variant's index.
+        assert!(parse(&format!(r#"{{"type": 0, "actions": [{amend}]}}"#)).is_err());
+        let indexed = amend.replace(r#""type": "amend""#, r#""type": 3"#);
+        assert!(parse(&format!(r#"{{"type": "batch", "actions": [{indexed}]}}"#)).is_err());
+    }
 
     #[test]
     fn a_transaction_survives_json_both_ways() {
