@@ -368,23 +368,28 @@ pub struct TransactionJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(deserialize_with = "integral::option")]
     pub expiry_height: Option<u64>,
-    #[serde(deserialize_with = "string_tags::action")]
+    #[serde(deserialize_with = "action_shape::action")]
     pub action: ActionJson,
     #[serde(with = "hex_bytes")]
     #[schema(value_type = String, pattern = "^(0x)?[0-9a-fA-F]{128}$")]
     pub signature: [u8; 64],
 }
 
-/// serde reads the tag of an internally tagged enum as a variant's name or, quietly, as
-/// its index: `{"type": 0, …}` was read as the first variant. The schema says `type` is
-/// a string, so an action whose `type` (its own, or a batch item's) is not one is refused
-/// before the derive reads it.
-mod string_tags {
+/// What the schema says of an action that the derive alone would let through, checked
+/// before the derive reads it, so that it does not parse (`MALFORMED`):
+/// - serde reads the tag of an internally tagged enum as a variant's name or, quietly, as
+///   its index (`{"type": 0, …}` was read as the first variant); `type` is a string, in
+///   the action and in each batch item;
+/// - a batch's `actions` hold 1 to `BATCH_ACTIONS_MAX` items. In a batch request an item
+///   that breaks this breaks the request's schema, so the request is refused whole, as
+///   for any item that does not parse. (The same batch sent as bytes, which no schema
+///   describes, gets the chain's `EMPTY_BATCH` / `BATCH_TOO_LARGE`.)
+mod action_shape {
     use serde::de::Error as _;
     use serde::{Deserialize as _, Deserializer};
     use serde_json::Value;
 
-    use super::ActionJson;
+    use super::{ActionJson, BATCH_ACTIONS_MAX};
 
     pub fn action<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ActionJson, D::Error> {
         let value = Value::deserialize(deserializer)?;
@@ -401,6 +406,9 @@ mod string_tags {
         if let Some(Value::Array(items)) = action.get("actions") {
             if !items.iter().all(tag_is_text) {
                 return Err("a batch item's `type` is a string");
+            }
+            if items.is_empty() || items.len() > BATCH_ACTIONS_MAX {
+                return Err("a batch holds 1 to 32 actions");
             }
         }
         Ok(())
@@ -490,9 +498,9 @@ fn order_action_to_json(action: &OrderAction) -> OrderActionJson {
 
 impl ActionJson {
     /// The chain's action. Fails on a cancel naming both or neither order id
-    /// (`MALFORMED`), and on a batch the schema forbids: empty (`EMPTY_BATCH`) or over
-    /// `BATCH_ACTIONS_MAX` actions (`BATCH_TOO_LARGE`), the codes the chain gives the
-    /// same batch sent as bytes.
+    /// (`MALFORMED`), and on a batch built in code that the chain would refuse: empty
+    /// (`EMPTY_BATCH`) or over `BATCH_ACTIONS_MAX` actions (`BATCH_TOO_LARGE`). (Parsed
+    /// from JSON, such a batch does not get this far: see `action_shape`.)
     pub fn to_chain(&self) -> Result<Action, ApiError> {
         match self {
             ActionJson::Order(action) => order_action_to_chain(*action).map(Action::Order),
