@@ -380,6 +380,8 @@ pub struct TransactionJson {
 /// - serde reads the tag of an internally tagged enum as a variant's name or, quietly, as
 ///   its index (`{"type": 0, …}` was read as the first variant); `type` is a string, in
 ///   the action and in each batch item;
+/// - a cancel names exactly one of `order_id` and `client_order_id` (null counts as
+///   absent);
 /// - a batch's `actions` hold 1 to `BATCH_ACTIONS_MAX` items. In a batch request an item
 ///   that breaks this breaks the request's schema, so the request is refused whole, as
 ///   for any item that does not parse. (The same batch sent as bytes, which no schema
@@ -397,21 +399,31 @@ mod action_shape {
         ActionJson::deserialize(value).map_err(D::Error::custom)
     }
 
-    /// `type` is a string in the action and in each of a batch's `actions`.
+    /// `type` is a string in the action and in each of a batch's `actions`, a batch
+    /// holds 1 to `BATCH_ACTIONS_MAX` actions, and a cancel names exactly one order.
     fn check(action: &Value) -> Result<(), &'static str> {
-        let tag_is_text = |v: &Value| v.get("type").is_none_or(Value::is_string);
-        if !tag_is_text(action) {
-            return Err("an action's `type` is a string");
-        }
+        one(action)?;
         if let Some(Value::Array(items)) = action.get("actions") {
-            if !items.iter().all(tag_is_text) {
-                return Err("a batch item's `type` is a string");
-            }
             if items.is_empty() || items.len() > BATCH_ACTIONS_MAX {
                 return Err("a batch holds 1 to 32 actions");
             }
+            items.iter().try_for_each(one)?;
         }
         Ok(())
+    }
+
+    fn one(action: &Value) -> Result<(), &'static str> {
+        match action.get("type") {
+            Some(Value::String(kind)) if kind == "cancel" => {
+                let named = |key: &str| action.get(key).is_some_and(|v| !v.is_null());
+                if named("order_id") == named("client_order_id") {
+                    return Err("a cancel names exactly one of order_id and client_order_id");
+                }
+                Ok(())
+            }
+            None | Some(Value::String(_)) => Ok(()),
+            Some(_) => Err("an action's `type` is a string"),
+        }
     }
 }
 
@@ -1117,6 +1129,17 @@ mod tests {
         assert!(parse(&format!(r#"{{"type": "batch", "actions": [{amend}]}}"#)).is_ok());
         // serde alone reads `0` as the first variant's index.
         assert!(parse(&format!(r#"{{"type": 0, "actions": [{amend}]}}"#)).is_err());
+        // A cancel names exactly one order, alone or in a batch.
+        let both = r#"{"type": "cancel", "market": 0, "order_id": "1", "client_order_id": "2"}"#;
+        let one = r#"{"type": "cancel", "market": 0, "order_id": "1", "client_order_id": null}"#;
+        assert!(parse(one).is_ok());
+        assert!(parse(both).is_err());
+        assert!(
+            parse(&format!(
+                r#"{{"type": "batch", "actions": [{one}, {both}]}}"#
+            ))
+            .is_err()
+        );
         let indexed = amend.replace(r#""type": "amend""#, r#""type": 3"#);
         assert!(parse(&format!(r#"{{"type": "batch", "actions": [{indexed}]}}"#)).is_err());
     }
