@@ -56,7 +56,10 @@ done
 
 reports="$target_dir/schemathesis"
 mkdir -p "$reports"
-"$venv/bin/schemathesis" --config-file scripts/schemathesis.toml \
+config="$PWD/scripts/schemathesis.toml"
+# schemathesis keeps its cache (.schemathesis/) in the working directory: the reports'.
+cd "$reports"
+"$venv/bin/schemathesis" --config-file "$config" \
   run "http://127.0.0.1:$port/openapi.json" \
   --checks all \
   --exclude-path /v1/ws \

@@ -1140,6 +1140,10 @@ mod tests {
             ))
             .is_err()
         );
+        // A whole number sent as a float reads back exactly (serde_json's default
+        // parser read this one as …990.5).
+        let float_price = r#"{"type": "amend", "market": 0, "order_id": "1", "price": 3851595644202990.0, "qty": 1}"#;
+        assert!(parse(float_price).is_ok());
         let indexed = amend.replace(r#""type": "amend""#, r#""type": 3"#);
         assert!(parse(&format!(r#"{{"type": "batch", "actions": [{indexed}]}}"#)).is_err());
     }
