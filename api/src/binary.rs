@@ -88,12 +88,7 @@ pub fn decode_batch(
         )
     })?;
     let count = usize::try_from(count).unwrap_or(usize::MAX);
-    if count == 0 || count > batch_max {
-        return Err(ApiError::new(
-            ApiCode::BadBatch,
-            format!("a batch holds 1 to {batch_max} transactions"),
-        ));
-    }
+    check_batch_len(count, batch_max)?;
     // Each item takes at least its 4-byte length: never reserve past what the body holds.
     let mut items = Vec::with_capacity(count.min(rest.len() / 4));
     for index in 0..count {
@@ -116,6 +111,17 @@ pub fn decode_batch(
         ));
     }
     Ok(items)
+}
+
+/// A batch request, of either body, holds 1 to `batch_max` transactions (`BAD_BATCH`).
+pub fn check_batch_len(len: usize, batch_max: usize) -> Result<(), ApiError> {
+    if len == 0 || len > batch_max {
+        return Err(ApiError::new(
+            ApiCode::BadBatch,
+            format!("a batch holds 1 to {batch_max} transactions"),
+        ));
+    }
+    Ok(())
 }
 
 fn frame_error(index: usize) -> ApiError {

@@ -578,13 +578,7 @@ async fn submit_batch<N: Node>(
 ) -> Result<Response, ApiError> {
     let decoded: Vec<Result<SignedTransaction, ApiError>> = match body {
         SubmitBody::Json(request) => {
-            if request.transactions.is_empty() || request.transactions.len() > app.config.batch_max
-            {
-                return Err(ApiError::new(
-                    ApiCode::BadBatch,
-                    format!("a batch holds 1 to {} transactions", app.config.batch_max),
-                ));
-            }
+            binary::check_batch_len(request.transactions.len(), app.config.batch_max)?;
             request.transactions.iter().map(decode).collect()
         }
         SubmitBody::Binary(bytes) => binary::decode_batch(&bytes, app.config.batch_max)?,

@@ -188,12 +188,21 @@ impl Client {
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<RawResponse, ClientError> {
-        let request = self
-            .http
-            .post(self.url_for(path))
-            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
-            .body(body);
+        let request = self.post_with(self.url_for(path), content_type, body);
         self.read(request).await
+    }
+
+    /// A `POST` of `body`, already encoded, with its content type.
+    fn post_with(
+        &self,
+        url: impl reqwest::IntoUrl,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+            .body(body)
     }
 
     /// `POST` of a binary (borsh) body, answered in JSON.
@@ -202,14 +211,7 @@ impl Client {
         url: Url,
         body: Vec<u8>,
     ) -> Result<T, ClientError> {
-        let request = self
-            .http
-            .post(url)
-            .header(
-                CONTENT_TYPE,
-                HeaderValue::from_static(api::binary::OCTET_STREAM),
-            )
-            .body(body);
+        let request = self.post_with(url, api::binary::OCTET_STREAM, body);
         self.read(request).await?.decode()
     }
 

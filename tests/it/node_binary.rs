@@ -62,7 +62,6 @@ async fn node_binary_single_submission_is_exactly_once_across_bodies() {
         (401, ApiCode::BadSignature.as_str().to_string())
     );
     let mut reuse = tx.transaction.clone();
-    reuse.nonce = tx.transaction.nonce;
     reuse.expiry_height = Some(1_000_000);
     let error = client
         .submit_binary(&trader.sign(reuse), false)

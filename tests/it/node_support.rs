@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use ::node::{NodeConfig, Running};
 use api::wire::{
-    AccountJson, BookJson, CancelBody, FillJson, HealthJson, MarketJson, SubmitRequest,
-    SubmitResponse, TransactionJson, TxStatus, TxStatusKind,
+    AccountJson, BookJson, CancelBody, FillJson, HealthJson, MarketJson, SubmitResponse,
+    TransactionJson, TxStatus, TxStatusKind,
 };
-use client::tx::{self, SignedRequest, TxParams};
+use client::tx::{self, SignedRequest, TxParams, hex_request};
 use client::ws::Connection;
 use client::{Client, ClientError, HeaderMap, Method, RawResponse, StatusCode};
 use ed25519_dalek::SigningKey;
@@ -173,13 +173,6 @@ pub fn limit(market: u32, side: Side, price: u64, qty: u64) -> PlaceOrder {
 /// The body of `POST /v1/transactions` for these bytes.
 pub fn hex_body(tx: &SignedTransaction) -> Value {
     serde_json::to_value(hex_request(tx)).expect("wire types serialize")
-}
-
-/// `POST /v1/transactions`'s request for these bytes.
-pub fn hex_request(tx: &SignedTransaction) -> SubmitRequest {
-    SubmitRequest::Hex {
-        tx: hex::encode(tx.to_bytes()),
-    }
 }
 
 /// The id of the order placed by a transaction's first action.

@@ -132,7 +132,8 @@ api_codes! {
     MethodNotAllowed = "METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED;
     /// The body is over 2 MiB.
     BodyTooLarge = "BODY_TOO_LARGE", PAYLOAD_TOO_LARGE;
-    /// A body without `Content-Type: application/json`.
+    /// A body whose `Content-Type` the route does not take: `application/json`, and on
+    /// the submission routes also `application/octet-stream`.
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED_MEDIA_TYPE;
     /// The account has 20,000 pending transactions (`Retry-After: 1`).
     RateLimited = "RATE_LIMITED", TOO_MANY_REQUESTS;
