@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// jemalloc, with its background threads returning freed memory to the system after
+/// its decay time (10 s): with the system allocator, memory freed when many websocket
+/// clients leave stayed with the process (ARCHITECTURE.md, "Crates and why").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "clobchain",

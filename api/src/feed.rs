@@ -33,11 +33,12 @@ use matching::{AccountId, Event, Price};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+use crate::candles::{Candles, Interval};
 pub use crate::view::BookDelta;
 use crate::view::{ReadView, event_accounts};
 use crate::wire::{
-    ActionResult, BlockJson, EventJson, FillJson, OrderJson, OrderStatusJson, OrderUpdateJson,
-    ServerMessage, TxStatus, TxStatusKind, UpdateKind,
+    ActionResult, BlockJson, CandleJson, EventJson, FillJson, OrderJson, OrderStatusJson,
+    OrderUpdateJson, ServerMessage, TxStatus, TxStatusKind, UpdateKind,
 };
 
 /// Bounds on the feed's memory.
@@ -86,6 +87,9 @@ pub struct BlockUpdate {
     pub orders: HashMap<[u8; 32], Vec<OrderUpdateJson>>,
     /// Every book event of the block, markets in id order, each in emission order.
     pub events: Vec<EventJson>,
+    /// Per market that traded and interval: its candle after this block. Live blocks
+    /// only (the `candles` channel does not replay).
+    pub candles: BTreeMap<(u32, Interval), [CandleJson; 1]>,
     /// Each channel's message, encoded once by the first subscriber that asks
     /// ([`BlockUpdate::message`]) and shared by all of them.
     pub encoded: Encoded,
@@ -99,6 +103,7 @@ pub enum Channel {
     Fills([u8; 32]),
     Orders([u8; 32]),
     Blocks,
+    Candles(u32, Interval),
 }
 
 /// One slot per key, made when first asked for: the map of slots is built once (by the
@@ -116,6 +121,7 @@ pub struct Encoded {
     fills: Slots<[u8; 32]>,
     orders: Slots<[u8; 32]>,
     blocks: OnceLock<Utf8Bytes>,
+    candles: Slots<(u32, Interval)>,
 }
 
 /// A server message as a websocket text frame.
@@ -145,11 +151,20 @@ struct Index {
     fill_order: VecDeque<[u8; 32]>,
     orders: HashMap<u64, OrderJson>,
     order_order: VecDeque<u64>,
+    /// The first height indexed (at start-up the node loads only its last blocks).
+    indexed_from: Option<u64>,
+    /// Per market: the height after the newest trade evicted (0: none evicted).
+    trades_evicted_below: Vec<u64>,
+    /// The height after the newest fill evicted, over all accounts (0: none).
+    fills_evicted_below: u64,
 }
 
 /// The node's read model and websocket bus.
 pub struct Feed {
     index: Mutex<Index>,
+    /// Every market's candles: the node folds each block in (and stores what changed)
+    /// before [`Feed::publish`].
+    candles: Arc<Candles>,
     bus: broadcast::Sender<Arc<BlockUpdate>>,
     latest: AtomicU64,
     /// Set when the node shuts down: websocket connections close.
@@ -288,7 +303,7 @@ pub fn cancel_reason(reason: matching::CancelReason) -> &'static str {
     }
 }
 
-fn fill_json(
+pub fn fill_json(
     view: &ReadView,
     market: u32,
     config: &MarketConfig,
@@ -338,6 +353,7 @@ impl BlockUpdate {
             fills: HashMap::new(),
             orders: HashMap::new(),
             events: Vec::new(),
+            candles: BTreeMap::new(),
             encoded: Encoded::default(),
         };
         for (m, events) in stored.market_events.iter().enumerate() {
@@ -494,6 +510,22 @@ impl BlockUpdate {
                     })
                 })
             }
+            Channel::Candles(m, interval) => {
+                let candle = self.candles.get(&(m, interval))?;
+                slot(
+                    &encoded.candles,
+                    || self.candles.keys().copied().collect(),
+                    &(m, interval),
+                )?
+                .get_or_init(|| {
+                    encode(&ServerMessage::Candles {
+                        market: m,
+                        interval,
+                        height,
+                        data: Cow::Borrowed(candle),
+                    })
+                })
+            }
             Channel::Blocks => encoded.blocks.get_or_init(|| {
                 encode(&ServerMessage::Blocks {
                     height,
@@ -518,7 +550,11 @@ impl Feed {
                 fill_order: VecDeque::new(),
                 orders: HashMap::new(),
                 order_order: VecDeque::new(),
+                indexed_from: None,
+                trades_evicted_below: vec![0; markets],
+                fills_evicted_below: 0,
             }),
+            candles: Arc::new(Candles::new(markets)),
             bus,
             latest: AtomicU64::new(height),
             closing: tokio::sync::watch::channel(false).0,
@@ -558,9 +594,23 @@ impl Feed {
         self.latest.store(stored.header.height, Ordering::Release);
     }
 
+    /// Every market's candles.
+    pub fn candles(&self) -> &Arc<Candles> {
+        &self.candles
+    }
+
     /// Indexes a newly durable block and broadcasts it; `view` is the view after it.
+    /// [`Feed::candles`] must already hold the block.
     pub fn publish(&self, stored: &ExecutedBlock, view: &ReadView) -> Arc<BlockUpdate> {
         let mut update = BlockUpdate::build(stored, view, true);
+        let time = stored.header.timestamp_ms;
+        for &market in update.trades.keys() {
+            for interval in Interval::ALL {
+                if let Some(candle) = self.candles.at(market, interval, time) {
+                    update.candles.insert((market, interval), [candle.json()]);
+                }
+            }
+        }
         self.index.lock().add(stored, &update);
         // The bus keeps its last blocks whether or not anyone reads them: keep only what
         // the websocket channels send.
@@ -578,34 +628,45 @@ impl Feed {
         self.index.lock().txs.get(hash).copied()
     }
 
-    /// Recent trades, newest first.
-    pub fn trades(&self, market: u32, limit: usize) -> Vec<FillJson> {
+    /// A market's trades the feed holds, newest first, older than `before`, and the
+    /// height from which it holds all of them: what is older than that height is only
+    /// on disk (see [`crate::history`]).
+    pub fn trades(&self, market: u32, before: Option<Cursor>, limit: usize) -> Recent {
         let index = self.index.lock();
-        index
+        let complete_from = index.complete_from(self.latest()).max(
+            index
+                .trades_evicted_below
+                .get(market as usize)
+                .copied()
+                .unwrap_or(0),
+        );
+        let items = index
             .trades
             .get(market as usize)
-            .map(|t| t.iter().rev().take(limit).cloned().collect())
-            .unwrap_or_default()
+            .map(|t| newest_before(t, before, complete_from, limit))
+            .unwrap_or_default();
+        Recent {
+            items,
+            complete_from,
+        }
     }
 
-    /// An account's fills, newest first, older than `before` (`(height, market, seq)`).
-    pub fn fills(
-        &self,
-        account: &[u8; 32],
-        before: Option<(u64, u32, u64)>,
-        limit: usize,
-    ) -> Vec<FillJson> {
+    /// An account's fills the feed holds, newest first, older than `before`, and the
+    /// height from which it holds all of them.
+    pub fn fills(&self, account: &[u8; 32], before: Option<Cursor>, limit: usize) -> Recent {
         let index = self.index.lock();
-        let Some(fills) = index.fills.get(account) else {
-            return Vec::new();
-        };
-        fills
-            .iter()
-            .rev()
-            .filter(|f| before.is_none_or(|b| (f.height, f.market, f.seq) < b))
-            .take(limit)
-            .cloned()
-            .collect()
+        let complete_from = index
+            .complete_from(self.latest())
+            .max(index.fills_evicted_below);
+        let items = index
+            .fills
+            .get(account)
+            .map(|f| newest_before(f, before, complete_from, limit))
+            .unwrap_or_default();
+        Recent {
+            items,
+            complete_from,
+        }
     }
 
     /// A finished (or recently seen) order.
@@ -649,9 +710,47 @@ impl Feed {
     }
 }
 
+/// Where a page of trades or fills starts: `(height, market, seq)` of the last entry of
+/// the page before; the page holds what is strictly older.
+pub type Cursor = (u64, u32, u64);
+
+/// The key that orders trades and fills (newest is greatest).
+pub fn cursor_of(fill: &FillJson) -> Cursor {
+    (fill.height, fill.market, fill.seq)
+}
+
+/// What the feed holds of a history: its newest entries, and the height from which it
+/// holds every one.
+#[derive(Debug)]
+pub struct Recent {
+    pub items: Vec<FillJson>,
+    pub complete_from: u64,
+}
+
+fn newest_before(
+    list: &VecDeque<FillJson>,
+    before: Option<Cursor>,
+    complete_from: u64,
+    limit: usize,
+) -> Vec<FillJson> {
+    list.iter()
+        .rev()
+        .filter(|f| before.is_none_or(|b| cursor_of(f) < b))
+        .take_while(|f| f.height >= complete_from)
+        .take(limit)
+        .cloned()
+        .collect()
+}
+
 impl Index {
+    /// The height from which every block has been indexed.
+    fn complete_from(&self, latest: u64) -> u64 {
+        self.indexed_from.unwrap_or(latest + 1)
+    }
+
     fn add(&mut self, stored: &ExecutedBlock, update: &BlockUpdate) {
         let height = stored.header.height;
+        self.indexed_from.get_or_insert(height);
         for (i, receipt) in stored.receipts.iter().enumerate() {
             let index = u32::try_from(i).expect("bounded by the block limit");
             if self.txs.insert(receipt.tx_hash, (height, index)).is_none() {
@@ -666,7 +765,8 @@ impl Index {
             let trades = &mut self.trades[market as usize];
             trades.extend(fills.iter().cloned());
             while trades.len() > self.limits.trades_per_market {
-                trades.pop_front();
+                let old = trades.pop_front().expect("non-empty");
+                self.trades_evicted_below[market as usize] = old.height + 1;
             }
         }
         for (key, fills) in &update.fills {
@@ -681,7 +781,8 @@ impl Index {
                 .fills
                 .get_mut(&key)
                 .expect("every kept fill has its account");
-            list.pop_front();
+            let old = list.pop_front().expect("non-empty");
+            self.fills_evicted_below = self.fills_evicted_below.max(old.height + 1);
             if list.is_empty() {
                 self.fills.remove(&key);
             }
@@ -852,6 +953,10 @@ mod tests {
             Channel::Blocks => {
                 Some(json!({"type": "blocks", "height": height, "data": update.block}))
             }
+            Channel::Candles(m, i) => update.candles.get(&(m, i)).map(|candle| {
+                json!({"type": "candles", "market": m, "interval": i.as_str(),
+                       "height": height, "data": candle})
+            }),
         }
     }
 
@@ -927,16 +1032,28 @@ mod tests {
             fills: HashMap::from([(maker, vec![fill.clone()]), (taker, vec![fill])]),
             orders: HashMap::from([(taker, orders)]),
             events: Vec::new(),
+            candles: BTreeMap::from([(
+                (0, Interval::M5),
+                [crate::candles::Candle::of_trade(
+                    1_767_225_900_000,
+                    7,
+                    6_500_000,
+                    10_000,
+                    650_000,
+                )
+                .json()],
+            )]),
             encoded: Encoded::default(),
         }
     }
 
-    const CHANNELS: [Channel; 5] = [
+    const CHANNELS: [Channel; 6] = [
         Channel::Trades(0),
         Channel::Book(0),
         Channel::Fills([2; 32]),
         Channel::Orders([2; 32]),
         Channel::Blocks,
+        Channel::Candles(0, Interval::M5),
     ];
 
     #[test]
@@ -956,6 +1073,7 @@ mod tests {
             Channel::Book(1),
             Channel::Fills([9; 32]),
             Channel::Orders([1; 32]),
+            Channel::Candles(0, Interval::M1),
         ] {
             assert_eq!(update.message(channel), None, "{channel:?}");
             assert_eq!(message_for(channel, &update), None, "{channel:?}");

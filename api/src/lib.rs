@@ -29,14 +29,17 @@ use axum::Router;
 use markets::{AssetId, Hash, SignedTransaction};
 
 pub mod binary;
+pub mod candles;
 pub mod error;
 pub mod feed;
+pub mod history;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
 mod serve;
 pub mod view;
+pub mod web;
 pub mod wire;
 pub mod ws;
 

@@ -21,15 +21,17 @@ use serde::de::DeserializeOwned;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::binary::{self, SubmitBody};
+use crate::candles::{Candle, Interval, QUERY_CANDLES_MAX};
 use crate::error::{ApiError, from_rejection};
-use crate::feed::tx_status;
+use crate::feed::{Cursor, tx_status};
+use crate::history::{self, Subject};
 use crate::view::ReadView;
 use crate::wire::ApiCode;
 use crate::wire::{
     AccountJson, ActionJson, BalanceJson, BatchItem, BatchRequest, BatchResponse, BlockJson,
-    BookJson, CancelBody, DepthQuery, ErrorBody, FaucetRequest, FillJson, FillsPage, FillsQuery,
-    HealthJson, LimitQuery, MarketJson, OrderActionJson, OrderJson, SubmitRequest, SubmitResponse,
-    TransactionJson, TxStatus, TxStatusKind, WaitQuery, parse_hex32,
+    BookJson, CancelBody, CandlesJson, CandlesQuery, DepthQuery, ErrorBody, FaucetRequest,
+    FillsPage, FillsQuery, HealthJson, MarketJson, OrderActionJson, OrderJson, SubmitRequest,
+    SubmitResponse, TradesPage, TransactionJson, TxStatus, TxStatusKind, WaitQuery, parse_hex32,
 };
 use crate::{App, Node};
 
@@ -50,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/markets/{market}"),
     ("GET", "/v1/markets/{market}/book"),
     ("GET", "/v1/markets/{market}/trades"),
+    ("GET", "/v1/markets/{market}/candles"),
     ("GET", "/v1/accounts/{account}"),
     ("GET", "/v1/accounts/{account}/orders"),
     ("GET", "/v1/accounts/{account}/fills"),
@@ -75,6 +78,7 @@ fn handler<N: Node>(method: &str, path: &str) -> MethodRouter<Arc<App<N>>> {
         ("GET", "/v1/markets/{market}") => get(market_one::<N>),
         ("GET", "/v1/markets/{market}/book") => get(book::<N>),
         ("GET", "/v1/markets/{market}/trades") => get(trades::<N>),
+        ("GET", "/v1/markets/{market}/candles") => get(candles::<N>),
         ("GET", "/v1/accounts/{account}") => get(account::<N>),
         ("GET", "/v1/accounts/{account}/orders") => get(account_orders::<N>),
         ("GET", "/v1/accounts/{account}/fills") => get(account_fills::<N>),
@@ -276,18 +280,90 @@ pub fn book_json(view: &ReadView, market: u32, depth: usize) -> BookJson {
     }
 }
 
-#[utoipa::path(get, path = "/v1/markets/{market}/trades", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64), LimitQuery),
-    responses((status = 200, description = "The market's recent fills, newest first.", body = Vec<FillJson>),
-        (status = 400, description = "`MALFORMED`: `limit` out of range or not a number, or a market name over 64 characters.", body = ErrorBody),
+#[utoipa::path(get, path = "/v1/markets/{market}/trades", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64), FillsQuery),
+    responses((status = 200, description = "A page of the market's fills, newest first, over its whole history.", body = TradesPage),
+        (status = 400, description = "`MALFORMED`: `limit` or `before` out of range or not a number, or a market name over 64 characters.", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
 async fn trades<N: Node>(
     State(app): AppState<N>,
     Path(market): Path<String>,
-    ApiQuery(query): ApiQuery<LimitQuery>,
-) -> Result<axum::Json<Vec<FillJson>>, ApiError> {
+    ApiQuery(query): ApiQuery<FillsQuery>,
+) -> Result<axum::Json<TradesPage>, ApiError> {
     let id = find_market(&app.node.view(), &market)?;
+    let (before, limit) = page_query(&query)?;
+    let recent = app.feed.trades(id, before, limit);
+    let page = history_page(&app, Subject::Market(id), recent, before, limit).await?;
+    Ok(axum::Json(TradesPage {
+        trades: page.items,
+        next: page.next.map(cursor_text),
+    }))
+}
+
+/// `limit` and `before` of a history page.
+fn page_query(query: &FillsQuery) -> Result<(Option<Cursor>, usize), ApiError> {
     let limit = in_range("limit", query.limit, 100, PAGE_MAX)?;
-    Ok(axum::Json(app.feed.trades(id, limit)))
+    let before = match query.before.as_deref() {
+        None => None,
+        Some(text) => Some(
+            parse_cursor(text).ok_or_else(|| ApiError::malformed("before is height:market:seq"))?,
+        ),
+    };
+    Ok((before, limit))
+}
+
+fn cursor_text((height, market, seq): Cursor) -> String {
+    format!("{height}:{market}:{seq}")
+}
+
+/// A page of history: what the feed holds, then stored blocks (off the async workers).
+async fn history_page<N: Node>(
+    app: &Arc<App<N>>,
+    subject: Subject,
+    recent: crate::feed::Recent,
+    before: Option<Cursor>,
+    limit: usize,
+) -> Result<history::Page, ApiError> {
+    let app = Arc::clone(app);
+    tokio::task::spawn_blocking(move || {
+        let view = app.node.view();
+        history::page(&*app.node, &view, subject, recent, before, limit)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+#[utoipa::path(get, path = "/v1/markets/{market}/candles", tag = "markets", params(("market" = String, Path, description = "The market: its id (`0`) or its symbol in any case (`BTC-USD`).", min_length = 1, max_length = 64), CandlesQuery),
+    responses((status = 200, description = "The market's candles (OHLCV), oldest first; only intervals with a fill.", body = CandlesJson),
+        (status = 400, description = "`MALFORMED`: an unknown `interval`, `limit` out of range, `from` after `to`, or a market name over 64 characters.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such market.", body = ErrorBody)))]
+async fn candles<N: Node>(
+    State(app): AppState<N>,
+    Path(market): Path<String>,
+    ApiQuery(query): ApiQuery<CandlesQuery>,
+) -> Result<axum::Json<CandlesJson>, ApiError> {
+    let id = find_market(&app.node.view(), &market)?;
+    let interval = match query.interval.as_deref() {
+        None => Interval::M1,
+        Some(text) => Interval::parse(text)
+            .ok_or_else(|| ApiError::malformed("interval is 1m, 5m, 15m, 1h, 4h or 1d"))?,
+    };
+    let limit = in_range("limit", query.limit, 500, QUERY_CANDLES_MAX)?;
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from > to
+    {
+        return Err(ApiError::malformed("from is after to"));
+    }
+    // Merging up to a year of minutes: off the async workers.
+    let all = Arc::clone(app.feed.candles());
+    let (from, to) = (query.from, query.to);
+    let candles = tokio::task::spawn_blocking(move || all.query(id, interval, from, to, limit))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(axum::Json(CandlesJson {
+        market: id,
+        interval,
+        candles: candles.iter().map(Candle::json).collect(),
+    }))
 }
 
 fn parse_account(text: &str) -> Result<[u8; 32], ApiError> {
@@ -352,22 +428,13 @@ async fn account_fills<N: Node>(
     ApiQuery(query): ApiQuery<FillsQuery>,
 ) -> Result<axum::Json<FillsPage>, ApiError> {
     let key = parse_account(&account)?;
-    let limit = in_range("limit", query.limit, 100, PAGE_MAX)?;
-    let before = match query.before.as_deref() {
-        None => None,
-        Some(text) => Some(
-            parse_cursor(text).ok_or_else(|| ApiError::malformed("before is height:market:seq"))?,
-        ),
-    };
-    let fills = app.feed.fills(&key, before, limit);
-    let next = (fills.len() == limit)
-        .then(|| {
-            fills
-                .last()
-                .map(|f| format!("{}:{}:{}", f.height, f.market, f.seq))
-        })
-        .flatten();
-    Ok(axum::Json(FillsPage { fills, next }))
+    let (before, limit) = page_query(&query)?;
+    let recent = app.feed.fills(&key, before, limit);
+    let page = history_page(&app, Subject::Account(key), recent, before, limit).await?;
+    Ok(axum::Json(FillsPage {
+        fills: page.items,
+        next: page.next.map(cursor_text),
+    }))
 }
 
 fn parse_cursor(text: &str) -> Option<(u64, u32, u64)> {
@@ -440,7 +507,7 @@ async fn order<N: Node>(
 }
 
 /// Decodes one submission into a signed transaction.
-fn decode(request: &SubmitRequest) -> Result<SignedTransaction, ApiError> {
+pub(crate) fn decode(request: &SubmitRequest) -> Result<SignedTransaction, ApiError> {
     match request {
         SubmitRequest::Hex { tx } => {
             let bytes = hex::decode(tx.trim_start_matches("0x")).map_err(|_| {
@@ -453,28 +520,74 @@ fn decode(request: &SubmitRequest) -> Result<SignedTransaction, ApiError> {
 }
 
 /// Answers a submission: pending at once, or its receipt once committed if asked to wait.
-async fn submit_and_answer<N: Node>(
+/// Admits transactions in one call to the node (signatures checked together), off the
+/// async workers: per transaction, in order, the node's answer and the ids of the orders
+/// it places. Counts them as received, and the node's refusals as refused.
+pub(crate) async fn admit_all<N: Node>(
     app: &Arc<App<N>>,
-    transaction: SignedTransaction,
-    wait: WaitQuery,
-) -> Result<SubmitResponse, ApiError> {
-    let order_ids: Vec<String> = transaction
+    transactions: Vec<SignedTransaction>,
+) -> Result<Vec<(Result<crate::Admitted, ApiError>, Vec<String>)>, ApiError> {
+    let order_ids: Vec<Vec<String>> = transactions.iter().map(order_ids).collect();
+    app.metrics.submitted.inc_by(transactions.len() as u64);
+    let node = Arc::clone(&app.node);
+    let admitted = tokio::task::spawn_blocking(move || node.submit(transactions))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let refused = admitted.iter().filter(|a| a.is_err()).count() as u64;
+    app.metrics.refused_at_ingest.inc_by(refused);
+    Ok(admitted.into_iter().zip(order_ids).collect())
+}
+
+/// The ids of the orders a transaction places, as the answer shows them.
+fn order_ids(transaction: &SignedTransaction) -> Vec<String> {
+    transaction
         .transaction
         .placed_order_ids()
         .iter()
         .map(|id| id.0.to_string())
-        .collect();
+        .collect()
+}
+
+/// The answer to an admitted transaction without `wait`: `pending`, or for a
+/// duplicate already in a block, its status and receipt.
+pub(crate) async fn pending_answer<N: Node>(
+    app: &Arc<App<N>>,
+    admitted: crate::Admitted,
+    order_ids: Vec<String>,
+) -> Result<SubmitResponse, ApiError> {
+    let mut response = SubmitResponse {
+        hash: admitted.hash.to_string(),
+        order_ids,
+        status: TxStatusKind::Pending,
+        duplicate: admitted.duplicate,
+        receipt: None,
+    };
+    if admitted.duplicate
+        && let Some(status) = committed_status(app, &admitted.hash).await?
+    {
+        response.status = status.status;
+        response.receipt = Some(Box::new(status));
+    }
+    Ok(response)
+}
+
+pub(crate) async fn submit_and_answer<N: Node>(
+    app: &Arc<App<N>>,
+    transaction: SignedTransaction,
+    wait: WaitQuery,
+) -> Result<SubmitResponse, ApiError> {
     let mut blocks = wait.wait.then(|| app.feed.subscribe());
-    let node = Arc::clone(&app.node);
-    app.metrics.submitted.inc();
-    let admitted = tokio::task::spawn_blocking(move || node.submit(vec![transaction]))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+    let (admitted, order_ids) = admit_all(app, vec![transaction])
+        .await?
         .pop()
         .expect("one result per transaction");
-    let admitted = admitted.inspect_err(|_| {
-        app.metrics.refused_at_ingest.inc();
-    })?;
+    let admitted = admitted?;
+    // Without `wait`, a new transaction is answered `pending` even if its block has
+    // already committed (a 202 always means "admitted now"); a duplicate gets its
+    // receipt when there is one.
+    if !wait.wait {
+        return pending_answer(app, admitted, order_ids).await;
+    }
     let mut response = SubmitResponse {
         hash: admitted.hash.to_string(),
         order_ids,
@@ -587,23 +700,11 @@ async fn submit_batch<N: Node>(
         .iter()
         .filter_map(|d| d.as_ref().ok().cloned())
         .collect();
-    let order_ids: Vec<Vec<String>> = valid
-        .iter()
-        .map(|tx| {
-            tx.transaction
-                .placed_order_ids()
-                .iter()
-                .map(|id| id.0.to_string())
-                .collect()
-        })
-        .collect();
-    app.metrics.submitted.inc_by(decoded.len() as u64);
-    let node = Arc::clone(&app.node);
-    let mut admitted = tokio::task::spawn_blocking(move || node.submit(valid))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .into_iter()
-        .zip(order_ids);
+    // Items that did not decode count as received and refused (docs/API.md, metrics).
+    let undecodable = (decoded.len() - valid.len()) as u64;
+    app.metrics.submitted.inc_by(undecodable);
+    app.metrics.refused_at_ingest.inc_by(undecodable);
+    let mut admitted = admit_all(&app, valid).await?.into_iter();
     let mut retry_after: Option<u32> = None;
     let results = decoded
         .into_iter()
@@ -629,7 +730,6 @@ async fn submit_batch<N: Node>(
             match outcome {
                 Ok(response) => BatchItem::Accepted(response),
                 Err(error) => {
-                    app.metrics.refused_at_ingest.inc();
                     retry_after = retry_after.max(error.retry_after);
                     BatchItem::Error {
                         error: error.body(),

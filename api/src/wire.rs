@@ -670,8 +670,9 @@ pub struct TxStatus {
     /// One per action (status `committed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionResult>,
-    /// The book events this transaction caused.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The book events this transaction caused; always present, `[]` when none (and
+    /// while the transaction is not in a block).
+    #[serde(default)]
     pub events: Vec<EventJson>,
 }
 
@@ -836,6 +837,12 @@ pub struct MarketJson {
     pub best_ask: Option<u64>,
     pub resting_orders: u64,
     pub last_trade_seq: u64,
+    /// Orders one account may have resting in this book; past it a new resting order is
+    /// rejected `ACCOUNT_ORDER_LIMIT` (305).
+    pub resting_orders_per_account_max: u32,
+    /// Orders this book holds at most; past it a new resting order is rejected
+    /// `BOOK_ORDER_LIMIT` (306).
+    pub resting_orders_per_book_max: u32,
 }
 
 impl MarketJson {
@@ -862,6 +869,8 @@ impl MarketJson {
             best_ask: None,
             resting_orders: 0,
             last_trade_seq: 0,
+            resting_orders_per_account_max: p.orders_per_account_max,
+            resting_orders_per_book_max: p.orders_per_book_max,
         }
     }
 }
@@ -942,6 +951,49 @@ pub struct OrderJson {
     pub expiry_height: Option<u64>,
     /// Height of the last change the node saw.
     pub height: u64,
+}
+
+/// One page of a market's trades, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TradesPage {
+    pub trades: Vec<FillJson>,
+    /// Pass as `before` to get the next (older) page; absent once the market's history
+    /// is exhausted. A page may hold fewer than `limit` trades while `next` is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9]{1,20}:[0-9]{1,10}:[0-9]{1,20}$")]
+    pub next: Option<String>,
+}
+
+/// One candle (OHLCV) of a market's fills. Prices as a fill's `price`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CandleJson {
+    /// Start of the interval (Unix ms, UTC, a multiple of the interval).
+    pub open_time_ms: u64,
+    pub open: u64,
+    pub high: u64,
+    pub low: u64,
+    pub close: u64,
+    /// Base atoms traded, a decimal string (it may pass 2^64).
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub volume: String,
+    /// Quote atoms traded, a decimal string.
+    #[schema(pattern = "^[0-9]{1,39}$")]
+    pub quote_volume: String,
+    /// Fills in the interval.
+    pub trades: u64,
+    /// The market's trade `seq` of its first and last fill.
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// `GET /v1/markets/{market}/candles`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CandlesJson {
+    pub market: u32,
+    #[schema(value_type = String, example = "1m")]
+    pub interval: crate::candles::Interval,
+    /// Oldest first; only intervals with at least one fill.
+    pub candles: Vec<CandleJson>,
 }
 
 /// One page of an account's fills, newest first.
@@ -1047,16 +1099,27 @@ pub struct DepthQuery {
     pub depth: Option<u32>,
 }
 
-/// `?limit=` of `GET /v1/markets/{market}/trades`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+/// `?interval=&from=&to=&limit=` of `GET /v1/markets/{market}/candles`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct LimitQuery {
-    /// Trades per page: 1 to `rest::PAGE_MAX` (default 100).
+pub struct CandlesQuery {
+    /// `1m` (default), `5m`, `15m`, `1h`, `4h` or `1d`.
+    #[param(pattern = "^(1m|5m|15m|1h|4h|1d)$")]
+    pub interval: Option<String>,
+    /// Candles opening at or after this (Unix ms). With it, the first `limit` from here;
+    /// without, the latest `limit`.
+    #[param(minimum = 0)]
+    pub from: Option<u64>,
+    /// Candles opening before this (Unix ms).
+    #[param(minimum = 0)]
+    pub to: Option<u64>,
+    /// Candles: 1 to 1,000 (default 500).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
-/// `?limit=&before=` of `GET /v1/accounts/{account}/fills`.
+/// `?limit=&before=` of `GET /v1/accounts/{account}/fills` and
+/// `GET /v1/markets/{market}/trades`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FillsQuery {

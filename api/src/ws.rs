@@ -55,20 +55,22 @@ use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitSink;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::candles::Interval;
 use crate::error::ApiError;
 pub use crate::feed::Channel;
 use crate::feed::{BlockUpdate, encode};
 use crate::limits::{WS_CLIENT_MESSAGE_BYTES_MAX, WS_READ_BUFFER_BYTES};
 use crate::rest::book_json;
 use crate::wire::{
-    ApiCode, ChannelName, ClientMessage, MarketRef, ServerMessage, SubscribeArgs, parse_hex32,
+    ApiCode, ChannelName, ClientMessage, MarketRef, ServerMessage, SubmitResponse, SubscribeArgs,
+    parse_hex32,
 };
 use crate::{App, Node};
-use markets::ExecutedBlock;
+use markets::{ExecutedBlock, SignedTransaction};
 
 /// Levels per side in a book snapshot.
 pub const BOOK_SNAPSHOT_LEVELS: usize = 5_000;
@@ -96,10 +98,40 @@ pub async fn upgrade<N: Node>(State(app): State<Arc<App<N>>>, ws: WebSocketUpgra
         )
         .into_response();
     }
+    // Counted from here, not from when the upgrade completes, so that a node stopping
+    // waits for a client it has just answered 101 (see `wait_closed`).
+    let slot = ClientSlot::take(&app.metrics);
     ws.read_buffer_size(WS_READ_BUFFER_BYTES)
         .max_message_size(WS_CLIENT_MESSAGE_BYTES_MAX)
         .max_frame_size(WS_CLIENT_MESSAGE_BYTES_MAX)
-        .on_upgrade(move |socket| connection(app, socket))
+        .on_upgrade(move |socket| connection(app, socket, slot))
+}
+
+/// One websocket client counted in `ws_clients`, from the upgrade's answer until its
+/// connection ends, or until the upgrade fails (the callback holding it is dropped).
+struct ClientSlot(Arc<crate::Metrics>);
+
+impl ClientSlot {
+    fn take(metrics: &Arc<crate::Metrics>) -> ClientSlot {
+        metrics.ws_clients.inc();
+        ClientSlot(Arc::clone(metrics))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.ws_clients.dec();
+    }
+}
+
+/// After [`crate::Feed::close`]: waits until every websocket connection has sent its
+/// `closing` message and closed, or `timeout` passes. A stopping node calls it so that
+/// its clients learn why the socket closed instead of seeing it cut.
+pub async fn wait_closed(metrics: &crate::Metrics, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while metrics.ws_clients.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// One message waiting for the writer; `height` is the block it belongs to, if any.
@@ -121,8 +153,7 @@ struct Conn<N> {
     cursor: u64,
 }
 
-async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
-    app.metrics.ws_clients.inc();
+async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket, slot: ClientSlot) {
     let mut bus = app.feed.subscribe();
     let cursor = app.feed.latest();
     let heartbeat = Duration::from_secs(app.config.heartbeat_secs.max(1));
@@ -155,13 +186,44 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
                 // The writer gave up (a send timed out or failed).
                 () = conn.queue.closed() => return Err(()),
                 incoming = stream.next() => {
-                    match incoming {
-                        Some(Ok(Message::Text(text))) => conn.on_text(&text).await?,
-                        Some(Ok(Message::Binary(_))) => {
-                            conn.send_error(ApiCode::Malformed, "send JSON text frames")?;
-                        }
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    let frame = match incoming {
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                         Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(()),
+                        Some(Ok(message)) => Incoming::of(message),
+                    };
+                    let Incoming::Submit(id, transaction) = frame else {
+                        conn.on_request(frame).await?;
+                        continue;
+                    };
+                    // Submissions already waiting behind this one are admitted with it,
+                    // in one call (signatures checked together); the first other frame
+                    // is handled after them, so answers keep the frames' order.
+                    let mut batch = vec![(id, transaction)];
+                    let mut after = None;
+                    let mut closed = false;
+                    while batch.len() < SUBMIT_BATCH_MAX {
+                        match stream.next().now_or_never() {
+                            None => break,
+                            Some(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                            Some(Some(Ok(Message::Close(_)) | Err(_)) | None) => {
+                                closed = true;
+                                break;
+                            }
+                            Some(Some(Ok(message))) => match Incoming::of(message) {
+                                Incoming::Submit(id, transaction) => batch.push((id, transaction)),
+                                other => {
+                                    after = Some(other);
+                                    break;
+                                }
+                            },
+                        }
+                    }
+                    conn.submit(batch).await?;
+                    if let Some(frame) = after {
+                        conn.on_request(frame).await?;
+                    }
+                    if closed {
+                        return Err(());
                     }
                 }
                 update = bus.recv() => {
@@ -196,7 +258,7 @@ async fn connection<N: Node>(app: Arc<App<N>>, socket: WebSocket) {
     let _ = writer.await;
     drop(overflow);
     drop(bus);
-    app.metrics.ws_clients.dec();
+    drop(slot);
 }
 
 /// Queues a message without waiting. A full queue means the client does not read: the
@@ -322,28 +384,91 @@ impl<N: Node> Conn<N> {
 
     fn send_error(&mut self, code: ApiCode, message: &str) -> Result<(), ()> {
         self.push(&ServerMessage::Error {
+            id: None,
             code,
             message: message.to_string(),
         })
     }
 
-    async fn on_text(&mut self, text: &str) -> Result<(), ()> {
-        let message: ClientMessage = match serde_json::from_str(text) {
-            Ok(m) => m,
-            Err(e) => {
-                return match unknown_channel(text) {
-                    Some(other) => self.send_error(
-                        ApiCode::UnknownChannel,
-                        &format!("no channel {other:?}: trades, book, fills, orders, blocks"),
-                    ),
-                    None => self.send_error(ApiCode::Malformed, &e.to_string()),
-                };
+    /// Admits submissions exactly as `POST /v1/transactions` does (without `wait`), in
+    /// one call to the node, and answers each `submitted` or `error` with its id, in
+    /// order.
+    async fn submit(
+        &mut self,
+        batch: Vec<(u64, Result<SignedTransaction, ApiError>)>,
+    ) -> Result<(), ()> {
+        let door = self.app.node.accepting();
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut answers: Vec<Option<Result<SubmitResponse, ApiError>>> =
+            Vec::with_capacity(batch.len());
+        let mut transactions = Vec::with_capacity(batch.len());
+        for (id, transaction) in batch {
+            ids.push(id);
+            match (transaction, &door) {
+                // Not a transaction: counted nowhere, as over REST.
+                (Err(e), _) => answers.push(Some(Err(e))),
+                (Ok(_), Err(refused)) => {
+                    self.app.metrics.refused_at_ingest.inc();
+                    answers.push(Some(Err(refused.clone())));
+                }
+                (Ok(transaction), Ok(())) => {
+                    transactions.push(transaction);
+                    answers.push(None);
+                }
             }
-        };
+        }
+        if !transactions.is_empty() {
+            let mut admitted = match crate::rest::admit_all(&self.app, transactions).await {
+                Ok(admitted) => admitted.into_iter(),
+                Err(e) => Vec::from([(Err(e), Vec::new())]).into_iter(),
+            };
+            for answer in answers.iter_mut().filter(|a| a.is_none()) {
+                let (result, order_ids) = admitted.next().unwrap_or_else(|| {
+                    (
+                        Err(ApiError::internal("no answer from the node")),
+                        Vec::new(),
+                    )
+                });
+                *answer = Some(match result {
+                    Ok(admitted) => {
+                        crate::rest::pending_answer(&self.app, admitted, order_ids).await
+                    }
+                    Err(e) => Err(e),
+                });
+            }
+        }
+        for (id, answer) in ids.into_iter().zip(answers) {
+            let message = match answer.expect("every submission answered") {
+                Ok(response) => ServerMessage::Submitted { id, response },
+                Err(e) => ServerMessage::Error {
+                    id: Some(id),
+                    code: e.code,
+                    message: e.message,
+                },
+            };
+            self.push(&message)?;
+        }
+        Ok(())
+    }
+
+    /// A frame that is not a submission.
+    async fn on_request(&mut self, frame: Incoming) -> Result<(), ()> {
+        match frame {
+            Incoming::Request(message) => self.on_message(message).await,
+            Incoming::Bad(code, message) => self.send_error(code, &message),
+            Incoming::Submit(id, transaction) => self.submit(vec![(id, transaction)]).await,
+        }
+    }
+
+    async fn on_message(&mut self, message: ClientMessage) -> Result<(), ()> {
         match message {
             ClientMessage::Ping => {
                 let height = self.cursor;
                 self.push(&ServerMessage::Pong { height })
+            }
+            ClientMessage::Submit { id, request } => {
+                let transaction = crate::rest::decode(&request);
+                self.submit(vec![(id, transaction)]).await
             }
             ClientMessage::Subscribe(args) => match self.channel(&args) {
                 Err(e) => self.send_error(e.code, &e.message),
@@ -353,10 +478,11 @@ impl<N: Node> Conn<N> {
                 Err(e) => self.send_error(e.code, &e.message),
                 Ok(channel) => {
                     let was_subscribed = self.subs.remove(&channel).is_some();
-                    let (channel, market, account) = describe(channel);
+                    let (channel, market, interval, account) = describe(channel);
                     self.push(&ServerMessage::Unsubscribed {
                         channel,
                         market,
+                        interval,
                         account,
                         was_subscribed,
                     })
@@ -400,6 +526,10 @@ impl<N: Node> Conn<N> {
             ChannelName::Fills => Ok(Channel::Fills(account()?)),
             ChannelName::Orders => Ok(Channel::Orders(account()?)),
             ChannelName::Blocks => Ok(Channel::Blocks),
+            ChannelName::Candles => Ok(Channel::Candles(
+                market()?,
+                args.interval.unwrap_or(Interval::M1),
+            )),
         }
     }
 
@@ -410,35 +540,83 @@ impl<N: Node> Conn<N> {
                 "unsubscribe from something first",
             );
         }
-        if let Channel::Book(market) = channel {
-            if from_height.is_some() {
-                return self.send_error(
+        match channel {
+            Channel::Book(_) | Channel::Candles(..) => match from_height {
+                Some(_) => self.send_error(
                     ApiCode::Malformed,
-                    "the book channel starts with a snapshot; it takes no from_height",
-                );
-            }
-            // The node publishes a block's view before its websocket messages, so this
-            // view is at least as new as anything this connection has received.
-            let snapshot = book_json(&self.app.node.view(), market, BOOK_SNAPSHOT_LEVELS);
-            self.subs.insert(channel, snapshot.height);
-            let (name, market_id, account) = describe(channel);
-            self.push(&ServerMessage::Subscribed {
-                channel: name,
-                market: market_id,
-                account,
-                height: snapshot.height,
-                from_height: None,
-            })?;
-            let message = encode(&ServerMessage::Book {
-                market,
-                height: snapshot.height,
-                seq: snapshot.seq,
-                snapshot: true,
-                bids: Cow::Borrowed(&snapshot.bids),
-                asks: Cow::Borrowed(&snapshot.asks),
-            });
-            return self.push_bytes(message, None);
+                    "the book and candles channels start from what is now (a snapshot, the latest candle); they take no from_height (GET /v1/markets/{market}/candles has the history)",
+                ),
+                None => self.subscribe_from_now(channel),
+            },
+            _ => self.subscribe_replaying(channel, from_height).await,
         }
+    }
+
+    /// Confirms a subscription whose messages start above `height`.
+    fn confirm(
+        &mut self,
+        channel: Channel,
+        height: u64,
+        from_height: Option<u64>,
+    ) -> Result<(), ()> {
+        let (name, market, interval, account) = describe(channel);
+        self.push(&ServerMessage::Subscribed {
+            channel: name,
+            market,
+            interval,
+            account,
+            height,
+            from_height,
+        })
+    }
+
+    /// `book` and `candles`: what stands now (a book snapshot, the latest candle), then
+    /// live messages above its height. What stands now may be a few blocks past this
+    /// connection's cursor (the node publishes a block's view, and folds it into the
+    /// candles, before its websocket messages): its height is what the client is told.
+    fn subscribe_from_now(&mut self, channel: Channel) -> Result<(), ()> {
+        let (height, now) = match channel {
+            Channel::Book(market) => {
+                let snapshot = book_json(&self.app.node.view(), market, BOOK_SNAPSHOT_LEVELS);
+                let message = encode(&ServerMessage::Book {
+                    market,
+                    height: snapshot.height,
+                    seq: snapshot.seq,
+                    snapshot: true,
+                    bids: Cow::Borrowed(&snapshot.bids),
+                    asks: Cow::Borrowed(&snapshot.asks),
+                });
+                (snapshot.height, Some(message))
+            }
+            Channel::Candles(market, interval) => {
+                let (latest, height) = self.app.feed.candles().latest(market, interval);
+                let message = latest.map(|candle| {
+                    encode(&ServerMessage::Candles {
+                        market,
+                        interval,
+                        height,
+                        data: Cow::Owned(vec![candle.json()]),
+                    })
+                });
+                (height, message)
+            }
+            _ => unreachable!("only book and candles start from now"),
+        };
+        self.subs.insert(channel, height);
+        self.confirm(channel, height, None)?;
+        match now {
+            Some(message) => self.push_bytes(message, None),
+            None => Ok(()),
+        }
+    }
+
+    /// The other channels: the stored blocks from `from_height` up to the cursor, then
+    /// live above it.
+    async fn subscribe_replaying(
+        &mut self,
+        channel: Channel,
+        from_height: Option<u64>,
+    ) -> Result<(), ()> {
         let cursor = self.cursor;
         let from = from_height.unwrap_or(cursor + 1).max(1);
         if cursor.saturating_sub(from) >= self.app.config.replay_blocks_max {
@@ -452,14 +630,7 @@ impl<N: Node> Conn<N> {
         }
         // Deliver nothing live until the replay is done; then everything above the cursor.
         self.subs.remove(&channel);
-        let (name, market, account) = describe(channel);
-        self.push(&ServerMessage::Subscribed {
-            channel: name,
-            market,
-            account,
-            height: cursor,
-            from_height: from_height.map(|_| from),
-        })?;
+        self.confirm(channel, cursor, from_height.map(|_| from))?;
         let mut height = from;
         while height <= cursor {
             let last = (height + REPLAY_CHUNK - 1).min(cursor);
@@ -522,15 +693,63 @@ impl<N: Node> Conn<N> {
     }
 }
 
-/// The channel's fields, as subscription replies name it: its name, and its market or
-/// account.
-fn describe(channel: Channel) -> (ChannelName, Option<u32>, Option<String>) {
+/// Submissions one connection admits in one call, when they arrive together.
+const SUBMIT_BATCH_MAX: usize = 256;
+
+/// A client's frame, read.
+enum Incoming {
+    /// `submit` (text) or a binary frame: the id and the transaction, or why it is none.
+    Submit(u64, Result<SignedTransaction, ApiError>),
+    /// Any other request.
+    Request(ClientMessage),
+    /// Not a request: answered `error` without an id.
+    Bad(ApiCode, String),
+}
+
+impl Incoming {
+    fn of(message: Message) -> Incoming {
+        match message {
+            Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                Ok(ClientMessage::Submit { id, request }) => {
+                    Incoming::Submit(id, crate::rest::decode(&request))
+                }
+                Ok(request) => Incoming::Request(request),
+                Err(e) => match unknown_channel(&text) {
+                    Some(other) => Incoming::Bad(
+                        ApiCode::UnknownChannel,
+                        format!("no channel {other:?}: trades, book, fills, orders, blocks, candles"),
+                    ),
+                    None => Incoming::Bad(ApiCode::Malformed, e.to_string()),
+                },
+            },
+            // A binary frame is a submission: the id (8 bytes, little-endian), then the
+            // body of a binary `POST /v1/transactions` (the transaction's borsh bytes).
+            Message::Binary(bytes) => match bytes.split_first_chunk::<8>() {
+                Some((id, body)) => {
+                    Incoming::Submit(u64::from_le_bytes(*id), crate::binary::decode_one(body))
+                }
+                None => Incoming::Bad(
+                    ApiCode::Malformed,
+                    "a binary frame is a submission: 8 bytes of id (little-endian), then the transaction's borsh bytes".into(),
+                ),
+            },
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {
+                unreachable!("control frames are handled by the connection loop")
+            }
+        }
+    }
+}
+
+/// The channel's fields, as subscription replies name it: its name, and its market
+/// (and interval) or account.
+fn describe(channel: Channel) -> (ChannelName, Option<u32>, Option<Interval>, Option<String>) {
     match channel {
-        Channel::Trades(m) => (ChannelName::Trades, Some(m), None),
-        Channel::Book(m) => (ChannelName::Book, Some(m), None),
-        Channel::Fills(k) => (ChannelName::Fills, None, Some(hex::encode(k))),
-        Channel::Orders(k) => (ChannelName::Orders, None, Some(hex::encode(k))),
-        Channel::Blocks => (ChannelName::Blocks, None, None),
+        Channel::Trades(m) => (ChannelName::Trades, Some(m), None, None),
+        Channel::Book(m) => (ChannelName::Book, Some(m), None, None),
+        Channel::Fills(k) => (ChannelName::Fills, None, None, Some(hex::encode(k))),
+        Channel::Orders(k) => (ChannelName::Orders, None, None, Some(hex::encode(k))),
+        Channel::Blocks => (ChannelName::Blocks, None, None, None),
+        Channel::Candles(m, i) => (ChannelName::Candles, Some(m), Some(i), None),
     }
 }
 

@@ -518,11 +518,12 @@ async fn trades(args: &TradesArgs) -> anyhow::Result<()> {
     let client = client(&args.node)?;
     let (market, trades) = tokio::try_join!(
         client.market(&args.market),
-        client.trades(&args.market, Some(args.limit))
+        client.trades(&args.market, Some(args.limit), None)
     )?;
     if args.node.json {
         return print_json(&trades);
     }
+    let trades = trades.trades;
     let catalog = Catalog::new(std::slice::from_ref(&market));
     if trades.is_empty() {
         out!("no trades on {} yet", market.symbol);

@@ -463,6 +463,8 @@ pub mod tests_support {
                 best_ask: None,
                 resting_orders: 0,
                 last_trade_seq: 0,
+                resting_orders_per_account_max: 1_000,
+                resting_orders_per_book_max: 100_000,
             },
         }
     }

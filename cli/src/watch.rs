@@ -198,7 +198,7 @@ fn on_message(
         ServerMessage::Closing { .. } => {
             return Some(Ended::Retry("the node is shutting down".into()));
         }
-        ServerMessage::Error { code, message } => {
+        ServerMessage::Error { code, message, .. } => {
             return Some(Ended::Fatal(
                 ClientError::Api {
                     status: 0,

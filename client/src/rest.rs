@@ -6,10 +6,12 @@
 use std::time::Duration;
 
 use api::ErrorBody;
+use api::candles::Interval;
 use api::wire::CancelBody;
 use api::wire::{
-    AccountJson, BatchRequest, BatchResponse, BookJson, FaucetRequest, FillJson, FillsPage,
-    HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse, TransactionJson, TxStatus,
+    AccountJson, BatchRequest, BatchResponse, BookJson, CandlesJson, FaucetRequest, FillsPage,
+    HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse, TradesPage, TransactionJson,
+    TxStatus,
 };
 use bytes::Bytes;
 use markets::SignedTransaction;
@@ -248,17 +250,44 @@ impl Client {
         self.get(&["v1", "markets", market, "book"], &query).await
     }
 
-    /// `GET /v1/markets/{market}/trades`: the most recent trades.
+    /// `GET /v1/markets/{market}/trades`: one page, newest first (`before`: the last
+    /// page's `next`).
     pub async fn trades(
         &self,
         market: &str,
         limit: Option<usize>,
-    ) -> Result<Vec<FillJson>, ClientError> {
-        let query: Vec<_> = limit
-            .map(|l| ("limit", l.to_string()))
-            .into_iter()
-            .collect();
+        before: Option<&str>,
+    ) -> Result<TradesPage, ClientError> {
+        let mut query = Vec::new();
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(before) = before {
+            query.push(("before", before.to_string()));
+        }
         self.get(&["v1", "markets", market, "trades"], &query).await
+    }
+
+    /// `GET /v1/markets/{market}/candles`.
+    pub async fn candles(
+        &self,
+        market: &str,
+        interval: Interval,
+        from: Option<u64>,
+        to: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<CandlesJson, ClientError> {
+        let mut query = vec![("interval", interval.as_str().to_string())];
+        for (name, value) in [("from", from), ("to", to)] {
+            if let Some(value) = value {
+                query.push((name, value.to_string()));
+            }
+        }
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        self.get(&["v1", "markets", market, "candles"], &query)
+            .await
     }
 
     /// `GET /v1/accounts/{account}`: balances and last nonce.

@@ -11,8 +11,10 @@
 
 use std::time::Duration;
 
+use api::candles::Interval;
 use api::wire::{ChannelName, ClientMessage, MarketRef, ServerMessage, SubscribeArgs};
 use futures_util::{SinkExt as _, StreamExt as _};
+use markets::SignedTransaction;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::ClientError;
@@ -28,8 +30,17 @@ pub fn market_channel(channel: ChannelName, market: u32) -> SubscribeArgs {
     SubscribeArgs {
         channel,
         market: Some(MarketRef::Id(market)),
+        interval: None,
         account: None,
         from_height: None,
+    }
+}
+
+/// A subscription to a market's candles of one interval.
+pub fn candles_channel(market: u32, interval: Interval) -> SubscribeArgs {
+    SubscribeArgs {
+        interval: Some(interval),
+        ..market_channel(ChannelName::Candles, market)
     }
 }
 
@@ -38,6 +49,7 @@ pub fn account_channel(channel: ChannelName, account: &[u8; 32]) -> SubscribeArg
     SubscribeArgs {
         channel,
         market: None,
+        interval: None,
         account: Some(hex::encode(account)),
         from_height: None,
     }
@@ -48,6 +60,7 @@ pub fn blocks_channel() -> SubscribeArgs {
     SubscribeArgs {
         channel: ChannelName::Blocks,
         market: None,
+        interval: None,
         account: None,
         from_height: None,
     }
@@ -98,6 +111,33 @@ impl Connection {
             .map_err(|e| self.lost(e))
     }
 
+    /// Sends a transaction for the node to admit (`op: submit`, the transaction as hex);
+    /// the answer is a `submitted` or `error` message with this `id`, among the others.
+    pub async fn submit(&mut self, id: u64, tx: &SignedTransaction) -> Result<(), ClientError> {
+        let request = crate::tx::hex_request(tx);
+        self.send(&ClientMessage::Submit { id, request }).await
+    }
+
+    /// [`Connection::submit`] as a binary frame: the id (8 bytes, little-endian), then
+    /// the transaction's borsh bytes.
+    pub async fn submit_binary(
+        &mut self,
+        id: u64,
+        tx: &SignedTransaction,
+    ) -> Result<(), ClientError> {
+        let mut frame = id.to_le_bytes().to_vec();
+        frame.extend_from_slice(&tx.to_bytes());
+        self.send_binary(frame).await
+    }
+
+    /// Sends a binary frame as it is.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        self.socket
+            .send(Message::binary(bytes))
+            .await
+            .map_err(|e| self.lost(e))
+    }
+
     /// Sends every subscription, then reads until the server has confirmed each. What
     /// arrives meanwhile that is not a confirmation is dropped; a refusal is the API's
     /// error ([`ClientError::Api`] with status 0).
@@ -114,7 +154,7 @@ impl Connection {
                 None => return Err(self.lost("the websocket closed while subscribing")),
                 Some(message) => match message? {
                     ServerMessage::Subscribed { .. } => confirmed += 1,
-                    ServerMessage::Error { code, message } => {
+                    ServerMessage::Error { code, message, .. } => {
                         return Err(ClientError::Api {
                             status: 0,
                             code: code.as_str().to_string(),
@@ -157,7 +197,76 @@ impl Connection {
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
+
+    /// Splits the connection into a sending and a reading half, for a client that sends
+    /// (submissions) while another task reads the answers.
+    pub fn split(self) -> (Sender, Receiver) {
+        let (sink, stream) = self.socket.split();
+        (
+            Sender {
+                sink,
+                url: self.url.clone(),
+            },
+            Receiver {
+                stream,
+                url: self.url,
+            },
+        )
+    }
 }
+
+/// The sending half of a [`Connection`].
+#[derive(Debug)]
+pub struct Sender {
+    sink: futures_util::stream::SplitSink<Socket, Message>,
+    url: String,
+}
+
+impl Sender {
+    /// Sends one frame as it is (text or binary).
+    pub async fn send(&mut self, message: Message) -> Result<(), ClientError> {
+        self.sink
+            .send(message)
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// The reading half of a [`Connection`].
+#[derive(Debug)]
+pub struct Receiver {
+    stream: futures_util::stream::SplitStream<Socket>,
+    url: String,
+}
+
+impl Receiver {
+    /// The next message; `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<Result<ServerMessage<'static>, ClientError>> {
+        loop {
+            let text = match self.stream.next().await? {
+                Ok(Message::Text(text)) => text,
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(e) => {
+                    return Some(Err(ClientError::Unreachable {
+                        url: self.url.clone(),
+                        reason: e.to_string(),
+                    }));
+                }
+            };
+            return Some(parse(&text).map_err(|e| ClientError::Unexpected {
+                url: self.url.clone(),
+                reason: format!("{e} in {}", text.as_str()),
+            }));
+        }
+    }
+}
+
+/// A websocket frame, for [`Sender::send`].
+pub use tokio_tungstenite::tungstenite::Message as Frame;
 
 /// A server message from its JSON text.
 pub fn parse(text: &str) -> Result<ServerMessage<'static>, serde_json::Error> {

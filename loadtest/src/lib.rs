@@ -107,6 +107,17 @@ impl BodyKind {
     }
 }
 
+/// How requests reach the node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// HTTP: `POST /v1/transactions` (or `/batch`), one request per `--batch`.
+    Rest,
+    /// The websocket's order entry: one `submit` per transaction on each connection's
+    /// socket (a text frame with `--body json`, a binary frame with `--body binary`),
+    /// pipelined up to `--in-flight`; needs `--batch 1`.
+    Ws,
+}
+
 /// How the LOBSTER replay is cut into blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LobsterPacing {
@@ -173,6 +184,10 @@ pub struct LoadtestArgs {
     /// application/octet-stream). Same routes, same answers.
     #[arg(long, value_enum, default_value_t = BodyKind::Json)]
     pub body: BodyKind,
+    /// How transactions reach the node: REST requests, or `submit` messages on a
+    /// websocket per connection (ack latency is then the time to the `submitted` answer).
+    #[arg(long, value_enum, default_value_t = Transport::Rest)]
+    pub transport: Transport,
     /// Order actions per signed transaction (1: one order; up to 32: a batch action).
     /// In process, both 1 and 8 are run unless this is given.
     #[arg(long)]
@@ -302,6 +317,7 @@ impl LoadtestArgs {
             put("warmup", self.warmup.to_string());
             put("batch", self.batch.to_string());
             put("body", format!("{:?}", self.body).to_lowercase());
+            put("transport", format!("{:?}", self.transport).to_lowercase());
             put(
                 "actions_per_tx",
                 self.actions_per_tx.unwrap_or(1).to_string(),
@@ -355,7 +371,8 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<Report> {
         let mut notes = Vec::new();
         let (network, lobster) = rest::run(&args, &mut notes).await?;
         Report {
-            mode: "rest".into(),
+            // The transport ("rest" or "ws"); the body is in the settings.
+            mode: format!("{:?}", args.transport).to_lowercase(),
             workload: workload_name(args.workload).into(),
             seed: args.seed,
             settings: args.settings(),

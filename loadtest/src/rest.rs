@@ -28,7 +28,7 @@ use super::engine::lobster_report;
 use super::report::{Counts, LobsterReport, NetworkReport, NodeStats, TimelinePoint};
 use super::stats::{self, Percentiles};
 use super::workload::{Lobster, MarketSpec, Mix, MixConfig, Planned};
-use super::{BodyKind, LoadtestArgs, LobsterPacing, WorkloadKind};
+use super::{BodyKind, LoadtestArgs, LobsterPacing, Transport, WorkloadKind};
 
 /// Takers whose fill has not been seen after this long are given up on (counted as
 /// never filled), so the table of sent takers stays bounded.
@@ -519,6 +519,8 @@ impl Shared {
 struct SenderSetup {
     /// This connection's own client (its own connection pool).
     client: Client,
+    /// With `--transport ws`: this connection's socket, over which requests go instead.
+    link: Option<Arc<WsLink>>,
     /// The route: `/v1/transactions` or `/v1/transactions/batch`.
     path: &'static str,
     content_type: &'static str,
@@ -537,6 +539,7 @@ struct SenderSetup {
 async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
     let SenderSetup {
         client,
+        link,
         path,
         content_type,
         single,
@@ -607,6 +610,7 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
         }
         let exchange = exchange(Exchange {
             client: client.clone(),
+            link: link.clone(),
             path,
             content_type,
             single,
@@ -637,6 +641,7 @@ async fn sender(setup: SenderSetup, shared: Arc<Shared>) {
 /// One request and what its answer says.
 struct Exchange {
     client: Client,
+    link: Option<Arc<WsLink>>,
     path: &'static str,
     content_type: &'static str,
     single: bool,
@@ -651,6 +656,7 @@ struct Exchange {
 async fn exchange(e: Exchange) {
     let Exchange {
         client,
+        link,
         path,
         content_type,
         single,
@@ -661,6 +667,33 @@ async fn exchange(e: Exchange) {
         in_window,
         shared,
     } = e;
+    if let Some(link) = link {
+        let answer = link.submit(body).await;
+        let done = Instant::now();
+        if in_window {
+            let micros = u64::try_from((done - sent).as_micros()).unwrap_or(u64::MAX);
+            stats::record(&mut shared.ack.lock(), micros);
+        }
+        let accepted = match answer {
+            WsAnswer::Accepted => 1,
+            WsAnswer::Refused(code) => {
+                shared.refuse(&code, txs, in_window);
+                0
+            }
+            WsAnswer::Lost(why) => {
+                shared.transport_error(why);
+                0
+            }
+        };
+        shared.acknowledged[0].fetch_add(accepted, Ordering::AcqRel);
+        shared.acknowledged[1].fetch_add(accepted * orders, Ordering::AcqRel);
+        if in_window {
+            shared.window_acknowledged[0].fetch_add(accepted, Ordering::AcqRel);
+            shared.window_acknowledged[1].fetch_add(accepted * orders, Ordering::AcqRel);
+        }
+        *shared.last_send_done.lock() = Some(done);
+        return;
+    }
     let answer = client.post_bytes(path, content_type, body).await;
     let done = Instant::now();
     if in_window {
@@ -706,6 +739,103 @@ async fn exchange(e: Exchange) {
         shared.window_acknowledged[1].fetch_add(accepted * per_tx_orders, Ordering::AcqRel);
     }
     *shared.last_send_done.lock() = Some(done);
+}
+
+/// What the node answered to one websocket `submit`.
+#[derive(Debug)]
+enum WsAnswer {
+    Accepted,
+    Refused(String),
+    /// The socket closed (or the answer never came) first.
+    Lost(String),
+}
+
+/// One connection's websocket for `--transport ws`: submissions go out through a writer
+/// task, and a reader task hands each `submitted`/`error` answer to the submission with
+/// its id.
+struct WsLink {
+    frames: mpsc::UnboundedSender<ws::Frame>,
+    pending: Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<WsAnswer>>>>,
+    next_id: AtomicU64,
+    binary: bool,
+}
+
+/// Longest a websocket submission waits for its answer.
+const WS_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl WsLink {
+    async fn open(ws_url: &str, binary: bool) -> anyhow::Result<Arc<WsLink>> {
+        let connection = Connection::connect(ws_url).await?;
+        let (mut sender, mut receiver) = connection.split();
+        let (frames, mut queued) = mpsc::unbounded_channel::<ws::Frame>();
+        tokio::spawn(async move {
+            while let Some(frame) = queued.recv().await {
+                if sender.send(frame).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let pending: Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<WsAnswer>>>> =
+            Arc::default();
+        let answers = Arc::clone(&pending);
+        tokio::spawn(async move {
+            let why = loop {
+                let (id, answer) = match receiver.next().await {
+                    None => break "the websocket closed".to_string(),
+                    Some(Err(e)) => break e.to_string(),
+                    Some(Ok(ServerMessage::Submitted { id, .. })) => (id, WsAnswer::Accepted),
+                    Some(Ok(ServerMessage::Error {
+                        id: Some(id), code, ..
+                    })) => (id, WsAnswer::Refused(code.as_str().to_string())),
+                    Some(Ok(_)) => continue,
+                };
+                if let Some(waiting) = answers.lock().remove(&id) {
+                    let _ = waiting.send(answer);
+                }
+            };
+            for (_, waiting) in answers.lock().drain() {
+                let _ = waiting.send(WsAnswer::Lost(why.clone()));
+            }
+        });
+        Ok(Arc::new(WsLink {
+            frames,
+            pending,
+            next_id: AtomicU64::new(1),
+            binary,
+        }))
+    }
+
+    /// Sends one transaction (`body`: the REST body of one, JSON `{"tx":…}` or borsh)
+    /// and waits for its answer.
+    async fn submit(&self, body: Vec<u8>) -> WsAnswer {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = if self.binary {
+            let mut frame = id.to_le_bytes().to_vec();
+            frame.extend_from_slice(&body);
+            ws::Frame::binary(frame)
+        } else {
+            // `{"tx":"…"}` becomes `{"op":"submit","id":N,"tx":"…"}`.
+            let text = String::from_utf8(body).expect("JSON bodies are UTF-8");
+            let fields = text.strip_prefix('{').expect("a JSON object");
+            ws::Frame::text(format!("{{\"op\":\"submit\",\"id\":{id},{fields}"))
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.pending.lock().insert(id, answer);
+        if self.frames.send(frame).is_err() {
+            self.pending.lock().remove(&id);
+            return WsAnswer::Lost("the websocket writer stopped".into());
+        }
+        match tokio::time::timeout(WS_ANSWER_TIMEOUT, answered).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => WsAnswer::Lost("the websocket reader stopped".into()),
+            Err(_) => {
+                self.pending.lock().remove(&id);
+                WsAnswer::Lost(format!(
+                    "no answer to submit {id} within {WS_ANSWER_TIMEOUT:?}"
+                ))
+            }
+        }
+    }
 }
 
 /// Lock step: waits until every acknowledged transaction is in a block, or the window
@@ -1028,7 +1158,7 @@ async fn run_against(
         args.ws_subscribers_silent,
         stopped,
     ));
-    let senders = spawn_senders(args, base, &shape, queues, &shared, t0)?;
+    let senders = spawn_senders(args, base, &shape, queues, &shared, t0).await?;
     let tasks = Tasks {
         senders,
         watchers,
@@ -1134,6 +1264,10 @@ struct Shape {
 impl Shape {
     fn of(args: &LoadtestArgs, notes: &mut Vec<String>) -> anyhow::Result<Shape> {
         let traders = usize::try_from(args.traders)?;
+        anyhow::ensure!(
+            args.transport == Transport::Rest || args.batch == 1,
+            "--transport ws sends one transaction per message: use --batch 1"
+        );
         if args.workload == WorkloadKind::Lobster {
             notes.push(format!(
                 "LOBSTER: one connection, one request in flight and no warm-up, so the node \
@@ -1397,7 +1531,7 @@ fn spawn_watchers(
     watchers
 }
 
-fn spawn_senders(
+async fn spawn_senders(
     args: &LoadtestArgs,
     base: &str,
     shape: &Shape,
@@ -1418,9 +1552,17 @@ fn spawn_senders(
     };
     let mut senders = Vec::new();
     for (connection, queue) in queues.into_iter().enumerate() {
+        // Its own client: its own connection pool, as one trading client would have.
+        let client = Client::new(base)?;
+        let link = match args.transport {
+            Transport::Rest => None,
+            Transport::Ws => {
+                Some(WsLink::open(&client.ws_url(), args.body == BodyKind::Binary).await?)
+            }
+        };
         let setup = SenderSetup {
-            // Its own client: its own connection pool, as one trading client would have.
-            client: Client::new(base)?,
+            client,
+            link,
             path,
             content_type: args.body.content_type(),
             single,

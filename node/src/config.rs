@@ -12,6 +12,7 @@
 //! mempool_per_account_max = 20000
 //! snapshot_interval = 1000
 //! dev_accounts = 10
+//! web_dir = "./web/static"   # serve the trading page from disk, not the binary
 //! ```
 
 use std::net::SocketAddr;
@@ -54,6 +55,10 @@ pub struct NodeArgs {
     /// Funded demo accounts on the dev chain [default: 10].
     #[arg(long, env = "CLOBCHAIN_DEV_ACCOUNTS")]
     pub dev_accounts: Option<u64>,
+    /// Serve the trading page at `/` from this folder instead of the copy built into
+    /// the binary (to work on the page without rebuilding).
+    #[arg(long, env = "CLOBCHAIN_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CLOBCHAIN_LOG_JSON")]
     pub log_json: bool,
@@ -72,6 +77,7 @@ struct FileConfig {
     mempool_per_account_max: Option<usize>,
     snapshot_interval: Option<u64>,
     dev_accounts: Option<u64>,
+    web_dir: Option<PathBuf>,
 }
 
 /// Everything the node runs with.
@@ -91,6 +97,8 @@ pub struct NodeConfig {
     pub dev_accounts: u64,
     pub feed: api::FeedLimits,
     pub api: api::ApiConfig,
+    /// Where the trading page's files come from.
+    pub web: api::web::WebSource,
     /// Test hooks into the commit pipeline; none in a real node.
     pub hooks: NodeHooks,
 }
@@ -129,6 +137,7 @@ impl Default for NodeConfig {
             dev_accounts: 10,
             feed: api::FeedLimits::default(),
             api: api::ApiConfig::default(),
+            web: api::web::WebSource::Embedded,
             hooks: NodeHooks::default(),
         }
     }
@@ -178,6 +187,10 @@ impl NodeConfig {
                 .unwrap_or(d.dev_accounts),
             feed: d.feed,
             api: d.api,
+            web: match args.web_dir.clone().or(file.web_dir) {
+                Some(dir) => api::web::WebSource::Dir(dir),
+                None => d.web,
+            },
             hooks: d.hooks,
         };
         config.validate()?;

@@ -27,6 +27,7 @@
 //! visible. Signatures are checked once, at the door (`markets::admit`); blocks read back
 //! from disk at start-up are re-verified by `Chain::open`.
 
+pub mod candle_log;
 pub mod chain;
 pub mod config;
 pub mod mempool;
@@ -236,6 +237,11 @@ impl ChainNode {
             let next = last.max(now_ms() * 1_000) + 1;
             (key, AtomicU64::new(next))
         });
+        let candle_log = Arc::new(candle_log::CandleLog::open(
+            &config.data,
+            Arc::clone(feed.candles()),
+            state.height(),
+        )?);
         let feed_reporter: Arc<dyn Reporter> = Arc::clone(&feed) as Arc<dyn Reporter>;
         let node = Arc::new(ChainNode {
             state: RwLock::new(state),
@@ -250,7 +256,8 @@ impl ChainNode {
             wake: Condvar::new(),
             view: ArcSwap::new(view),
             feed,
-            reporters: vec![feed_reporter],
+            // The candles first: the feed's `candles` channel reads them.
+            reporters: vec![Arc::clone(&candle_log) as Arc<dyn Reporter>, feed_reporter],
             metrics,
             recent: Mutex::new(VecDeque::new()),
             capacity: Capacity {
@@ -261,6 +268,15 @@ impl ChainNode {
             stopping: AtomicBool::new(false),
         });
         node.load_recent()?;
+        let view = node.view.load_full();
+        let rebuilt = candle_log.catch_up(view.height, &view, |h| {
+            node.stored(h)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?
+                .with_context(|| format!("block {h} is missing"))
+        })?;
+        if rebuilt > 0 {
+            tracing::info!(blocks = rebuilt, "candles rebuilt from stored blocks");
+        }
         Ok(node)
     }
 
@@ -588,10 +604,18 @@ impl ChainNode {
         let mut results: Vec<Option<Result<Admitted, Refused>>> = vec![None; encoded.len()];
         let mut fresh = Vec::with_capacity(encoded.len());
         let mut positions = Vec::with_capacity(encoded.len());
+        // The chain's own index covers each signer's last 64 transactions (past them the
+        // nonce window refuses a resend); the feed's remembers more, so a resend it still
+        // knows is answered as the duplicate it is. Asked before the pool is locked: the
+        // publisher holds the feed's lock while it indexes a block.
+        let feed_knows: Vec<bool> = encoded
+            .iter()
+            .map(|e| self.feed.tx_location(&e.hash()).is_some())
+            .collect();
         {
             let pool = self.pool.lock();
-            for (i, e) in encoded.into_iter().enumerate() {
-                if pool.knows(&e.hash()) {
+            for ((i, e), in_feed) in encoded.into_iter().enumerate().zip(feed_knows) {
+                if in_feed || pool.knows(&e.hash()) {
                     results[i] = Some(Ok(Admitted {
                         hash: e.hash(),
                         duplicate: true,
@@ -788,6 +812,10 @@ impl Running {
         let _ = self.shutdown.send(true);
         self.node.feed.close();
         let served = self.server.await;
+        // Websockets were handed off by the server: let each send `closing` and close
+        // before the process may exit (bounded by the send timeout).
+        let send_timeout = Duration::from_millis(self.node.config.api.ws_send_timeout_ms);
+        api::ws::wait_closed(&self.node.metrics, send_timeout + Duration::from_secs(1)).await;
         self.node.stop();
         for stage in self.stages {
             let name = stage.thread().name().unwrap_or("stage").to_string();
@@ -845,6 +873,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     }
     let listen = config.listen;
     let api_config = config.api;
+    let web = config.web.clone();
     let node = tokio::task::spawn_blocking(move || ChainNode::open(config, &genesis)).await??;
     let stages = start_pipeline(&node)?;
     let app = Arc::new(App {
@@ -853,7 +882,9 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         metrics: node.metrics(),
         config: api_config,
     });
-    let router = api::router(app).layer(tower_http::trace::TraceLayer::new_for_http());
+    let router = api::router(app)
+        .merge(api::web::router(web))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;

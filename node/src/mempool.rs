@@ -136,10 +136,13 @@ impl Mempool {
     pub fn committed(&mut self, taken: &[Verified]) {
         for tx in taken {
             let signer = tx.signed().transaction.signer;
-            if self.pending.remove(&tx.hash()) {
-                for (order_id, _, _) in places(tx) {
-                    self.places.remove(&order_id);
-                }
+            // Only what this mempool held counts down (a block may one day hold
+            // transactions another node admitted).
+            if !self.pending.remove(&tx.hash()) {
+                continue;
+            }
+            for (order_id, _, _) in places(tx) {
+                self.places.remove(&order_id);
             }
             self.nonces.remove(&(signer, tx.signed().transaction.nonce));
             if let Some(count) = self.per_account.get_mut(&signer) {
@@ -241,5 +244,23 @@ mod tests {
         assert_eq!(pool.len(), 1);
         pool.check_invariants();
         assert_eq!(pool.admit(tx(1, 3), ANY), Ok(Admission::New));
+    }
+
+    /// A block's transaction the mempool never held leaves its counts alone.
+    #[test]
+    fn committed_forgets_only_what_it_held() {
+        let mut pool = Mempool::new(MempoolLimits {
+            total: 10,
+            per_account: 1,
+        });
+        assert_eq!(pool.admit(tx(1, 1), ANY), Ok(Admission::New));
+        pool.committed(&[tx(1, 7)]);
+        pool.check_invariants();
+        assert_eq!(pool.len(), 1);
+        assert_eq!(
+            pool.admit(tx(1, 2), ANY),
+            Err(Refusal::AccountFull),
+            "the account's pending transaction still counts"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! promises is measured, and that the chain replays real order flow as a bare book does.
 
 use ::loadtest::{
-    BodyKind, LoadtestArgs, LobsterPacing, Report, WorkloadKind, run, run_in_process,
+    BodyKind, LoadtestArgs, LobsterPacing, Report, Transport, WorkloadKind, run, run_in_process,
 };
 
 fn small_rest_args(dir: &std::path::Path) -> LoadtestArgs {
@@ -215,4 +215,44 @@ fn the_lobster_replay_through_the_chain_matches_the_bare_book() {
     // it reproduces about 92% of the executions naming an order it placed.
     assert!(l.share_of_known_by_chain > 0.9, "{table}");
     assert!(e.ratio > 0.0 && e.ceiling_orders_per_sec > 0.0, "{table}");
+}
+
+/// Order entry over the websocket, text and binary frames: every transaction is
+/// answered on its socket and every acknowledged one lands in a block, as over REST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_the_websocket_is_answered_and_committed_like_rest() {
+    for body in [BodyKind::Json, BodyKind::Binary] {
+        let dir = tempfile::tempdir().unwrap();
+        let args = LoadtestArgs {
+            transport: Transport::Ws,
+            body,
+            batch: 1,
+            rate: 800,
+            duration: 2.0,
+            json: None,
+            html: None,
+            ..small_rest_args(dir.path())
+        };
+        let report: Report = run(args).await.expect("the load test runs");
+        let n = report.network.as_ref().expect("a network report");
+        let table = report.table();
+        assert_eq!(report.mode, "ws", "{table}");
+        assert_eq!(n.transport_errors, 0, "{body:?}: {table}");
+        assert!(n.acknowledged.txs > 500, "{body:?}: {table}");
+        assert_eq!(
+            n.run_committed_txs, n.run_acknowledged_txs,
+            "{body:?}: every acknowledged transaction lands in a block: {table}"
+        );
+        assert!(
+            n.ack_latency_ms.samples > 500,
+            "{body:?}: ack latency measured: {table}"
+        );
+    }
+    let refused = run(LoadtestArgs {
+        transport: Transport::Ws,
+        batch: 25,
+        ..LoadtestArgs::default()
+    })
+    .await;
+    assert!(refused.is_err(), "a batch has no websocket form");
 }

@@ -1,5 +1,6 @@
 //! Integration tests, one binary (STYLE.md #14). One module per area.
 
+mod candles;
 mod chain;
 mod chain_storage;
 mod loadtest;
@@ -11,7 +12,9 @@ mod node;
 mod node_binary;
 mod node_crash;
 mod node_fanout;
+mod node_shutdown;
 mod node_support;
+mod node_traders;
 mod same_block;
 mod storage;
 mod support;

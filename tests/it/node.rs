@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use api::wire::{
     AccountJson, ActionResult, BatchItem, BatchResponse, EventJson, FillJson, OrderJson,
-    OrderStatusJson, SideJson, SubmitResponse, TxStatusKind,
+    OrderStatusJson, SideJson, SubmitResponse, TradesPage, TxStatusKind,
 };
 use client::{Method, StatusCode};
 use markets::dev::{BTC, USD};
@@ -224,8 +224,9 @@ async fn node_trade_settles_with_fees_and_streams_fills_and_book() {
     // ... and in every REST view.
     assert_eq!(api.fills(&seller.hex()).await, vec![fill.clone()]);
     assert_eq!(api.fills(&buyer.hex()).await, vec![fill.clone()]);
-    let trades: Vec<FillJson> = api.get_json("/v1/markets/0/trades").await;
-    assert_eq!(trades, vec![fill.clone()]);
+    let trades: TradesPage = api.get_json("/v1/markets/0/trades").await;
+    assert_eq!(trades.trades, vec![fill.clone()]);
+    assert_eq!(trades.next, None, "one trade: the history ends there");
     let status = api.tx_status(&bought.hash).await.expect("known");
     assert_eq!(
         status, *receipt,
@@ -427,8 +428,8 @@ async fn node_websocket_resume_from_height_gives_every_fill_once() {
         got_sorted, rest_sorted,
         "the websocket's fills are REST's fills"
     );
-    let trades: Vec<FillJson> = api.get_json("/v1/markets/0/trades?limit=1000").await;
-    let mut trade_seqs: Vec<u64> = trades.iter().map(|f| f.seq).collect();
+    let trades: TradesPage = api.get_json("/v1/markets/0/trades?limit=1000").await;
+    let mut trade_seqs: Vec<u64> = trades.trades.iter().map(|f| f.seq).collect();
     trade_seqs.sort_unstable();
     assert_eq!(
         trade_seqs, seqs,

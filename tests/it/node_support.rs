@@ -449,6 +449,13 @@ impl Ws {
         }
     }
 
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.connection
+            .send_binary(bytes)
+            .await
+            .expect("a websocket send");
+    }
+
     pub async fn send(&mut self, value: Value) {
         self.connection
             .send_text(value.to_string())

@@ -5,7 +5,10 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ApiCode, BlockJson, FillJson, OrderUpdateJson};
+use super::{
+    ApiCode, BlockJson, CandleJson, FillJson, OrderUpdateJson, SubmitRequest, SubmitResponse,
+};
+use crate::candles::Interval;
 
 /// What a client may send, tagged by `op`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +17,13 @@ pub enum ClientMessage {
     Subscribe(SubscribeArgs),
     Unsubscribe(SubscribeArgs),
     Ping,
+    /// A transaction, as the body of `POST /v1/transactions` (`tx` hex, or
+    /// `transaction` fields), answered by `submitted` or `error` with the same `id`.
+    Submit {
+        id: u64,
+        #[serde(flatten)]
+        request: SubmitRequest,
+    },
 }
 
 /// The channel names.
@@ -25,15 +35,17 @@ pub enum ChannelName {
     Fills,
     Orders,
     Blocks,
+    Candles,
 }
 
 impl ChannelName {
-    pub const ALL: [ChannelName; 5] = [
+    pub const ALL: [ChannelName; 6] = [
         ChannelName::Trades,
         ChannelName::Book,
         ChannelName::Fills,
         ChannelName::Orders,
         ChannelName::Blocks,
+        ChannelName::Candles,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -43,6 +55,7 @@ impl ChannelName {
             ChannelName::Fills => "fills",
             ChannelName::Orders => "orders",
             ChannelName::Blocks => "blocks",
+            ChannelName::Candles => "candles",
         }
     }
 }
@@ -56,13 +69,16 @@ pub enum MarketRef {
     Symbol(String),
 }
 
-/// A subscription: `trades` and `book` take a `market`, `fills` and `orders` an
-/// `account`; `from_height` replays from that block (not for `book`).
+/// A subscription: `trades`, `book` and `candles` take a `market` (and `candles` an
+/// `interval`, default `1m`), `fills` and `orders` an `account`; `from_height` replays
+/// from that block (not for `book` and `candles`, which start from what is now).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribeArgs {
     pub channel: ChannelName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market: Option<MarketRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
     /// A key: 64 hex characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
@@ -83,6 +99,8 @@ pub enum ServerMessage<'a> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         market: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval: Option<Interval>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<String>,
         height: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +111,8 @@ pub enum ServerMessage<'a> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         market: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval: Option<Interval>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         account: Option<String>,
         was_subscribed: bool,
     },
@@ -100,8 +120,20 @@ pub enum ServerMessage<'a> {
     Heartbeat { height: u64 },
     /// The answer to `ping`; `height` as in `heartbeat`.
     Pong { height: u64 },
-    /// A request was refused; the connection stays open.
-    Error { code: ApiCode, message: String },
+    /// A request was refused; the connection stays open. `id` is the refused
+    /// `submit`'s.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        code: ApiCode,
+        message: String,
+    },
+    /// A `submit` was admitted: the fields of `POST /v1/transactions`'s answer.
+    Submitted {
+        id: u64,
+        #[serde(flatten)]
+        response: SubmitResponse,
+    },
     /// The connection fell behind and is closed; resubscribe with
     /// `from_height: resume_from_height`.
     Lagged {
@@ -137,6 +169,14 @@ pub enum ServerMessage<'a> {
         height: u64,
         data: Cow<'a, [OrderUpdateJson]>,
     },
+    /// A market's candle of one interval, as it stands after a block that traded (or
+    /// the latest one, right after subscribing).
+    Candles {
+        market: u32,
+        interval: Interval,
+        height: u64,
+        data: Cow<'a, [CandleJson]>,
+    },
     /// A block header.
     Blocks {
         height: u64,
@@ -166,6 +206,7 @@ mod tests {
                 ClientMessage::Subscribe(SubscribeArgs {
                     channel: ChannelName::Trades,
                     market: Some(MarketRef::Symbol("BTC-USD".into())),
+                    interval: None,
                     account: None,
                     from_height: None,
                 }),
@@ -175,6 +216,7 @@ mod tests {
                 ClientMessage::Subscribe(SubscribeArgs {
                     channel: ChannelName::Book,
                     market: Some(MarketRef::Id(0)),
+                    interval: None,
                     account: None,
                     from_height: None,
                 }),
@@ -184,6 +226,7 @@ mod tests {
                 ClientMessage::Subscribe(SubscribeArgs {
                     channel: ChannelName::Fills,
                     market: None,
+                    interval: None,
                     account: Some(key.clone()),
                     from_height: Some(120),
                 }),
@@ -193,11 +236,29 @@ mod tests {
                 ClientMessage::Unsubscribe(SubscribeArgs {
                     channel: ChannelName::Blocks,
                     market: None,
+                    interval: None,
                     account: None,
                     from_height: None,
                 }),
             ),
             (json!({"op": "ping"}), ClientMessage::Ping),
+            (
+                json!({"op": "subscribe", "channel": "candles", "market": 1, "interval": "5m"}),
+                ClientMessage::Subscribe(SubscribeArgs {
+                    channel: ChannelName::Candles,
+                    market: Some(MarketRef::Id(1)),
+                    interval: Some(Interval::M5),
+                    account: None,
+                    from_height: None,
+                }),
+            ),
+            (
+                json!({"op": "submit", "id": 7, "tx": "00ff"}),
+                ClientMessage::Submit {
+                    id: 7,
+                    request: SubmitRequest::Hex { tx: "00ff".into() },
+                },
+            ),
         ];
         for (value, expected) in cases {
             let parsed: ClientMessage = serde_json::from_value(value.clone()).expect("parses");
@@ -223,6 +284,7 @@ mod tests {
                 ServerMessage::Subscribed {
                     channel: ChannelName::Trades,
                     market: Some(0),
+                    interval: None,
                     account: None,
                     height: 4211,
                     from_height: None,
@@ -233,6 +295,7 @@ mod tests {
                 ServerMessage::Unsubscribed {
                     channel: ChannelName::Fills,
                     market: None,
+                    interval: None,
                     account: Some("ab".into()),
                     was_subscribed: true,
                 },
@@ -249,10 +312,33 @@ mod tests {
             ),
             (
                 ServerMessage::Error {
+                    id: None,
                     code: ApiCode::UnknownChannel,
                     message: "no".into(),
                 },
                 json!({"type": "error", "code": "UNKNOWN_CHANNEL", "message": "no"}),
+            ),
+            (
+                ServerMessage::Error {
+                    id: Some(3),
+                    code: ApiCode::BadSignature,
+                    message: "no".into(),
+                },
+                json!({"type": "error", "id": 3, "code": "BAD_SIGNATURE", "message": "no"}),
+            ),
+            (
+                ServerMessage::Submitted {
+                    id: 9,
+                    response: SubmitResponse {
+                        hash: "ab".into(),
+                        order_ids: vec!["5".into()],
+                        status: super::super::TxStatusKind::Pending,
+                        duplicate: false,
+                        receipt: None,
+                    },
+                },
+                json!({"type": "submitted", "id": 9, "hash": "ab", "order_ids": ["5"],
+                       "status": "pending", "duplicate": false}),
             ),
             (
                 ServerMessage::Lagged {
