@@ -1,0 +1,410 @@
+"""Typed results: dataclasses built from the API's JSON (``from_json``).
+
+Amounts stay the chain's integers (atoms; prices in quote atoms per lot); order ids are
+``int`` (the API sends them as decimal strings). :class:`Market` converts to and from
+``Decimal`` (see :mod:`clobchain.units`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from . import units
+
+__all__ = [
+    "Health", "Asset", "Market", "Level", "Book", "Fill", "FillsPage", "TradesPage",
+    "Candle", "Candles", "Balance", "Account", "Order", "ActionResult", "Event",
+    "TxStatus", "SubmitResponse", "Block", "OrderUpdate", "OrderState",
+]
+
+Json = dict[str, Any]
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    chain_id: int
+    height: int
+    last_block_hash: str
+    last_block_timestamp_ms: int
+    mempool: int
+    genesis_hash: str
+
+    @classmethod
+    def from_json(cls, j: Json) -> Health:
+        return cls(j["status"], j["chain_id"], j["height"], j["last_block_hash"],
+                   j["last_block_timestamp_ms"], j["mempool"], j["genesis_hash"])
+
+
+@dataclass(frozen=True)
+class Asset:
+    id: int
+    symbol: str
+    decimals: int
+
+    @classmethod
+    def from_json(cls, j: Json) -> Asset:
+        return cls(j["id"], j["symbol"], j["decimals"])
+
+
+@dataclass(frozen=True)
+class Market:
+    """A market and its rules: ``tick_size`` (quote atoms per lot), ``lot_size``,
+    ``qty_min``/``qty_max`` (base atoms), ``price_max`` (quote atoms per lot)."""
+
+    id: int
+    symbol: str
+    base: Asset
+    quote: Asset
+    tick_size: int
+    lot_size: int
+    qty_min: int
+    qty_max: int
+    price_max: int
+    maker_fee_bps: int
+    taker_fee_bps: int
+    best_bid: int | None
+    best_ask: int | None
+    resting_orders: int
+    last_trade_seq: int
+    resting_orders_per_account_max: int | None = None
+    resting_orders_per_book_max: int | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Market:
+        return cls(
+            j["id"], j["symbol"], Asset.from_json(j["base"]), Asset.from_json(j["quote"]),
+            j["tick_size"], j["lot_size"], j["qty_min"], j["qty_max"], j["price_max"],
+            j["maker_fee_bps"], j["taker_fee_bps"], j.get("best_bid"), j.get("best_ask"),
+            j["resting_orders"], j["last_trade_seq"],
+            j.get("resting_orders_per_account_max"), j.get("resting_orders_per_book_max"),
+        )
+
+    @property
+    def tick(self) -> Decimal:
+        """The price step in quote units per whole base unit (BTC-USD: 0.01)."""
+        return units.atoms_to_price(self, self.tick_size)
+
+    @property
+    def lot(self) -> Decimal:
+        """The quantity step in base units (BTC-USD: 0.0001)."""
+        return units.atoms_to_qty(self, self.lot_size)
+
+    def price_to_atoms(self, price: Decimal | int | str) -> int:
+        """A price per whole base unit as quote atoms per lot (refuses off-tick)."""
+        return units.price_to_atoms(self, price)
+
+    def qty_to_atoms(self, qty: Decimal | int | str) -> int:
+        """A quantity in base units as base atoms (refuses off-lot)."""
+        return units.qty_to_atoms(self, qty)
+
+    def price(self, atoms_per_lot: int) -> Decimal:
+        """Quote atoms per lot as a price per whole base unit."""
+        return units.atoms_to_price(self, atoms_per_lot)
+
+    def qty(self, atoms: int) -> Decimal:
+        """Base atoms as base units."""
+        return units.atoms_to_qty(self, atoms)
+
+
+@dataclass(frozen=True)
+class Level:
+    price: int
+    qty: int
+
+
+def _levels(raw: list[list[int]]) -> list[Level]:
+    return [Level(p, q) for p, q in raw]
+
+
+@dataclass(frozen=True)
+class Book:
+    """Aggregated levels, best first. Over the websocket ``snapshot`` says whether it is a
+    whole book (replace) or a delta (each level is the new total; qty 0 removes it)."""
+
+    market: int
+    height: int
+    seq: int
+    bids: list[Level]
+    asks: list[Level]
+    snapshot: bool = True
+
+    @classmethod
+    def from_json(cls, j: Json) -> Book:
+        return cls(j["market"], j["height"], j["seq"], _levels(j["bids"]),
+                   _levels(j["asks"]), j.get("snapshot", True))
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A trade. ``price`` is the maker's (quote atoms per lot); fees in quote atoms."""
+
+    market: int
+    seq: int
+    height: int
+    timestamp_ms: int
+    price: int
+    qty: int
+    taker_side: str
+    maker_order_id: int
+    maker: str
+    taker_order_id: int
+    taker: str
+    maker_qty_remaining: int
+    taker_qty_remaining: int
+    maker_fee: int
+    taker_fee: int
+
+    @classmethod
+    def from_json(cls, j: Json) -> Fill:
+        return cls(
+            j["market"], j["seq"], j["height"], j["timestamp_ms"], j["price"], j["qty"],
+            j["taker_side"], int(j["maker_order_id"]), j["maker"], int(j["taker_order_id"]),
+            j["taker"], j["maker_qty_remaining"], j["taker_qty_remaining"], j["maker_fee"],
+            j["taker_fee"],
+        )
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """(market, seq): identifies the fill."""
+        return (self.market, self.seq)
+
+
+@dataclass(frozen=True)
+class FillsPage:
+    """A page of fills, newest first; ``next`` (absent at the end of the history) is the
+    ``before`` of the following page, which may be short, even empty, before the end."""
+
+    fills: list[Fill]
+    next: str | None
+
+    @classmethod
+    def from_json(cls, j: Json) -> FillsPage:
+        return cls([Fill.from_json(f) for f in j["fills"]], j.get("next"))
+
+
+@dataclass(frozen=True)
+class TradesPage:
+    """A page of a market's trades, newest first; ``next`` as in :class:`FillsPage`."""
+
+    trades: list[Fill]
+    next: str | None
+
+    @classmethod
+    def from_json(cls, j: Json) -> TradesPage:
+        return cls([Fill.from_json(f) for f in j["trades"]], j.get("next"))
+
+
+@dataclass(frozen=True)
+class Candle:
+    """OHLC in quote atoms per lot; ``volume`` base atoms, ``quote_volume`` quote atoms."""
+
+    open_time_ms: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    quote_volume: int
+    trades: int
+    first_seq: int
+    last_seq: int
+
+    @classmethod
+    def from_json(cls, j: Json) -> Candle:
+        return cls(j["open_time_ms"], j["open"], j["high"], j["low"], j["close"],
+                   int(j["volume"]), int(j["quote_volume"]), j["trades"], j["first_seq"],
+                   j["last_seq"])
+
+
+@dataclass(frozen=True)
+class Candles:
+    market: int
+    interval: str
+    candles: list[Candle]
+
+    @classmethod
+    def from_json(cls, j: Json) -> Candles:
+        return cls(j["market"], j["interval"], [Candle.from_json(c) for c in j["candles"]])
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: int
+    symbol: str
+    available: int
+    held: int
+
+
+@dataclass(frozen=True)
+class Account:
+    account: str
+    height: int
+    exists: bool
+    balances: list[Balance]
+    last_nonce: int | None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Account:
+        balances = [Balance(b["asset"], b["symbol"], b["available"], b["held"])
+                    for b in j["balances"]]
+        return cls(j["account"], j["height"], j["exists"], balances, j.get("last_nonce"))
+
+    def balance(self, symbol: str) -> Balance:
+        """The balance of the asset ``symbol`` (e.g. ``"USD"``)."""
+        for b in self.balances:
+            if b.symbol == symbol:
+                return b
+        raise KeyError(symbol)
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order: ``status`` is ``open``, ``filled``, ``cancelled`` or ``expired``."""
+
+    order_id: int
+    market: int
+    account: str
+    side: str
+    price: int
+    qty_remaining: int
+    status: str
+    height: int
+    qty_filled: int | None = None
+    expiry_height: int | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Order:
+        return cls(int(j["order_id"]), j["market"], j["account"], j["side"], j["price"],
+                   j["qty_remaining"], j["status"], j["height"], j.get("qty_filled"),
+                   j.get("expiry_height"))
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """One action's outcome in a receipt: ``placed`` (with ``order_id``), ``done`` or
+    ``rejected`` (with ``code``)."""
+
+    result: str
+    order_id: int | None = None
+    code: str | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> ActionResult:
+        return cls(j["result"], _opt_int(j.get("order_id")), j.get("code"))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A book event (``accepted``, ``fill``, ``rested``, ``amended``, ``cancelled``,
+    ``expired``, ``rejected``); ``fill`` is set for fills; ``raw`` has every field."""
+
+    type: str
+    market: int | None
+    order_id: int | None
+    fill: Fill | None
+    raw: Json = field(repr=False)
+
+    @classmethod
+    def from_json(cls, j: Json) -> Event:
+        fill = Fill.from_json(j) if j.get("type") == "fill" else None
+        return cls(j.get("type", ""), j.get("market"), _opt_int(j.get("order_id")), fill, j)
+
+
+@dataclass(frozen=True)
+class TxStatus:
+    """A transaction's state: ``pending``, ``committed`` (``actions``, ``events``) or
+    ``rejected`` as a whole (``code``)."""
+
+    hash: str
+    status: str
+    height: int | None = None
+    index: int | None = None
+    actions: list[ActionResult] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    code: str | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> TxStatus:
+        return cls(
+            j["hash"], j["status"], j.get("height"), j.get("index"),
+            [ActionResult.from_json(a) for a in j.get("actions") or []],
+            [Event.from_json(e) for e in j.get("events") or []], j.get("code"),
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResponse:
+    """What the node says of a submitted transaction. ``status`` ``pending`` has no
+    ``receipt``; ``committed``/``rejected`` do."""
+
+    hash: str
+    order_ids: list[int]
+    status: str
+    duplicate: bool
+    receipt: TxStatus | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> SubmitResponse:
+        receipt = j.get("receipt")
+        return cls(j["hash"], [int(i) for i in j.get("order_ids", [])], j["status"],
+                   bool(j.get("duplicate", False)),
+                   TxStatus.from_json(receipt) if receipt else None)
+
+
+@dataclass(frozen=True)
+class Block:
+    height: int
+    hash: str
+    parent_hash: str
+    timestamp_ms: int
+    transaction_count: int
+    transactions_root: str
+    events_root: str
+    state_root: str
+    transactions: list[str] | None = None
+
+    @classmethod
+    def from_json(cls, j: Json) -> Block:
+        return cls(j["height"], j["hash"], j["parent_hash"], j["timestamp_ms"],
+                   j["transaction_count"], j["transactions_root"], j["events_root"],
+                   j["state_root"], j.get("transactions"))
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    """One entry of the ``orders`` channel: a book ``event`` caused by transaction ``tx``
+    (action ``action``), or ``refused`` with the code that refused a transaction or action."""
+
+    tx: str | None
+    action: int | None
+    event: Event | None
+    refused: str | None
+
+    @classmethod
+    def from_json(cls, j: Json) -> OrderUpdate:
+        ev = j.get("event") or {}
+        refused = ev.get("refused") if isinstance(ev, dict) else None
+        event = Event.from_json(ev) if ev and refused is None else None
+        return cls(j.get("tx"), j.get("action"), event, refused)
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """What the node knows of a signed transaction and the orders it places (see
+    ``Client.order_state``): ``tx`` is ``None`` when the node has never seen it."""
+
+    hash: str
+    tx: TxStatus | None
+    orders: dict[int, Order | None]
+
+    @property
+    def known(self) -> bool:
+        """Whether the node has the transaction (pending or in a block)."""
+        return self.tx is not None
