@@ -30,6 +30,7 @@
 pub mod candle_log;
 pub mod chain;
 pub mod config;
+pub mod fork;
 pub mod mempool;
 pub mod storage;
 
