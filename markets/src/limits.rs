@@ -10,6 +10,10 @@ pub const TRANSACTION_BYTES_MAX: usize = 4096;
 /// holds ~10k; the limit leaves room for bursts while bounding one block's memory
 /// (~4096 B × 50k = 200 MiB worst case, typically far less).
 pub const TRANSACTIONS_PER_BLOCK_MAX: usize = 50_000;
+/// Bytes of one encoded block a validator proposes or accepts. The transaction limits
+/// alone (50,000 × 4 KiB) would allow 205 MB messages between validators; a leader fills
+/// a block up to this many bytes instead (~40,000 order transactions of ~200 B).
+pub const BLOCK_BYTES_MAX: usize = 8 << 20;
 /// Nonces an account remembers (the highest ones used). A bot may send this many
 /// transactions at once, in any order, without sequencing them.
 pub const NONCE_WINDOW: usize = 64;

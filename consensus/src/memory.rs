@@ -1,0 +1,194 @@
+//! [`MemChain`]: the chain without files, threads or clocks, for the deterministic
+//! simulation. It runs the real executor and the real [`Forks`]; its "disk" is a list of
+//! final blocks that outlives a simulated crash, the way a data directory outlives
+//! `kill -9`.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use markets::{Encoded, Genesis, Hash, Reject, SignedTransaction, State, Verified, admit};
+use node::fork::{Forks, Invalid};
+use parking_lot::Mutex;
+
+use crate::block::ChainBlock;
+use crate::{Chain, Durable};
+
+/// Transactions a [`MemChain`] keeps waiting for a block.
+pub const MEMPOOL_MAX: usize = 100_000;
+/// Transactions a proposal takes.
+pub const PROPOSAL_TRANSACTIONS_MAX: usize = 2_000;
+
+/// The final blocks of one validator, in height order: what survives its crash.
+#[derive(Clone, Debug, Default)]
+pub struct Disk(Arc<Mutex<Vec<ChainBlock>>>);
+
+impl Disk {
+    pub fn blocks(&self) -> Vec<ChainBlock> {
+        self.0.lock().clone()
+    }
+
+    pub fn height(&self) -> u64 {
+        self.0.lock().len() as u64
+    }
+}
+
+/// A validator's chain in memory. Clones share it.
+#[derive(Clone, Debug)]
+pub struct MemChain {
+    genesis: ChainBlock,
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    forks: Forks,
+    disk: Disk,
+    mempool: VecDeque<Verified>,
+    pending: HashSet<Hash>,
+    /// Each final block's state root, by height (index 0: height 1).
+    roots: Vec<Hash>,
+}
+
+impl MemChain {
+    /// Opens a validator on `disk`: replays its final blocks from genesis, as the node
+    /// replays its block log.
+    pub fn open(genesis: &Genesis, disk: Disk) -> MemChain {
+        let state = State::from_genesis(genesis).expect("a valid genesis");
+        let mut inner = Inner {
+            forks: Forks::new(state),
+            disk: disk.clone(),
+            mempool: VecDeque::new(),
+            pending: HashSet::new(),
+            roots: Vec::new(),
+        };
+        for block in disk.blocks() {
+            let s = inner
+                .forks
+                .finalize(block.block())
+                .expect("a stored final block replays");
+            inner.roots.push(s.block.header.state_root);
+        }
+        MemChain {
+            genesis: ChainBlock::genesis(genesis),
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    /// Admits transactions as the node's door does (against the last final state),
+    /// keeping those that pass; a known one is a duplicate, not an error.
+    pub fn submit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Hash, Reject>> {
+        let mut inner = self.inner.lock();
+        let state = inner.forks.finalized_state().clone();
+        let encoded = Encoded::many(transactions);
+        let hashes: Vec<Hash> = encoded.iter().map(Encoded::hash).collect();
+        let verdicts = admit(&state, encoded);
+        hashes
+            .into_iter()
+            .zip(verdicts)
+            .map(|(hash, verdict)| {
+                let tx = verdict?;
+                if inner.mempool.len() < MEMPOOL_MAX && inner.pending.insert(hash) {
+                    inner.mempool.push_back(tx);
+                }
+                Ok(hash)
+            })
+            .collect()
+    }
+
+    /// Height of the last final block.
+    pub fn height(&self) -> u64 {
+        self.inner.lock().forks.finalized().0
+    }
+
+    /// The state root after each final block, from height 1.
+    pub fn roots(&self) -> Vec<Hash> {
+        self.inner.lock().roots.clone()
+    }
+
+    pub fn mempool_len(&self) -> usize {
+        self.inner.lock().mempool.len()
+    }
+
+    pub fn check_invariants(&self) {
+        let inner = self.inner.lock();
+        inner.forks.check_invariants();
+        assert_eq!(inner.disk.height(), inner.forks.finalized().0);
+        assert_eq!(inner.roots.len() as u64, inner.forks.finalized().0);
+        assert_eq!(inner.mempool.len(), inner.pending.len());
+    }
+}
+
+impl Chain for MemChain {
+    fn genesis(&self) -> ChainBlock {
+        self.genesis.clone()
+    }
+
+    fn knows(&self, block: &Hash) -> bool {
+        self.inner.lock().forks.knows(block)
+    }
+
+    fn finalized(&self) -> (u64, Hash) {
+        self.inner.lock().forks.finalized()
+    }
+
+    fn propose(&self, parent: &Hash, timestamp_ms: u64) -> Result<ChainBlock, Invalid> {
+        let mut inner = self.inner.lock();
+        let candidates: Vec<Verified> = inner
+            .mempool
+            .iter()
+            .take(PROPOSAL_TRANSACTIONS_MAX)
+            .cloned()
+            .collect();
+        let block = inner.forks.propose(parent, timestamp_ms, candidates)?;
+        Ok(ChainBlock::executed(&block))
+    }
+
+    fn verify(&self, block: &ChainBlock) -> Result<(), Invalid> {
+        self.inner.lock().forks.verify(block.block()).map(|_| ())
+    }
+
+    fn finalize(&self, block: &ChainBlock, durable: Durable) {
+        let mut inner = self.inner.lock();
+        let height = block.header().height;
+        let (final_height, _) = inner.forks.finalized();
+        if height == 0 {
+            // Marshal delivers the genesis block once; it is no block of ours.
+            drop(inner);
+            durable();
+            return;
+        }
+        if height <= final_height {
+            // Delivered again after a restart: it is on the disk already.
+            let index = usize::try_from(height - 1).expect("a stored height fits memory");
+            let stored = inner.disk.blocks()[index].hash();
+            assert_eq!(stored, block.hash(), "a final block never changes");
+            drop(inner);
+            durable();
+            return;
+        }
+        let s = inner
+            .forks
+            .finalize(block.block())
+            .unwrap_or_else(|e| panic!("a quorum finalized a block this validator refuses: {e}"));
+        inner.disk.0.lock().push(block.clone());
+        inner.roots.push(s.block.header.state_root);
+        let included: HashSet<Hash> = s.block.transactions.iter().map(Verified::hash).collect();
+        let state = s.state.clone();
+        let Inner {
+            mempool, pending, ..
+        } = &mut *inner;
+        mempool.retain(|tx| {
+            let signed = &tx.signed().transaction;
+            let live = !included.contains(&tx.hash())
+                && state
+                    .account_by_key(&signed.signer)
+                    .is_none_or(|a| a.nonces.check(signed.nonce).is_ok());
+            if !live {
+                pending.remove(&tx.hash());
+            }
+            live
+        });
+        drop(inner);
+        durable();
+    }
+}

@@ -1,0 +1,420 @@
+//! Four validators on commonware's deterministic runtime and simulated network, running
+//! the real executor (`MemChain`): a seeded workload of signed orders, lossy links with
+//! random delays, one crash and restart, one partition that heals. Every honest validator
+//! must finalize the same blocks and state roots, include each transaction at most once,
+//! and the same seed must replay the same run.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use commonware_cryptography::certificate::mocks::Fixture;
+use commonware_cryptography::ed25519::PublicKey;
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{
+    Clock, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
+use commonware_utils::{NZU32, NZUsize, probability};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::mocks::{conflicter, equivocator, relay::Relay};
+use commonware_consensus::types::Epoch;
+use commonware_cryptography::Sha256;
+use consensus::engine::{self, Channels};
+use consensus::{
+    BLOCK_BYTES_MAX, Chain, ChainBlock, Disk, Durable, FaultKind, Faults, MemChain, Scheme,
+};
+use markets::Hash;
+use markets::sim::{Sim, SimConfig};
+use node::fork::Invalid;
+
+const N: u32 = 4;
+const NAMESPACE: &[u8] = b"clobchain-sim";
+const QUOTA: Quota = Quota::per_second(NZU32!(100_000));
+
+type Ctx = deterministic::Context;
+type O = Oracle<PublicKey, Ctx>;
+type Tx = simulated::Sender<PublicKey, Ctx>;
+type Rx = simulated::Receiver<PublicKey>;
+
+async fn network(ctx: &Ctx, participants: &[PublicKey]) -> O {
+    let (net, oracle) = Network::new_with_peers(
+        ctx.child("network"),
+        simulated::Config {
+            max_size: engine::max_message_size(N, BLOCK_BYTES_MAX),
+            max_peers_per_set: NZUsize!(participants.len()),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        participants.to_vec(),
+    )
+    .await;
+    net.start();
+    oracle
+}
+
+async fn link(oracle: &O, p: &[PublicKey], link: &Link, keep: impl Fn(usize, usize) -> bool) {
+    for (i, a) in p.iter().enumerate() {
+        for (j, b) in p.iter().enumerate() {
+            if i != j && keep(i, j) {
+                oracle
+                    .add_link(a.clone(), b.clone(), link.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+async fn unlink(oracle: &O, p: &[PublicKey], cut: impl Fn(usize, usize) -> bool) {
+    for (i, a) in p.iter().enumerate() {
+        for (j, b) in p.iter().enumerate() {
+            if i != j && cut(i, j) {
+                let _ = oracle.remove_link(a.clone(), b.clone()).await;
+            }
+        }
+    }
+}
+
+/// Registers the engine's channels (re-registering after a crash replaces the old ones).
+async fn channels(oracle: &O, pk: &PublicKey) -> Channels<Tx, Rx> {
+    let control = oracle.control(pk.clone());
+    let mut ch = Vec::new();
+    for id in [
+        engine::CH_VOTES,
+        engine::CH_CERTIFICATES,
+        engine::CH_RESOLVER,
+        engine::CH_BACKFILL,
+        engine::CH_BLOCKS,
+    ] {
+        ch.push(control.register(id, QUOTA).await.unwrap());
+    }
+    let mut ch = ch.into_iter();
+    let mut next = || ch.next().unwrap();
+    Channels {
+        votes: next(),
+        certificates: next(),
+        resolver: next(),
+        backfill: next(),
+        blocks: next(),
+    }
+}
+
+async fn validator<C: Chain>(
+    ctx: Ctx,
+    oracle: &O,
+    f: &Fixture<Scheme>,
+    i: usize,
+    chain: C,
+) -> (Handle<()>, Faults) {
+    let pk = f.participants[i].clone();
+    let channels = channels(oracle, &pk).await;
+    let cfg = engine::Config::test(
+        f.schemes[i].clone(),
+        pk.clone(),
+        oracle.control(pk.clone()),
+        oracle.manager(),
+        format!("v{i}"),
+    );
+    let faults = cfg.faults.clone();
+    (engine::start(ctx, cfg, chain, channels), faults)
+}
+
+async fn wait_height(ctx: &Ctx, chains: &[MemChain], height: u64) {
+    while !chains.iter().all(|c| c.height() >= height) {
+        ctx.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn max_height(chains: &[MemChain]) -> u64 {
+    chains.iter().map(MemChain::height).max().unwrap()
+}
+
+/// Same blocks and state roots at every height all of them have; each transaction at
+/// most once on the chain. Returns the final digests.
+fn assert_agreement(disks: &[Disk], chains: &[MemChain]) -> Vec<Hash> {
+    let upto = usize::try_from(chains.iter().map(MemChain::height).min().unwrap()).unwrap();
+    let reference: Vec<Hash> = disks[0].blocks()[..upto].iter().map(|b| b.hash()).collect();
+    let roots = chains[0].roots()[..upto].to_vec();
+    for (disk, chain) in disks.iter().zip(chains).skip(1) {
+        let hashes: Vec<Hash> = disk.blocks()[..upto].iter().map(|b| b.hash()).collect();
+        assert_eq!(hashes, reference);
+        assert_eq!(chain.roots()[..upto], roots[..]);
+    }
+    for chain in chains {
+        chain.check_invariants();
+    }
+    let mut seen = HashSet::new();
+    let mut count = 0;
+    for block in disks[0].blocks() {
+        for tx in &block.block().transactions {
+            assert!(seen.insert(tx.hash()), "a transaction included twice");
+            count += 1;
+        }
+    }
+    assert!(
+        count > 100,
+        "the workload reached the chain ({count} transactions)"
+    );
+    eprintln!(
+        "agreed on {upto} blocks holding {count} transactions; heights {:?}",
+        chains.iter().map(MemChain::height).collect::<Vec<_>>()
+    );
+    reference
+}
+
+fn run(seed: u64) -> (String, Vec<Hash>) {
+    let cfg = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(900)));
+    deterministic::Runner::new(cfg).start(|mut ctx| async move {
+        let f: Fixture<Scheme> =
+            commonware_consensus::simplex::scheme::ed25519::fixture(&mut ctx, NAMESPACE, N);
+        let oracle = network(&ctx, &f.participants).await;
+        let lossy = Link {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            success_rate: probability!(9, 10),
+        };
+        link(&oracle, &f.participants, &lossy, |_, _| true).await;
+
+        let mut sim = Sim::new(
+            seed,
+            SimConfig {
+                accounts: 50,
+                transactions_per_block: 40,
+                ..SimConfig::default()
+            },
+        );
+        let genesis = sim.genesis().clone();
+        let disks: Vec<Disk> = (0..N).map(|_| Disk::default()).collect();
+        let mut chains: Vec<MemChain> = disks
+            .iter()
+            .map(|d| MemChain::open(&genesis, d.clone()))
+            .collect();
+        let mut handles = Vec::new();
+        for (i, chain) in chains.iter().enumerate() {
+            let c = ctx.child("validator").with_attribute("index", i);
+            handles.push(validator(c, &oracle, &f, i, chain.clone()).await.0);
+        }
+
+        // The workload: every 100 ms a batch of signed transactions, each sent to two
+        // validators (as a client that retries elsewhere would).
+        let targets = chains.clone();
+        let load = ctx.child("load").spawn(move |ctx| async move {
+            for round in 0usize.. {
+                let txs = sim.next_block();
+                for k in 0..2 {
+                    let _ = targets[(round + k) % targets.len()].submit(txs.clone());
+                }
+                ctx.sleep(Duration::from_millis(100)).await;
+            }
+        });
+
+        wait_height(&ctx, &chains, 10).await;
+
+        // Crash validator 1: its whole task tree dies; its disk keeps the final blocks.
+        handles[1].abort();
+        // Three of four are a quorum (2f + 1 with f = 1): they go on without it, slowly
+        // over lossy links (one lost vote stalls a view until its timeout).
+        ctx.sleep(Duration::from_secs(10)).await;
+        chains[1] = MemChain::open(&genesis, disks[1].clone());
+        let c = ctx
+            .child("validator")
+            .with_attribute("index", 1)
+            .with_attribute("restart", 1);
+        handles[1] = validator(c, &oracle, &f, 1, chains[1].clone()).await.0;
+        // It catches up (backfill) and the network goes on.
+        let tip = max_height(&chains);
+        assert!(
+            chains[1].height() < tip,
+            "validator 1 missed blocks while down"
+        );
+        wait_height(&ctx, &chains, tip + 5).await;
+
+        // Partition {0,1} | {2,3}: no side has a quorum (3 of 4), so nothing finalizes.
+        let cut = |i: usize, j: usize| (i < 2) != (j < 2);
+        unlink(&oracle, &f.participants, cut).await;
+        ctx.sleep(Duration::from_secs(2)).await;
+        let stuck = max_height(&chains);
+        ctx.sleep(Duration::from_secs(20)).await;
+        assert_eq!(max_height(&chains), stuck, "no quorum, no progress");
+        // Heal: liveness resumes.
+        link(&oracle, &f.participants, &lossy, cut).await;
+        wait_height(&ctx, &chains, stuck + 5).await;
+
+        load.abort();
+        let digests = assert_agreement(&disks, &chains);
+        (ctx.auditor().state(), digests)
+    })
+}
+
+#[test]
+fn four_validators_agree_through_drops_a_crash_and_a_partition() {
+    let first = run(7);
+    assert_eq!(first, run(7), "the same seed replays the same run");
+}
+
+/// Validator 0's chain when it lies: it executes honestly, then flips one bit of its
+/// proposal's state root (the digest follows, since it is the header hash).
+#[derive(Clone, Debug)]
+struct WrongRoot {
+    honest: MemChain,
+    proposed: Arc<AtomicU64>,
+}
+
+impl Chain for WrongRoot {
+    fn genesis(&self) -> ChainBlock {
+        self.honest.genesis()
+    }
+    fn knows(&self, block: &Hash) -> bool {
+        self.honest.knows(block)
+    }
+    fn finalized(&self) -> (u64, Hash) {
+        Chain::finalized(&self.honest)
+    }
+    fn propose(&self, parent: &Hash, timestamp_ms: u64) -> Result<ChainBlock, Invalid> {
+        let block = self.honest.propose(parent, timestamp_ms)?;
+        let mut lie = block.block().clone();
+        lie.header.state_root.0[0] ^= 1;
+        self.proposed.fetch_add(1, Ordering::Relaxed);
+        Ok(ChainBlock::decode(&borsh::to_vec(&lie).unwrap()).unwrap())
+    }
+    fn verify(&self, block: &ChainBlock) -> Result<(), Invalid> {
+        self.honest.verify(block)
+    }
+    fn finalize(&self, block: &ChainBlock, durable: Durable) {
+        self.honest.finalize(block, durable)
+    }
+}
+
+/// What validator 0 does instead of following the protocol.
+#[derive(Clone, Copy, Debug)]
+enum Byzantine {
+    /// Signs two notarize votes for different blocks in the views it leads.
+    Equivocates,
+    /// Sends a conflicting notarize and finalize vote beside each of its votes, to all.
+    Conflicts,
+    /// Proposes blocks whose state root is wrong.
+    WrongRoot,
+}
+
+/// Validators 1 to 3 honest, validator 0 faulty: the honest ones must keep finalizing the
+/// same blocks. Returns the faults the honest ones proved and how many lies were told.
+fn run_byzantine(seed: u64, byzantine: Byzantine) -> (Vec<consensus::Fault>, u64) {
+    let cfg = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(900)));
+    deterministic::Runner::new(cfg).start(|mut ctx| async move {
+        let f: Fixture<Scheme> =
+            commonware_consensus::simplex::scheme::ed25519::fixture(&mut ctx, NAMESPACE, N);
+        let oracle = network(&ctx, &f.participants).await;
+        let good = Link {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            success_rate: probability!(1.0),
+        };
+        link(&oracle, &f.participants, &good, |_, _| true).await;
+        let mut sim = Sim::new(
+            seed,
+            SimConfig {
+                accounts: 50,
+                transactions_per_block: 40,
+                ..SimConfig::default()
+            },
+        );
+        let genesis = sim.genesis().clone();
+        let disks: Vec<Disk> = (0..N).map(|_| Disk::default()).collect();
+        let chains: Vec<MemChain> = disks
+            .iter()
+            .map(|d| MemChain::open(&genesis, d.clone()))
+            .collect();
+        let lies = Arc::new(AtomicU64::new(0));
+        let bad_ctx = ctx.child("byzantine");
+        let _bad = match byzantine {
+            Byzantine::Equivocates => {
+                let ch = channels(&oracle, &f.participants[0]).await;
+                let cfg = equivocator::Config::<Scheme, RoundRobin<Sha256>, Sha256> {
+                    scheme: f.schemes[0].clone(),
+                    elector: RoundRobin::<Sha256>::default(),
+                    epoch: Epoch::zero(),
+                    relay: Arc::new(Relay::new()),
+                };
+                equivocator::Equivocator::new(bad_ctx, cfg).start(ch.votes, ch.certificates)
+            }
+            Byzantine::Conflicts => {
+                let ch = channels(&oracle, &f.participants[0]).await;
+                let cfg = conflicter::Config {
+                    scheme: f.schemes[0].clone(),
+                };
+                conflicter::Conflicter::<_, Scheme, Sha256>::new(bad_ctx, cfg).start(ch.votes)
+            }
+            Byzantine::WrongRoot => {
+                let chain = WrongRoot {
+                    honest: chains[0].clone(),
+                    proposed: lies.clone(),
+                };
+                validator(bad_ctx, &oracle, &f, 0, chain).await.0
+            }
+        };
+        let mut faults = Vec::new();
+        for (i, chain) in chains.iter().enumerate().skip(1) {
+            let c = ctx.child("validator").with_attribute("index", i);
+            faults.push(validator(c, &oracle, &f, i, chain.clone()).await.1);
+        }
+        let honest = chains[1..].to_vec();
+        let targets = honest.clone();
+        let load = ctx.child("load").spawn(move |ctx| async move {
+            for round in 0usize.. {
+                let _ = targets[round % targets.len()].submit(sim.next_block());
+                ctx.sleep(Duration::from_millis(100)).await;
+            }
+        });
+        wait_height(&ctx, &honest, 12).await;
+        load.abort();
+        assert_agreement(&disks[1..], &honest);
+        let proven: Vec<consensus::Fault> = faults.iter().flat_map(Faults::list).collect();
+        for fault in &proven {
+            assert_eq!(fault.signer, 0, "only the faulty validator is accused");
+            assert!(!fault.evidence.is_empty());
+        }
+        if let Byzantine::WrongRoot = byzantine {
+            // The honest ones refused every lie: none of them holds a block validator 0
+            // made up (their Forks would have panicked finalizing it), and validator 0
+            // led views meanwhile.
+            assert!(
+                lies.load(Ordering::Relaxed) >= 2,
+                "validator 0 proposed lies"
+            );
+        }
+        (proven, lies.load(Ordering::Relaxed))
+    })
+}
+
+#[test]
+fn honest_validators_finalize_past_an_equivocator() {
+    // Its two proposals per view have no bodies anyone can fetch, so its views are
+    // nullified; each honest validator sees one of its two votes, so a fault is proven
+    // only when a certificate carries the other (any accusation must name it).
+    for seed in 0..2 {
+        run_byzantine(seed, Byzantine::Equivocates);
+    }
+}
+
+#[test]
+fn honest_validators_prove_conflicting_votes_with_evidence() {
+    let (faults, _) = run_byzantine(3, Byzantine::Conflicts);
+    assert!(
+        faults
+            .iter()
+            .any(|f| f.kind == FaultKind::ConflictingNotarize),
+        "conflicting notarize votes proven: {faults:?}"
+    );
+}
+
+#[test]
+fn honest_validators_refuse_a_proposal_with_a_wrong_state_root() {
+    let (_, lies) = run_byzantine(5, Byzantine::WrongRoot);
+    assert!(lies >= 2);
+}
