@@ -59,6 +59,13 @@ pub struct NodeArgs {
     /// the binary (to work on the page without rebuilding).
     #[arg(long, env = "CLOBCHAIN_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// Run as a validator with this key (a file of 64 hex digits); needs `--peers`.
+    /// `clobchain testnet` writes both.
+    #[arg(long, env = "CLOBCHAIN_VALIDATOR_KEY", requires = "peers")]
+    pub validator_key: Option<PathBuf>,
+    /// The validator set and its chain (`testnet.json`); needs `--validator-key`.
+    #[arg(long, env = "CLOBCHAIN_PEERS", requires = "validator_key")]
+    pub peers: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CLOBCHAIN_LOG_JSON")]
     pub log_json: bool,

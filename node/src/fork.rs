@@ -281,7 +281,13 @@ impl Forks {
         let mut by_height: Vec<(u64, Hash, Hash)> = self
             .blocks
             .values()
-            .map(|s| (s.block.header.height, s.block.hash, s.block.header.parent_hash))
+            .map(|s| {
+                (
+                    s.block.header.height,
+                    s.block.hash,
+                    s.block.header.parent_hash,
+                )
+            })
             .collect();
         by_height.sort_unstable();
         let mut keep = HashSet::from([self.finalized.block_hash()]);
@@ -326,8 +332,14 @@ fn header_difference(a: &BlockHeader, b: &BlockHeader) -> Option<&'static str> {
         ("height", a.height == b.height),
         ("parent_hash", a.parent_hash == b.parent_hash),
         ("timestamp_ms", a.timestamp_ms == b.timestamp_ms),
-        ("transaction_count", a.transaction_count == b.transaction_count),
-        ("transactions_root", a.transactions_root == b.transactions_root),
+        (
+            "transaction_count",
+            a.transaction_count == b.transaction_count,
+        ),
+        (
+            "transactions_root",
+            a.transactions_root == b.transactions_root,
+        ),
         ("events_root", a.events_root == b.events_root),
         ("state_root", a.state_root == b.state_root),
     ];
@@ -441,14 +453,20 @@ mod tests {
         let genesis = leader.finalized().1;
         let block = proposed(&mut leader, &genesis, 10, &sim.next_block());
         for (field, tamper) in [
-            ("state_root", (|h: &mut BlockHeader| h.state_root.0[0] ^= 1) as fn(&mut _)),
+            (
+                "state_root",
+                (|h: &mut BlockHeader| h.state_root.0[0] ^= 1) as fn(&mut _),
+            ),
             ("events_root", |h| h.events_root.0[5] ^= 1),
             ("transactions_root", |h| h.transactions_root.0[31] ^= 1),
         ] {
             let mut bad = block.clone();
             tamper(&mut bad.header);
             let mut follower = Forks::new(sim.state());
-            assert_eq!(follower.verify(&bad).unwrap_err(), Invalid::Header { field });
+            assert_eq!(
+                follower.verify(&bad).unwrap_err(),
+                Invalid::Header { field }
+            );
             assert!(follower.is_empty());
         }
         // Transactions that differ from the header's.

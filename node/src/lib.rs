@@ -33,6 +33,7 @@ pub mod config;
 pub mod fork;
 pub mod mempool;
 pub mod storage;
+pub mod validator;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -179,6 +180,17 @@ struct Staged {
     /// Time each stage spent on it, for the capacity measure.
     execute: Duration,
     write: Duration,
+    /// A validator's final block: what tells consensus it is durable and published.
+    durable: Option<OnDurable>,
+}
+
+/// Called once a block is durable and published.
+struct OnDurable(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for OnDurable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnDurable")
+    }
 }
 
 /// The node as the API sees it.
@@ -204,6 +216,12 @@ pub struct ChainNode {
     config: NodeConfig,
     faucet: Option<(SigningKey, AtomicU64)>,
     stopping: AtomicBool,
+    /// Run by consensus (`validator`): no executor thread, final blocks come from
+    /// outside, and the mempool keeps what it proposed until a block is final.
+    validating: AtomicBool,
+    /// A validator's admissions from clients, to gossip to its peers (bounded by
+    /// `validator::GOSSIP_OUTBOX_MAX`).
+    gossip: Mutex<Vec<SignedTransaction>>,
 }
 
 impl ChainNode {
@@ -267,6 +285,8 @@ impl ChainNode {
             config,
             faucet,
             stopping: AtomicBool::new(false),
+            validating: AtomicBool::new(false),
+            gossip: Mutex::new(Vec::new()),
         });
         node.load_recent()?;
         let view = node.view.load_full();
@@ -452,6 +472,7 @@ impl ChainNode {
             snapshot,
             execute: started.elapsed(),
             write: Duration::ZERO,
+            durable: None,
         })
     }
 
@@ -500,7 +521,7 @@ impl ChainNode {
 
     /// The publisher stage: makes each durable block visible, in order.
     fn publish_loop(&self, from_writer: Receiver<Staged>) -> anyhow::Result<()> {
-        for staged in from_writer {
+        for mut staged in from_writer {
             let started = Instant::now();
             let block = &staged.block;
             // The view first: a websocket client that has received block N's messages
@@ -516,10 +537,17 @@ impl ChainNode {
             {
                 let mut pool = self.pool.lock();
                 pool.committed.add(block);
-                pool.mempool.committed(&block.transactions);
+                if self.validating.load(Ordering::Relaxed) {
+                    pool.mempool.finalized(&block.transactions);
+                } else {
+                    pool.mempool.committed(&block.transactions);
+                }
             }
             for reporter in &self.reporters {
                 reporter.durable(block, &staged.view);
+            }
+            if let Some(OnDurable(durable)) = staged.durable.take() {
+                durable();
             }
             #[cfg(debug_assertions)]
             {
@@ -587,6 +615,17 @@ impl ChainNode {
     /// The door: hash, duplicates, the state's checks, signatures, the mempool. Each
     /// transaction on its own; the answers are in order.
     pub fn admit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, Refused>> {
+        self.admit_from(transactions, true)
+    }
+
+    /// [`ChainNode::admit`]; `from_client` says whether a validator gossips what it
+    /// admits (a peer's transactions are never gossiped again).
+    fn admit_from(
+        &self,
+        transactions: Vec<SignedTransaction>,
+        from_client: bool,
+    ) -> Vec<Result<Admitted, Refused>> {
+        let gossip = from_client && self.validating.load(Ordering::Relaxed);
         if self.stopping.load(Ordering::Acquire) {
             return transactions
                 .iter()
@@ -645,11 +684,22 @@ impl ChainNode {
                             duplicate: true,
                         })
                     } else {
+                        let signed = gossip.then(|| tx.signed().clone());
                         match pool.mempool.admit(tx, queued_max) {
-                            Ok(admission) => Ok(Admitted {
-                                hash,
-                                duplicate: admission == Admission::Duplicate,
-                            }),
+                            Ok(admission) => {
+                                if let Some(signed) = signed
+                                    && admission == Admission::New
+                                {
+                                    let mut outbox = self.gossip.lock();
+                                    if outbox.len() < validator::GOSSIP_OUTBOX_MAX {
+                                        outbox.push(signed);
+                                    }
+                                }
+                                Ok(Admitted {
+                                    hash,
+                                    duplicate: admission == Admission::Duplicate,
+                                })
+                            }
                             Err(refusal) => Err(Refused::Refusal(refusal)),
                         }
                     }
@@ -868,6 +918,24 @@ pub fn start_pipeline(
 
 /// Opens the chain, starts the pipeline and serves the API. Returns once listening.
 pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
+    Ok(serve(config, None).await?.0)
+}
+
+/// [`start`] for a validator: consensus, not the executor thread, makes the blocks; it
+/// drives the returned [`validator::ValidatorNode`].
+/// `routes` are served beside the API (consensus's metrics).
+pub async fn start_validator(
+    config: NodeConfig,
+    routes: axum::Router,
+) -> anyhow::Result<(Running, Arc<validator::ValidatorNode>)> {
+    let (running, validator) = serve(config, Some(routes)).await?;
+    Ok((running, validator.expect("started as a validator")))
+}
+
+async fn serve(
+    config: NodeConfig,
+    validating: Option<axum::Router>,
+) -> anyhow::Result<(Running, Option<Arc<validator::ValidatorNode>>)> {
     let (genesis, keys) = dev_genesis(config.dev_accounts);
     if config.dev {
         write_dev_keys(&config.data, &keys)?;
@@ -876,7 +944,12 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     let api_config = config.api;
     let web = config.web.clone();
     let node = tokio::task::spawn_blocking(move || ChainNode::open(config, &genesis)).await??;
-    let stages = start_pipeline(&node)?;
+    let (stages, validator) = if validating.is_some() {
+        let (validator, stages) = validator::start(&node)?;
+        (stages, Some(validator))
+    } else {
+        (start_pipeline(&node)?, None)
+    };
     let app = Arc::new(App {
         node: Arc::clone(&node),
         feed: node.feed(),
@@ -885,6 +958,7 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
     });
     let router = api::router(app)
         .merge(api::web::router(web))
+        .merge(validating.clone().unwrap_or_default())
         .layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -897,12 +971,15 @@ pub async fn start(config: NodeConfig) -> anyhow::Result<Running> {
         };
         api::serve(listener, router, api::ServeLimits::from(&api_config), stop).await
     });
-    tracing::info!(%addr, height = node.height(), "node serving");
-    Ok(Running {
-        addr,
-        node,
-        shutdown,
-        server,
-        stages,
-    })
+    tracing::info!(%addr, height = node.height(), validator = validator.is_some(), "node serving");
+    Ok((
+        Running {
+            addr,
+            node,
+            shutdown,
+            server,
+            stages,
+        },
+        validator,
+    ))
 }

@@ -154,6 +154,49 @@ impl Mempool {
         }
     }
 
+    /// Up to `max` queued transactions and `max_bytes` of them, oldest first, leaving
+    /// out `exclude`; they stay queued (a validator's proposal may not become final).
+    pub fn select(&self, max: usize, max_bytes: usize, exclude: &HashSet<Hash>) -> Vec<Verified> {
+        let mut bytes = 0;
+        self.queue
+            .iter()
+            .filter(|tx| !exclude.contains(&tx.hash()))
+            .take(max)
+            .take_while(|tx| {
+                bytes += tx.encoded().len();
+                bytes <= max_bytes
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// A final block that consensus chose (a validator's mempool keeps what it proposes
+    /// queued until then): forgets its transactions, and those this mempool holds whose
+    /// `(signer, nonce)` the block used under another hash, which can never run now.
+    pub fn finalized(&mut self, block: &[Verified]) {
+        let hashes: HashSet<Hash> = block.iter().map(Verified::hash).collect();
+        let used: HashSet<([u8; 32], u64)> = block
+            .iter()
+            .map(|tx| {
+                (
+                    tx.signed().transaction.signer,
+                    tx.signed().transaction.nonce,
+                )
+            })
+            .collect();
+        let mut gone = Vec::new();
+        self.queue.retain(|tx| {
+            let t = &tx.signed().transaction;
+            let keep = !hashes.contains(&tx.hash()) && !used.contains(&(t.signer, t.nonce));
+            if !keep && !hashes.contains(&tx.hash()) {
+                gone.push(tx.clone());
+            }
+            keep
+        });
+        self.committed(block);
+        self.committed(&gone);
+    }
+
     /// The market and side of an order a pending transaction places.
     pub fn pending_order(&self, order_id: OrderId) -> Option<(MarketId, Side)> {
         self.places.get(&order_id).copied()

@@ -1,0 +1,218 @@
+//! The node as a validator: consensus decides which block comes next, this module
+//! executes, keeps and finalizes blocks for it, and feeds final blocks into the same
+//! writer and publisher stages the single node uses.
+//!
+//! ```text
+//! consensus (commonware simplex, the `consensus` crate)
+//!   propose(parent) ─► Forks::propose on the mempool's oldest transactions
+//!   verify(block)   ─► Forks::verify (re-execute on the parent's state)
+//!   finalize(block) ─► [channel] ─► finalizer thread: Forks::finalize, the admission
+//!                        state, view N = view N-1 .next(state, block), snapshot if due
+//!                        ─► writer (fsync) ─► publisher (view, TxIndex, mempool,
+//!                        reporters) ─► durable(): consensus may forget the block
+//! ```
+//!
+//! The single node's executor thread does not run: a block exists only once consensus
+//! finalized it, so everything a client sees (receipts, `?wait=true`, the websocket) is
+//! final. Transactions a client submits here are gossiped to the other validators
+//! ([`ValidatorNode::take_gossip`]); those a peer gossips are admitted through the same
+//! door and never gossiped again.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::time::Duration;
+
+use markets::{Block, ExecutedBlock, Hash, SignedTransaction, State};
+use parking_lot::Mutex;
+
+use crate::fork::{Forks, Invalid};
+use api::Node as _;
+
+use crate::{ChainNode, Refused, Staged};
+
+/// How often the finalizer looks for a stop while no block comes.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Called once a final block is durable and published.
+pub type Durable = Box<dyn FnOnce() + Send>;
+
+/// Transactions waiting to be gossiped; past this, new admissions are not gossiped (they
+/// still reach a block when this validator leads).
+pub const GOSSIP_OUTBOX_MAX: usize = 100_000;
+
+/// A [`ChainNode`] run by consensus.
+#[derive(Debug)]
+pub struct ValidatorNode {
+    node: Arc<ChainNode>,
+    forks: Mutex<Forks>,
+    /// Final blocks for the finalizer thread, in height order.
+    to_finalizer: Mutex<Sender<(Block, Durable)>>,
+}
+
+impl ValidatorNode {
+    pub fn node(&self) -> &Arc<ChainNode> {
+        &self.node
+    }
+
+    /// Whether a block is the last final one or one executed here since.
+    pub fn knows(&self, hash: &Hash) -> bool {
+        self.forks.lock().knows(hash)
+    }
+
+    /// The last final block executed here (it may not be durable yet).
+    pub fn finalized(&self) -> (u64, Hash) {
+        self.forks.lock().finalized()
+    }
+
+    /// A block on `parent` from the mempool's oldest transactions, executed and kept.
+    pub fn propose(&self, parent: &Hash, timestamp_ms: u64) -> Result<Arc<ExecutedBlock>, Invalid> {
+        let exclude = self.forks.lock().unfinalized_transactions(parent);
+        let candidates = self
+            .node
+            .pool
+            .lock()
+            .mempool
+            // The header and the length prefixes fit in the last 64 KiB.
+            .select(
+                self.node.block_take(),
+                markets::limits::BLOCK_BYTES_MAX - (64 << 10),
+                &exclude,
+            );
+        self.forks.lock().propose(parent, timestamp_ms, candidates)
+    }
+
+    /// Re-executes a proposal on its parent's state; `Ok` when it is valid.
+    pub fn verify(&self, block: &Block) -> Result<Arc<ExecutedBlock>, Invalid> {
+        self.forks.lock().verify(block)
+    }
+
+    /// Hands a final block to the finalizer thread (height order, at least once).
+    pub fn finalize(&self, block: Block, durable: Durable) {
+        if self.to_finalizer.lock().send((block, durable)).is_err() {
+            tracing::warn!("the finalizer stopped; a final block waits for the restart");
+        }
+    }
+
+    /// Admits transactions a peer gossiped: the same door, never gossiped again.
+    pub fn admit_gossiped(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<(), Refused>> {
+        self.node
+            .admit_from(transactions, false)
+            .into_iter()
+            .map(|r| r.map(|_| ()))
+            .collect()
+    }
+
+    /// Transactions clients submitted here since the last call, to send to the peers.
+    pub fn take_gossip(&self) -> Vec<SignedTransaction> {
+        std::mem::take(&mut *self.node.gossip.lock())
+    }
+
+    /// The finalizer stage: each final block's state, view and snapshot, then the writer.
+    fn finalize_loop(
+        &self,
+        from_consensus: Receiver<(Block, Durable)>,
+        to_writer: SyncSender<Staged>,
+    ) -> anyhow::Result<()> {
+        let mut view = self.node.view.load_full();
+        loop {
+            let (block, durable) = match from_consensus.recv_timeout(STOP_POLL) {
+                Ok(next) => next,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.node.stopping.load(Ordering::Acquire) {
+                        // What consensus has not been told is durable, it redelivers
+                        // after the restart.
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            let height = block.header.height;
+            let (final_height, _) = self.forks.lock().finalized();
+            if height == 0 {
+                durable();
+                continue;
+            }
+            if height <= final_height {
+                // Delivered again after a restart: stored before, compare and acknowledge.
+                let stored = self
+                    .node
+                    .stored(height)
+                    .map_err(|e| anyhow::anyhow!("{}", e.message))?
+                    .ok_or_else(|| anyhow::anyhow!("final block {height} is not stored"))?;
+                anyhow::ensure!(
+                    stored.hash == block.header.hash(),
+                    "consensus finalized block {height} again with another hash"
+                );
+                durable();
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let speculative = self.forks.lock().finalize(&block).map_err(|e| {
+                anyhow::anyhow!(
+                    "a quorum finalized block {height}, which this validator refuses: {e}"
+                )
+            })?;
+            let state: &State = &speculative.state;
+            let next = view.next(state, &speculative.block);
+            let snapshot = height
+                .is_multiple_of(self.node.config.snapshot_interval.max(1))
+                .then(|| State::clone(state).snapshot_bytes());
+            // The door's prechecks read the final state.
+            *self.node.state.write() = State::clone(state);
+            view = Arc::new(next);
+            let staged = Staged {
+                block: speculative.block,
+                view: Arc::clone(&view),
+                snapshot,
+                execute: started.elapsed(),
+                write: Duration::ZERO,
+                durable: Some(crate::OnDurable(durable)),
+            };
+            if to_writer.send(staged).is_err() {
+                anyhow::bail!("the writer stage stopped");
+            }
+        }
+    }
+}
+
+/// A pipeline stage's thread.
+pub type Stage = std::thread::JoinHandle<anyhow::Result<()>>;
+
+/// Starts the validator's stages (finalizer → writer → publisher) on `node`.
+pub fn start(node: &Arc<ChainNode>) -> std::io::Result<(Arc<ValidatorNode>, Vec<Stage>)> {
+    let state = State::clone(&node.state.read());
+    node.validating.store(true, Ordering::Release);
+    let (to_finalizer, from_consensus) = std::sync::mpsc::channel();
+    let validator = Arc::new(ValidatorNode {
+        node: Arc::clone(node),
+        forks: Mutex::new(Forks::new(state)),
+        to_finalizer: Mutex::new(to_finalizer),
+    });
+    let (to_writer, from_finalizer) = std::sync::mpsc::sync_channel::<Staged>(1);
+    let (to_publisher, from_writer) = std::sync::mpsc::sync_channel::<Staged>(1);
+    let v = Arc::clone(&validator);
+    let finalizer = std::thread::Builder::new()
+        .name("block-finalizer".into())
+        .spawn(move || {
+            let result = v.finalize_loop(from_consensus, to_writer);
+            if let Err(e) = &result {
+                tracing::error!(error = %format!("{e:#}"), "finalizer failed; the node stops");
+                v.node.stop();
+            }
+            result
+        })?;
+    Ok((
+        validator,
+        vec![
+            finalizer,
+            crate::spawn_stage("block-writer", node, move |n| {
+                n.write_loop(from_finalizer, to_publisher)
+            })?,
+            crate::spawn_stage("block-publisher", node, move |n| {
+                n.publish_loop(from_writer)
+            })?,
+        ],
+    ))
+}
