@@ -32,6 +32,9 @@ enum Command {
     /// Run a node: with no flags, a dev chain (demo markets, funded demo accounts whose
     /// keys go to <data>/dev-keys.json) under ./data, API on 127.0.0.1:8080.
     Node(node::config::NodeArgs),
+    /// Run a local network of validators, each its own `clobchain node` process on
+    /// loopback (data under ./data/testnet/vN); Ctrl-C stops them all.
+    Testnet(consensus::process::TestnetArgs),
     /// Load-test a node over its API, or the block executor in process: throughput,
     /// latency, commits and rejects, the node's CPU and memory.
     Loadtest(loadtest::LoadtestArgs),
@@ -50,6 +53,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Node(args) => run_node(&args),
+        Command::Testnet(args) => consensus::process::run_testnet(&args),
         Command::Loadtest(args) => loadtest::command(args),
         Command::Verify { data } => verify(&data),
         Command::Client(command) => std::process::exit(cli::run(command)),
@@ -70,6 +74,9 @@ fn init_logging(json: bool) {
 fn run_node(args: &node::config::NodeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let config = node::NodeConfig::resolve(args)?;
+    if let (Some(key), Some(peers)) = (&args.validator_key, &args.peers) {
+        return consensus::process::run(config, key, peers);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("api")

@@ -188,9 +188,9 @@ where
         max_pending_acks: cfg.max_pending_acks,
         block_codec_config: cfg.max_body_bytes,
         prunable_items_per_section: NZU64!(10), // commonware's harness value
-        replay_buffer: NZUsize!(1024),
-        key_write_buffer: NZUsize!(1024),
-        value_write_buffer: NZUsize!(1024),
+        replay_buffer: NZUsize!(64 << 10),
+        key_write_buffer: NZUsize!(64 << 10),
+        value_write_buffer: NZUsize!(64 << 10),
         page_cache: page_cache.clone(),
         strategy: Sequential,
     };

@@ -21,6 +21,9 @@ pub mod block;
 pub mod engine;
 pub mod faults;
 pub mod memory;
+pub mod node_chain;
+pub mod process;
+pub mod validator;
 
 pub use app::{App, Finalized};
 pub use block::{BLOCK_BYTES_MAX, ChainBlock};

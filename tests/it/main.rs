@@ -18,3 +18,4 @@ mod node_traders;
 mod same_block;
 mod storage;
 mod support;
+mod validators;

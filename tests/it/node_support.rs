@@ -547,13 +547,27 @@ pub struct NodeProcess {
 /// Starts `clobchain node` on `data` and waits for the line that says where it serves.
 /// Empty blocks are rare (every minute) so that heights move only with transactions.
 pub fn spawn_node(data: &Path) -> NodeProcess {
+    spawn_clobchain(
+        &[
+            "node".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--block-interval-ms".as_ref(),
+            "20".as_ref(),
+            "--empty-block-interval-ms".as_ref(),
+            "60000".as_ref(),
+        ],
+        "clobchain node: API on http://",
+    )
+}
+
+/// Starts the binary with `args` and waits for the line, starting with `announce`, that
+/// says where its API serves.
+pub fn spawn_clobchain(args: &[&std::ffi::OsStr], announce: &'static str) -> NodeProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clobchain"))
-        .arg("node")
-        .arg("--data")
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(["--block-interval-ms", "20"])
-        .args(["--empty-block-interval-ms", "60000"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -568,7 +582,8 @@ pub fn spawn_node(data: &Path) -> NodeProcess {
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("clobchain node: API on http://") {
+            if let Some(at) = line.find(announce) {
+                let rest = &line[at + announce.len()..];
                 let addr = rest.split_whitespace().next().unwrap_or_default();
                 let _ = found.send(addr.to_string());
             }
