@@ -142,6 +142,11 @@ pub struct LoadtestArgs {
     /// this is the clobchain binary or --node-bin is given; else inside this process).
     #[arg(long)]
     pub spawn_node: bool,
+    /// Start a local testnet of this many validators (`clobchain testnet`, each its own
+    /// process) on a fresh temporary directory, and send to validator 0; needs the
+    /// clobchain binary (this one, or --node-bin).
+    #[arg(long, conflicts_with_all = ["node", "spawn_node", "in_process"])]
+    pub spawn_testnet: Option<usize>,
     /// The clobchain binary to spawn the node from.
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
@@ -287,8 +292,11 @@ impl LoadtestArgs {
         anyhow::ensure!(self.connections >= 1, "--connections must be at least 1");
         anyhow::ensure!(self.blocks >= 1, "--blocks must be at least 1");
         anyhow::ensure!(
-            self.in_process || self.spawn_node || self.node.is_some(),
-            "say where to send: --node URL, --spawn-node, or --in-process"
+            self.in_process
+                || self.spawn_node
+                || self.spawn_testnet.is_some()
+                || self.node.is_some(),
+            "say where to send: --node URL, --spawn-node, --spawn-testnet N, or --in-process"
         );
         Ok(())
     }

@@ -56,6 +56,11 @@ enum NodeHandle {
         runtime: tokio::runtime::Runtime,
         data: PathBuf,
     },
+    /// `clobchain testnet`: stopped with SIGTERM, which it passes to every validator.
+    Testnet {
+        child: std::process::Child,
+        data: PathBuf,
+    },
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -70,6 +75,7 @@ impl NodeHandle {
             NodeHandle::External => "external",
             NodeHandle::Child { .. } => "child process",
             NodeHandle::InProcess { .. } => "in-process",
+            NodeHandle::Testnet { .. } => "testnet (child processes)",
         }
     }
 
@@ -79,6 +85,14 @@ impl NodeHandle {
             NodeHandle::Child { mut child, data } => {
                 // SIGKILL by pid: the run is over and the data directory is thrown away.
                 let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&data);
+                Ok(())
+            }
+            NodeHandle::Testnet { mut child, data } => {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
                 let _ = child.wait();
                 let _ = std::fs::remove_dir_all(&data);
                 Ok(())
@@ -192,6 +206,63 @@ async fn spawn_node(args: &LoadtestArgs) -> anyhow::Result<(String, NodeHandle)>
             data,
         },
     ))
+}
+
+/// `count` consecutive loopback ports nobody listens on now, from a random base.
+fn free_ports(count: usize) -> anyhow::Result<u16> {
+    for _ in 0..64 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let base = probe.local_addr()?.port();
+        drop(probe);
+        let Some(last) = base.checked_add(u16::try_from(count)?) else {
+            continue;
+        };
+        if (base..last).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return Ok(base);
+        }
+    }
+    anyhow::bail!("no {count} free consecutive ports")
+}
+
+async fn spawn_testnet(
+    args: &LoadtestArgs,
+    validators: usize,
+) -> anyhow::Result<(String, NodeHandle)> {
+    let bin =
+        node_binary(args).context("--spawn-testnet runs the clobchain binary: give --node-bin")?;
+    let data = temp_data_dir()?;
+    let api = free_ports(validators)?;
+    let p2p = free_ports(validators)?;
+    let mut child = std::process::Command::new(&bin)
+        .arg("testnet")
+        .args(["--validators", &validators.to_string()])
+        .arg("--dir")
+        .arg(&data)
+        .args(["--api-port", &api.to_string()])
+        .args(["--p2p-port", &p2p.to_string()])
+        .args(["--dev-accounts", &args.traders.max(1).to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {} testnet", bin.display()))?;
+    // Validator 0 serves once its node is open and consensus has made a block.
+    let url = format!("http://127.0.0.1:{api}");
+    let client = Client::new(&url)?;
+    let started = Instant::now();
+    loop {
+        if let Ok(health) = client.health().await
+            && health.height >= 2
+        {
+            break;
+        }
+        if started.elapsed() > NODE_START_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("the testnet made no block (logs in {})", data.display());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok((url, NodeHandle::Testnet { child, data }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1109,10 +1180,11 @@ pub async fn run(
     args: &LoadtestArgs,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(NetworkReport, Option<LobsterReport>)> {
-    let (base, handle) = match (&args.node, args.spawn_node) {
-        (Some(url), _) => (url.trim_end_matches('/').to_string(), NodeHandle::External),
-        (None, true) => spawn_node(args).await?,
-        (None, false) => anyhow::bail!("--node URL or --spawn-node"),
+    let (base, handle) = match (&args.node, args.spawn_node, args.spawn_testnet) {
+        (Some(url), _, _) => (url.trim_end_matches('/').to_string(), NodeHandle::External),
+        (None, true, _) => spawn_node(args).await?,
+        (None, false, Some(n)) => spawn_testnet(args, n).await?,
+        (None, false, None) => anyhow::bail!("--node URL, --spawn-node or --spawn-testnet N"),
     };
     let result = run_against(args, &base, handle.kind(), notes).await;
     let stopped = handle.stop().await;

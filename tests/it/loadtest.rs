@@ -256,3 +256,28 @@ async fn a_run_over_the_websocket_is_answered_and_committed_like_rest() {
     .await;
     assert!(refused.is_err(), "a batch has no websocket form");
 }
+
+/// The load tester against a 4-validator testnet it starts itself (each validator its
+/// own `clobchain` process): what it acknowledges is committed, final on validator 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_run_against_a_spawned_testnet_commits_what_it_acknowledges() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = LoadtestArgs {
+        spawn_node: false,
+        spawn_testnet: Some(4),
+        node_bin: Some(env!("CARGO_BIN_EXE_clobchain").into()),
+        rate: 500,
+        ..small_rest_args(dir.path())
+    };
+    let report: Report = run(args).await.expect("the load test runs");
+    let n = report.network.as_ref().expect("a network report");
+    let table = report.table();
+    eprintln!("{table}");
+    assert_eq!(n.node_kind, "testnet (child processes)", "{table}");
+    assert_eq!(n.transport_errors, 0, "{table}");
+    assert!(n.committed_txs > 0 && n.blocks > 0, "{table}");
+    assert_eq!(
+        n.run_committed_txs, n.run_acknowledged_txs,
+        "every acknowledged transaction lands in a final block: {table}"
+    );
+}
