@@ -306,4 +306,50 @@ mod tests {
             "the account's pending transaction still counts"
         );
     }
+
+    /// A validator's mempool: proposals select without taking, so a proposal that is
+    /// not finalized loses nothing; a final block removes its transactions and the
+    /// ones whose (signer, nonce) it used under another hash, wherever they came from.
+    #[test]
+    fn select_keeps_what_it_proposes_and_finalized_forgets_what_a_block_used() {
+        let mut pool = Mempool::new(MempoolLimits {
+            total: 100,
+            per_account: 100,
+        });
+        for t in [tx(1, 1), tx(1, 2), tx(2, 1), tx(3, 1)] {
+            assert_eq!(pool.admit(t, ANY), Ok(Admission::New));
+        }
+        let first = pool.select(2, ANY, &HashSet::new());
+        assert_eq!(first, vec![tx(1, 1), tx(1, 2)], "oldest first");
+        assert_eq!(pool.queued(), 4, "selecting takes nothing out");
+        // Excluded (in an unfinalized ancestor) and bounded by bytes.
+        let exclude = HashSet::from([tx(1, 1).hash()]);
+        assert_eq!(pool.select(2, ANY, &exclude), vec![tx(1, 2), tx(2, 1)]);
+        let one = tx(1, 1).encoded().len();
+        assert_eq!(pool.select(10, one, &HashSet::new()).len(), 1);
+        assert!(pool.select(10, one - 1, &HashSet::new()).is_empty());
+
+        // A block (proposed elsewhere) holds tx(1, 1), a rival of tx(2, 1) with the same
+        // nonce under another hash, and a transaction this mempool never saw.
+        let mut rival = tx(2, 1).signed().clone();
+        rival.signature[0] = 7;
+        let rival = Verified::committed(
+            rival.clone(),
+            &markets::Receipt {
+                tx_hash: rival.hash(),
+                outcome: markets::Outcome::Executed(Vec::new()),
+            },
+        );
+        pool.finalized(&[tx(1, 1), rival, tx(9, 1)]);
+        assert_eq!(
+            pool.select(10, ANY, &HashSet::new()),
+            vec![tx(1, 2), tx(3, 1)]
+        );
+        assert!(!pool.contains(&tx(2, 1).hash()), "its nonce is used: gone");
+        assert_eq!(pool.len(), 2);
+        pool.check_invariants();
+        // Both freed their account's share and nonce.
+        assert_eq!(pool.admit(tx(2, 2), ANY), Ok(Admission::New));
+        pool.check_invariants();
+    }
 }
