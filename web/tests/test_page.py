@@ -412,12 +412,23 @@ def test_05_cancel_and_amend_from_open_orders(pages, node):
     # Amend the first (partly filled) order: 0.0060 at 65000.00 -> 0.0050 at 64950.00.
     first = next(o["orderId"] for o in a.open_orders() if o["price"] == "6500000")
     a.click(f'[data-order-id="{first}"] button.amend')
-    row = a.d.find_element(By.CSS_SELECTOR, f'[data-order-id="{first}"]')
-    for cls, value in (("amend-price", "64950.00"), ("amend-size", "0.0050")):
-        box = row.find_element(By.CLASS_NAME, cls)
-        box.clear()
-        box.send_keys(value)
-    row.find_element(By.CLASS_NAME, "amend-save").click()
+    # The click rebuilds the row with the amend form on the page's next render: wait for
+    # the form, and fill it again if a render replaced the row meanwhile.
+    a.wait(lambda p: p.d.find_elements(By.CSS_SELECTOR, f'[data-order-id="{first}"] .amend-price'),
+           "the amend form")
+    for attempt in range(5):
+        try:
+            row = a.d.find_element(By.CSS_SELECTOR, f'[data-order-id="{first}"]')
+            for cls, value in (("amend-price", "64950.00"), ("amend-size", "0.0050")):
+                box = row.find_element(By.CLASS_NAME, cls)
+                box.clear()
+                box.send_keys(value)
+            row.find_element(By.CLASS_NAME, "amend-save").click()
+            break
+        except (StaleElementReferenceException, NoSuchElementException):
+            if attempt == 4:
+                raise
+            time.sleep(0.1)
     a.wait(lambda p: any(o["orderId"] == first and o["price"] == "6495000" and o["qty"] == "500000"
                          for o in p.open_orders()), "the amended order in open orders")
     a.wait(lambda p: [(r["price"], r["qty"]) for r in p.book_rows("buy")] == [("6495000", "500000")],
