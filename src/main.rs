@@ -90,29 +90,10 @@ fn run_node(args: &node::config::NodeArgs) -> anyhow::Result<()> {
             data.display(),
             data.display()
         );
-        shutdown_signal().await;
+        node::shutdown_signal().await;
         tracing::info!("signal received: committing what waits and stopping");
         running.shutdown().await
     })
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
 }
 
 fn verify(data: &std::path::Path) -> anyhow::Result<()> {

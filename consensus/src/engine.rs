@@ -142,8 +142,8 @@ pub fn start<E, C, B, P, S, R>(
 where
     E: Spawner + Metrics + Clock + Storage + CryptoRng,
     C: Chain,
-    B: Blocker<PublicKey = PublicKey>,
-    P: Provider<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey> + Sync,
+    P: Provider<PublicKey = PublicKey> + Sync,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
@@ -152,13 +152,14 @@ where
 
 /// The wiring; returns when a component stops. Copied in order from
 /// `StandardHarness::setup_validator_with` (marshal/mocks/harness.rs:1903-2060) and the
-/// simplex-over-marshal test (marshal/standard/mod.rs:3425-3553).
+/// simplex-over-marshal test (marshal/standard/mod.rs:3425-3553): block broadcast, then
+/// marshal, then our application behind `Inline`, then simplex.
 pub async fn run<E, C, B, P, S, R>(ctx: E, cfg: Config<B, P>, chain: C, channels: Channels<S, R>)
 where
     E: Spawner + Metrics + Clock + Storage + CryptoRng,
     C: Chain,
-    B: Blocker<PublicKey = PublicKey>,
-    P: Provider<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey> + Sync,
+    P: Provider<PublicKey = PublicKey> + Sync,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
@@ -169,47 +170,9 @@ where
         backfill,
         blocks,
     } = channels;
-    let prefix = cfg.partition_prefix.clone();
     let page_cache = CacheRef::new(PAGE_SIZE, PAGE_CACHE_SIZE);
     let epocher = FixedEpocher::new(NZU64!(u64::MAX)); // one epoch, no boundary re-proposals
-    let genesis = chain.genesis();
-    let genesis_digest = genesis.digest();
-
-    // --- marshal config (marshal/config.rs:47-129) ---------------------------------------
-    let marshal_cfg = marshal::Config {
-        provider: ConstantProvider::<Scheme, Epoch>::new(cfg.scheme.clone()),
-        epocher: epocher.clone(),
-        // Start<S, C, B> with B = V::Block = Digested<ChainBlock> (core/actor.rs:178-183).
-        start: Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
-        partition_prefix: format!("{prefix}-marshal"),
-        mailbox_size: cfg.mailbox_size,
-        view_retention: cfg.view_retention,
-        max_repair: cfg.max_repair,
-        max_pending_acks: cfg.max_pending_acks,
-        block_codec_config: cfg.max_body_bytes,
-        prunable_items_per_section: NZU64!(10), // commonware's harness value
-        replay_buffer: NZUsize!(64 << 10),
-        key_write_buffer: NZUsize!(64 << 10),
-        value_write_buffer: NZUsize!(64 << 10),
-        page_cache: page_cache.clone(),
-        strategy: Sequential,
-    };
-
-    // --- backfill resolver (marshal/resolver/p2p.rs) -----------------------------------------
-    let (handler_rx, resolver_mailbox) = marshal_resolver::init(
-        ctx.child("resolver"),
-        marshal_resolver::Config {
-            public_key: cfg.public_key.clone(),
-            peer_provider: cfg.peer_provider.clone(),
-            blocker: cfg.blocker.clone(),
-            mailbox_size: cfg.mailbox_size,
-            fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
-            fetch_retry_delay: Duration::from_millis(100),
-            priority_requests: false,
-            priority_responses: false,
-        },
-        backfill,
-    );
+    let genesis_digest = chain.genesis().digest();
 
     // --- block dissemination (broadcast buffered/config.rs, engine.rs:126,153) ---------------
     let (broadcast_engine, buffer): (_, buffered::Mailbox<PublicKey, ChainBlock>) =
@@ -227,75 +190,16 @@ where
         );
     let broadcast_handle = broadcast_engine.start(blocks);
 
-    // --- marshal's two archives (harness.rs:1956-2040, same partition names) ---------------
-    let p = &marshal_cfg.partition_prefix;
-    let finalizations_by_height: immutable::Archive<E, Digest, Finalization<Scheme, Digest>> =
-        immutable::Archive::init(
-            ctx.child("finalizations_by_height"),
-            immutable::Config {
-                metadata_partition: format!("{p}-finalizations-by-height-metadata"),
-                freezer_table_partition: format!("{p}-finalizations-by-height-freezer-table"),
-                freezer_table_initial_size: 64,
-                freezer_table_resize_frequency: 10,
-                freezer_table_resize_chunk_size: 10,
-                freezer_key_partition: format!("{p}-finalizations-by-height-freezer-key"),
-                freezer_key_page_cache: page_cache.clone(),
-                freezer_value_partition: format!("{p}-finalizations-by-height-freezer-value"),
-                freezer_value_target_size: 1024,
-                freezer_value_compression: None,
-                ordinal_partition: format!("{p}-finalizations-by-height-ordinal"),
-                items_per_section: NZU64!(10),
-                codec_config: cfg.scheme.certificate_codec_config(),
-                replay_buffer: marshal_cfg.replay_buffer,
-                freezer_key_write_buffer: marshal_cfg.key_write_buffer,
-                freezer_value_write_buffer: marshal_cfg.value_write_buffer,
-                ordinal_write_buffer: marshal_cfg.key_write_buffer,
-            },
-        )
-        .await
-        .expect("failed to initialize finalizations by height archive");
-    // FB: Blocks<Block = V::StoredBlock> and Standard's StoredBlock = Arc<B> (standard/variant.rs:35);
-    // `impl Blocks for immutable::Archive<E, B::Digest, B>` (store.rs:294) with B = Arc<ChainBlock>.
-    let finalized_blocks: immutable::Archive<E, Digest, Arc<ChainBlock>> =
-        immutable::Archive::init(
-            ctx.child("finalized_blocks"),
-            immutable::Config {
-                metadata_partition: format!("{p}-finalized_blocks-metadata"),
-                freezer_table_partition: format!("{p}-finalized_blocks-freezer-table"),
-                freezer_table_initial_size: 64,
-                freezer_table_resize_frequency: 10,
-                freezer_table_resize_chunk_size: 10,
-                freezer_key_partition: format!("{p}-finalized_blocks-freezer-key"),
-                freezer_key_page_cache: page_cache.clone(),
-                freezer_value_partition: format!("{p}-finalized_blocks-freezer-value"),
-                freezer_value_target_size: 1024,
-                freezer_value_compression: None,
-                ordinal_partition: format!("{p}-finalized_blocks-ordinal"),
-                items_per_section: NZU64!(10),
-                codec_config: cfg.max_body_bytes, // Arc<T>::Cfg = T::Cfg (codec codec.rs:270)
-                replay_buffer: marshal_cfg.replay_buffer,
-                freezer_key_write_buffer: marshal_cfg.key_write_buffer,
-                freezer_value_write_buffer: marshal_cfg.value_write_buffer,
-                ordinal_write_buffer: marshal_cfg.key_write_buffer,
-            },
-        )
-        .await
-        .expect("failed to initialize finalized blocks archive");
-
-    // --- marshal actor (core/actor.rs:178-183, 348-365) --------------------------------------
-    let (actor, marshal_mailbox, _floor): (_, Marshal, _) = MarshalActor::init(
-        ctx.child("marshal"),
-        finalizations_by_height,
-        finalized_blocks,
-        marshal_cfg,
+    let (marshal_mailbox, marshal_handle) = start_marshal(
+        &ctx,
+        &cfg,
+        &chain,
+        &page_cache,
+        epocher.clone(),
+        buffer,
+        backfill,
     )
     .await;
-    // `_floor.processed()` = last height our sink acked durably (None on a fresh start).
-    let marshal_handle = actor.start(
-        Finalized::new(chain.clone()),
-        buffer,
-        (handler_rx, resolver_mailbox),
-    );
 
     // --- Inline wrapper: Automaton + CertifiableAutomaton + Relay + Reporter -----------------
     // standard/inline.rs:205 `pub fn new(context: E, application: A, marshal: Mailbox<S, Standard<B>>, epocher: ES)`
@@ -319,7 +223,7 @@ where
             reporter: Reporters::from((inline, cfg.faults)),
             track_historical_votes: false,
             strategy: Sequential,
-            partition: format!("{prefix}-simplex"),
+            partition: format!("{}-simplex", cfg.partition_prefix),
             mailbox_size: cfg.mailbox_size,
             epoch: Epoch::zero(),
             // Genesis on every start: simplex replays its own journal (partition
@@ -350,6 +254,135 @@ where
     {
         tracing::error!(?err, "validator component stopped");
     }
+}
+
+/// Marshal: its backfill resolver, its two archives and its actor, which delivers final
+/// blocks to [`Finalized`] in height order. Returns its mailbox and its task.
+async fn start_marshal<E, C, B, P, S, R>(
+    ctx: &E,
+    cfg: &Config<B, P>,
+    chain: &C,
+    page_cache: &CacheRef,
+    epocher: FixedEpocher,
+    buffer: buffered::Mailbox<PublicKey, ChainBlock>,
+    backfill: (S, R),
+) -> (Marshal, Handle<()>)
+where
+    E: Spawner + Metrics + Clock + Storage + CryptoRng,
+    C: Chain,
+    B: Blocker<PublicKey = PublicKey> + Sync,
+    P: Provider<PublicKey = PublicKey> + Sync,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+{
+    let genesis = chain.genesis();
+    let genesis_digest = genesis.digest();
+    let prefix = format!("{}-marshal", cfg.partition_prefix);
+    // --- backfill resolver (marshal/resolver/p2p.rs) -----------------------------------------
+    let (handler_rx, resolver_mailbox) = marshal_resolver::init(
+        ctx.child("resolver"),
+        marshal_resolver::Config {
+            public_key: cfg.public_key.clone(),
+            peer_provider: cfg.peer_provider.clone(),
+            blocker: cfg.blocker.clone(),
+            mailbox_size: cfg.mailbox_size,
+            fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        backfill,
+    );
+    // --- the two archives (harness.rs:1956-2040, same partition names) -----------------------
+    let finalizations_by_height: immutable::Archive<E, Digest, Finalization<Scheme, Digest>> =
+        archive(
+            ctx.child("finalizations_by_height"),
+            &format!("{prefix}-finalizations-by-height"),
+            page_cache,
+            cfg.scheme.certificate_codec_config(),
+        )
+        .await;
+    // Standard's stored block is `Arc<B>` (standard/variant.rs:35); `Arc<T>::Cfg = T::Cfg`.
+    let finalized_blocks: immutable::Archive<E, Digest, Arc<ChainBlock>> = archive(
+        ctx.child("finalized_blocks"),
+        &format!("{prefix}-finalized_blocks"),
+        page_cache,
+        cfg.max_body_bytes,
+    )
+    .await;
+    // --- the actor (marshal/config.rs:47-129, core/actor.rs:178-183, 348-365) ---------------
+    let marshal_cfg = marshal::Config {
+        provider: ConstantProvider::<Scheme, Epoch>::new(cfg.scheme.clone()),
+        epocher,
+        start: Start::Genesis(Digested::precomputed(genesis, genesis_digest)),
+        partition_prefix: prefix,
+        mailbox_size: cfg.mailbox_size,
+        view_retention: cfg.view_retention,
+        max_repair: cfg.max_repair,
+        max_pending_acks: cfg.max_pending_acks,
+        block_codec_config: cfg.max_body_bytes,
+        prunable_items_per_section: NZU64!(10), // commonware's harness value
+        replay_buffer: ARCHIVE_BUFFER,
+        key_write_buffer: ARCHIVE_BUFFER,
+        value_write_buffer: ARCHIVE_BUFFER,
+        page_cache: page_cache.clone(),
+        strategy: Sequential,
+    };
+    let (actor, mailbox, _floor): (_, Marshal, _) = MarshalActor::init(
+        ctx.child("marshal"),
+        finalizations_by_height,
+        finalized_blocks,
+        marshal_cfg,
+    )
+    .await;
+    let handle = actor.start(
+        Finalized::new(chain.clone()),
+        buffer,
+        (handler_rx, resolver_mailbox),
+    );
+    (mailbox, handle)
+}
+
+/// Read and write buffers of marshal's archives.
+const ARCHIVE_BUFFER: NonZeroUsize = NZUsize!(64 << 10);
+
+/// One of marshal's archives, in partitions `<name>-metadata`, `<name>-freezer-…` and
+/// `<name>-ordinal` (the layout of commonware's harness). A storage failure at start-up
+/// is fatal.
+async fn archive<E, V>(
+    ctx: E,
+    name: &str,
+    page_cache: &CacheRef,
+    codec_config: V::Cfg,
+) -> immutable::Archive<E, Digest, V>
+where
+    E: Spawner + Metrics + Clock + Storage + CryptoRng,
+    V: commonware_codec::CodecShared,
+{
+    immutable::Archive::init(
+        ctx,
+        immutable::Config {
+            metadata_partition: format!("{name}-metadata"),
+            freezer_table_partition: format!("{name}-freezer-table"),
+            freezer_table_initial_size: 64,
+            freezer_table_resize_frequency: 10,
+            freezer_table_resize_chunk_size: 10,
+            freezer_key_partition: format!("{name}-freezer-key"),
+            freezer_key_page_cache: page_cache.clone(),
+            freezer_value_partition: format!("{name}-freezer-value"),
+            freezer_value_target_size: 1024,
+            freezer_value_compression: None,
+            ordinal_partition: format!("{name}-ordinal"),
+            items_per_section: NZU64!(10),
+            codec_config,
+            replay_buffer: ARCHIVE_BUFFER,
+            freezer_key_write_buffer: ARCHIVE_BUFFER,
+            freezer_value_write_buffer: ARCHIVE_BUFFER,
+            ordinal_write_buffer: ARCHIVE_BUFFER,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("opening marshal's archive {name}: {e}"))
 }
 
 /// Largest message any of channels 0-4 carries, for `simulated::Config::max_size` /

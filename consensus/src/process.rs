@@ -144,7 +144,7 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
             running.addr,
             data.display()
         );
-        let code = validator::run_until(ctx, started, shutdown_signal(), Duration::from_secs(5)).await;
+        let code = validator::run_until(ctx, started, node::shutdown_signal(), Duration::from_secs(5)).await;
         gossip.abort();
         running.shutdown().await?;
         anyhow::ensure!(code == 0, "a consensus component stopped");
@@ -205,17 +205,6 @@ async fn send_gossip<E: commonware_runtime::Clock>(
         for batch in txs.chunks(GOSSIP_BATCH_MAX) {
             sender.broadcast(borsh::to_vec(batch).expect("Vec"));
         }
-    }
-}
-
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
     }
 }
 
@@ -306,7 +295,7 @@ pub fn run_testnet(args: &TestnetArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(shutdown_signal());
+    runtime.block_on(node::shutdown_signal());
     for child in &children {
         // SIGTERM: each validator stops gracefully (a terminal's Ctrl-C reaches them too).
         let _ = std::process::Command::new("kill")

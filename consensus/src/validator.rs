@@ -148,67 +148,11 @@ where
     F: FnMut(ed25519::PublicKey, Vec<u8>) + Send + 'static,
 {
     let me = cfg.key.public_key(); // Signer::public_key (cryptography lib.rs:117)
-
-    // --- the validator set -----------------------------------------------------------------
-    // ordered::Set: sorted + duplicate-checked (utils ordered.rs:133-157).
-    let participants: Set<ed25519::PublicKey> = Set::try_from(
-        cfg.peers
-            .iter()
-            .map(|p| p.public_key.clone())
-            .collect::<Vec<_>>(),
-    )
-    .map_err(|_| StartError::DuplicatePeer)?;
-    // Address::Symmetric(addr) = dial addr and expected source IP (p2p types.rs:159-170, 252).
-    let addresses: Map<ed25519::PublicKey, Address> = Map::try_from(
-        cfg.peers
-            .iter()
-            .map(|p| (p.public_key.clone(), Address::from(p.p2p)))
-            .collect::<Vec<_>>(),
-    )
-    .map_err(|_| StartError::DuplicatePeer)?;
-    let n = u32::try_from(participants.len()).expect("validator count fits u32");
-
+    let (participants, addresses) = validator_set(&cfg.peers)?;
     // Consensus signer (ed25519 certificate/mod.rs:471-484): None if `me` is not a participant.
     let scheme = Scheme::signer(&cfg.namespace, participants.clone(), cfg.key.clone())
         .ok_or(StartError::NotAValidator)?;
-
-    // --- p2p: lookup over SAKE/CUPS --------------------------------------------------------
-    let handshake: Handshake = Cups::<_, ChaCha20Poly1305>::new(
-        Sake {
-            signer: cfg.key.clone(),
-            synchrony_bound: Duration::from_secs(5), // peers' clocks within 5 s
-            max_handshake_age: Duration::from_secs(10),
-            version: sake::Version::V1,
-        },
-        cups::Version::V1,
-    ); // exactly lookup/mod.rs:163-176 and lookup/config.rs:212-221
-    let max_message_size = engine::max_message_size(n, BLOCK_BYTES_MAX);
-    assert!(cfg.max_gossip_bytes <= max_message_size as usize);
-    let p2p_namespace = [cfg.namespace.as_slice(), b"_P2P"].concat(); // p2p appends "_STREAM" itself
-    let max_peers_per_set = peer_set_limit(participants.iter(), &me); // sizing.rs:30, = n
-    let mailbox_size = NZUsize!(1024);
-    let mut p2p_cfg = if cfg.local {
-        lookup::Config::local(
-            handshake,
-            &p2p_namespace,
-            cfg.listen,
-            max_peers_per_set,
-            max_message_size,
-            mailbox_size,
-        )
-    } else {
-        lookup::Config::recommended(
-            handshake,
-            &p2p_namespace,
-            cfg.listen,
-            max_peers_per_set,
-            max_message_size,
-            mailbox_size,
-        )
-    };
-    // One fixed set at index 0, never changed: 1 tracked set (default 4) shrinks every
-    // channel's preallocated inbound mailbox 4x (lookup/config.rs:118-126, channels.rs:216).
-    p2p_cfg.tracked_peer_sets = NZUsize!(1);
+    let p2p_cfg = p2p_config(&cfg, &participants);
 
     // network.rs:64 `pub fn new(context: E, cfg: Config<U>) -> (Self, tracker::Oracle<U::PublicKey>)`
     let (mut network, mut oracle) = lookup::Network::new(ctx.child("p2p"), p2p_cfg);
@@ -264,6 +208,68 @@ where
         gossip,
         oracle,
     })
+}
+
+/// The validator set, sorted and free of duplicates (utils ordered.rs:133-157), and each
+/// member's address (`Address::Symmetric`: dial it, and expect connections from its IP;
+/// p2p types.rs:159-170, 252).
+fn validator_set(
+    peers: &[Peer],
+) -> Result<(Set<ed25519::PublicKey>, Map<ed25519::PublicKey, Address>), StartError> {
+    let participants = Set::try_from(
+        peers
+            .iter()
+            .map(|p| p.public_key.clone())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|_| StartError::DuplicatePeer)?;
+    let addresses = Map::try_from(
+        peers
+            .iter()
+            .map(|p| (p.public_key.clone(), Address::from(p.p2p)))
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|_| StartError::DuplicatePeer)?;
+    Ok((participants, addresses))
+}
+
+/// `lookup` over SAKE/CUPS (exactly lookup/mod.rs:163-176 and lookup/config.rs:212-221);
+/// `local` allows loopback and private addresses.
+fn p2p_config(
+    cfg: &ValidatorConfig,
+    participants: &Set<ed25519::PublicKey>,
+) -> lookup::Config<Handshake> {
+    let handshake: Handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: cfg.key.clone(),
+            synchrony_bound: Duration::from_secs(5), // peers' clocks within 5 s
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let n = u32::try_from(participants.len()).expect("validator count fits u32");
+    let max_message_size = engine::max_message_size(n, BLOCK_BYTES_MAX);
+    assert!(cfg.max_gossip_bytes <= max_message_size as usize);
+    let p2p_namespace = [cfg.namespace.as_slice(), b"_P2P"].concat(); // p2p appends "_STREAM" itself
+    let max_peers_per_set = peer_set_limit(participants.iter(), &cfg.key.public_key()); // = n
+    let make = if cfg.local {
+        lookup::Config::local
+    } else {
+        lookup::Config::recommended
+    };
+    let mut p2p_cfg = make(
+        handshake,
+        &p2p_namespace,
+        cfg.listen,
+        max_peers_per_set,
+        max_message_size,
+        NZUsize!(1024),
+    );
+    // One fixed set at index 0, never changed: 1 tracked set (default 4) shrinks every
+    // channel's preallocated inbound mailbox 4x (lookup/config.rs:118-126, channels.rs:216).
+    p2p_cfg.tracked_peer_sets = NZUsize!(1);
+    p2p_cfg
 }
 
 /// Channel-5 sender. `Clone`: the quota is shared across clones (channels.rs:70-85).

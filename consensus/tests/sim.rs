@@ -164,6 +164,24 @@ fn assert_agreement(disks: &[Disk], chains: &[MemChain]) -> Vec<Hash> {
     reference
 }
 
+/// The seeded workload, and each validator's disk and chain on its genesis.
+fn chains(seed: u64) -> (Sim, Vec<Disk>, Vec<MemChain>) {
+    let sim = Sim::new(
+        seed,
+        SimConfig {
+            accounts: 50,
+            transactions_per_block: 40,
+            ..SimConfig::default()
+        },
+    );
+    let disks: Vec<Disk> = (0..N).map(|_| Disk::default()).collect();
+    let chains = disks
+        .iter()
+        .map(|d| MemChain::open(sim.genesis(), d.clone()))
+        .collect();
+    (sim, disks, chains)
+}
+
 fn run(seed: u64) -> (String, Vec<Hash>) {
     let cfg = deterministic::Config::new()
         .with_seed(seed)
@@ -179,20 +197,8 @@ fn run(seed: u64) -> (String, Vec<Hash>) {
         };
         link(&oracle, &f.participants, &lossy, |_, _| true).await;
 
-        let mut sim = Sim::new(
-            seed,
-            SimConfig {
-                accounts: 50,
-                transactions_per_block: 40,
-                ..SimConfig::default()
-            },
-        );
+        let (mut sim, disks, mut chains) = chains(seed);
         let genesis = sim.genesis().clone();
-        let disks: Vec<Disk> = (0..N).map(|_| Disk::default()).collect();
-        let mut chains: Vec<MemChain> = disks
-            .iter()
-            .map(|d| MemChain::open(&genesis, d.clone()))
-            .collect();
         let mut handles = Vec::new();
         for (i, chain) in chains.iter().enumerate() {
             let c = ctx.child("validator").with_attribute("index", i);
@@ -316,20 +322,7 @@ fn run_byzantine(seed: u64, byzantine: Byzantine) -> (Vec<consensus::Fault>, u64
             success_rate: probability!(1.0),
         };
         link(&oracle, &f.participants, &good, |_, _| true).await;
-        let mut sim = Sim::new(
-            seed,
-            SimConfig {
-                accounts: 50,
-                transactions_per_block: 40,
-                ..SimConfig::default()
-            },
-        );
-        let genesis = sim.genesis().clone();
-        let disks: Vec<Disk> = (0..N).map(|_| Disk::default()).collect();
-        let chains: Vec<MemChain> = disks
-            .iter()
-            .map(|d| MemChain::open(&genesis, d.clone()))
-            .collect();
+        let (mut sim, disks, chains) = chains(seed);
         let lies = Arc::new(AtomicU64::new(0));
         let bad_ctx = ctx.child("byzantine");
         let _bad = match byzantine {
