@@ -1,7 +1,9 @@
 //! `clobchain`: the one binary. Its subcommands are thin: each hands its arguments to its
 //! crate (`node`, `cli`, `loadtest`).
 //!
-//! `node` runs a node (a dev chain by default); `verify` re-executes a stored chain.
+//! `node` runs a node (a dev chain by default, or a genesis file's chain); `testnet` a
+//! local network of validators; `genesis` writes a genesis file; `verify` re-executes a
+//! stored chain.
 //! `loadtest` measures a node over REST or the executor in process; the rest are the
 //! command-line client's commands.
 
@@ -38,6 +40,17 @@ enum Command {
     /// Load-test a node over its API, or the block executor in process: throughput,
     /// latency, commits and rejects, the node's CPU and memory.
     Loadtest(loadtest::LoadtestArgs),
+    /// Write the dev chain's genesis as a genesis file (JSON), to edit (markets,
+    /// balances, validators) and run with `clobchain node --genesis FILE`.
+    Genesis {
+        /// Funded demo accounts in it (their keys are the dev chain's, which anyone can
+        /// derive: replace them before the chain holds anything of value).
+        #[arg(long, default_value_t = 10)]
+        dev_accounts: u64,
+        /// Where to write it.
+        #[arg(long, default_value = "genesis.json")]
+        out: PathBuf,
+    },
     /// Re-execute the whole stored chain from genesis and check every block header and
     /// the latest snapshot.
     Verify {
@@ -55,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Command::Node(args) => run_node(&args),
         Command::Testnet(args) => consensus::process::run_testnet(&args),
         Command::Loadtest(args) => loadtest::command(args),
+        Command::Genesis { dev_accounts, out } => write_genesis(dev_accounts, &out),
         Command::Verify { data } => verify(&data),
         Command::Client(command) => std::process::exit(cli::run(command)),
     }
@@ -94,6 +108,22 @@ fn run_node(args: &node::config::NodeArgs) -> anyhow::Result<()> {
         tracing::info!("signal received: committing what waits and stopping");
         running.shutdown().await
     })
+}
+
+fn write_genesis(dev_accounts: u64, out: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=10_000).contains(&dev_accounts),
+        "dev_accounts must be 1 to 10000"
+    );
+    let (genesis, _) = node::dev_genesis(dev_accounts);
+    node::genesis::GenesisFile::from_genesis(&genesis).write(out)?;
+    println!(
+        "wrote {} (genesis hash {}): edit it, then `clobchain node --genesis {}`",
+        out.display(),
+        genesis.hash(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn verify(data: &std::path::Path) -> anyhow::Result<()> {

@@ -37,8 +37,8 @@ use crate::candles::{Candles, Interval};
 pub use crate::view::BookDelta;
 use crate::view::{ReadView, event_accounts};
 use crate::wire::{
-    ActionResult, BlockJson, CandleJson, EventJson, FillJson, OrderJson, OrderStatusJson,
-    OrderUpdateJson, ServerMessage, TxStatus, TxStatusKind, UpdateKind,
+    ActionResult, BlockJson, CandleJson, EventJson, FillJson, FinalityJson, OrderJson,
+    OrderStatusJson, OrderUpdateJson, ServerMessage, TxStatus, TxStatusKind, UpdateKind,
 };
 
 /// Bounds on the feed's memory.
@@ -347,7 +347,7 @@ impl BlockUpdate {
             .collect();
         let mut update = BlockUpdate {
             height,
-            block: BlockJson::from_header(header),
+            block: BlockJson::from_block(stored),
             trades: BTreeMap::new(),
             book: BTreeMap::new(),
             fills: HashMap::new(),
@@ -889,6 +889,7 @@ pub fn tx_status(stored: &ExecutedBlock, view: &ReadView, index: u32) -> TxStatu
         code: None,
         actions: Vec::new(),
         events: Vec::new(),
+        finality: stored.finality.map(FinalityJson::from),
     };
     match &receipt.outcome {
         Outcome::Rejected(reject) => {
@@ -1019,6 +1020,10 @@ mod tests {
                 events_root: "dd".repeat(32),
                 state_root: "ee".repeat(32),
                 transactions: None,
+                finality: Some(FinalityJson {
+                    view: 45,
+                    height: 42,
+                }),
             },
             trades: BTreeMap::from([(0, vec![fill.clone()])]),
             book: BTreeMap::from([(

@@ -42,7 +42,7 @@ use crate::{rest, ws};
         wire::SideJson, wire::TimeInForceJson, wire::SelfTradeJson, wire::PlaceJson,
         wire::OrderActionJson, wire::ActionJson, wire::TransactionJson, wire::SubmitRequest,
         wire::BatchRequest, wire::SubmitResponse, wire::BatchResponse, wire::BatchItem,
-        wire::TxStatusKind, wire::TxStatus, wire::ActionResult, wire::EventJson,
+        wire::TxStatusKind, wire::TxStatus, wire::FinalityJson, wire::ActionResult, wire::EventJson,
         wire::FillJson, wire::AssetJson, wire::MarketJson, wire::BookJson, wire::BalanceJson,
         wire::AccountJson, wire::OrderStatusJson, wire::OrderJson, wire::FillsPage,
         wire::TradesPage, wire::CandleJson, wire::CandlesJson,

@@ -848,6 +848,7 @@ async fn transaction<N: Node>(
             code: None,
             actions: Vec::new(),
             events: Vec::new(),
+            finality: None,
         }));
     }
     Err(ApiError::not_found(
@@ -890,7 +891,7 @@ async fn block_json<N: Node>(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??
         .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
-    let mut json = BlockJson::from_header(&stored.header);
+    let mut json = BlockJson::from_block(&stored);
     json.transactions = Some(
         stored
             .receipts

@@ -674,6 +674,10 @@ pub struct TxStatus {
     /// while the transaction is not in a block).
     #[serde(default)]
     pub events: Vec<EventJson>,
+    /// On a chain of validators, the certificate that made its block final (see
+    /// `BlockJson`); absent while pending and on a single-producer chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finality: Option<FinalityJson>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -1024,9 +1028,40 @@ pub struct BlockJson {
     /// Transaction hashes in block order (`GET /v1/blocks/{height}` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transactions: Option<Vec<String>>,
+    /// On a chain of validators, the consensus certificate that made the block final;
+    /// absent on a single-producer chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finality: Option<FinalityJson>,
+}
+
+/// The finalization certificate that made a block final: simplex's quorum certificate
+/// in consensus view `view`, for the block at `height`. That is the block's own height,
+/// or a descendant's when a later certificate finalized it with its ancestors (a
+/// validator catching up sees only the latest certificate). Each validator names the
+/// certificate it learned first, so two validators may name different ones for one block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FinalityJson {
+    pub view: u64,
+    pub height: u64,
+}
+
+impl From<markets::Finality> for FinalityJson {
+    fn from(f: markets::Finality) -> FinalityJson {
+        FinalityJson {
+            view: f.view,
+            height: f.height,
+        }
+    }
 }
 
 impl BlockJson {
+    /// The block's header and finality, without its transaction hashes.
+    pub fn from_block(block: &markets::ExecutedBlock) -> BlockJson {
+        let mut json = BlockJson::from_header(&block.header);
+        json.finality = block.finality.map(FinalityJson::from);
+        json
+    }
+
     pub fn from_header(header: &markets::BlockHeader) -> BlockJson {
         BlockJson {
             height: header.height,
@@ -1038,6 +1073,7 @@ impl BlockJson {
             events_root: header.events_root.to_string(),
             state_root: header.state_root.to_string(),
             transactions: None,
+            finality: None,
         }
     }
 }

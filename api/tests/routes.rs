@@ -909,6 +909,10 @@ fn the_schemas_describe_what_the_types_serialize_to() {
             },
         ],
         events: events.clone(),
+        finality: Some(FinalityJson {
+            view: 14,
+            height: 12,
+        }),
     };
     conforms(&doc, "TxStatus", &receipt);
     let submitted = SubmitResponse {
@@ -996,6 +1000,7 @@ fn the_schemas_describe_what_the_types_serialize_to() {
             events_root: key.clone(),
             state_root: key.clone(),
             transactions: Some(vec![key.clone()]),
+            finality: Some(FinalityJson { view: 3, height: 2 }),
         },
     );
     conforms(

@@ -274,6 +274,26 @@ pub fn update_line(catalog: &Catalog, update: &OrderUpdateJson, account: &str) -
     }
 }
 
+/// " in block H", and on a chain of validators which certificate made it final.
+fn where_final(status: &TxStatus) -> String {
+    let Some(height) = status.height else {
+        return String::new();
+    };
+    match status.finality {
+        None => format!(" in block {height}"),
+        Some(f) if f.height == height => {
+            format!(
+                " in block {height}, final by its certificate of view {}",
+                f.view
+            )
+        }
+        Some(f) => format!(
+            " in block {height}, final by block {}'s certificate of view {}",
+            f.height, f.view
+        ),
+    }
+}
+
 /// A transaction's status and everything it caused.
 pub fn receipt_lines(catalog: &Catalog, status: &TxStatus) -> Vec<String> {
     let mut lines = Vec::new();
@@ -285,18 +305,16 @@ pub fn receipt_lines(catalog: &Catalog, status: &TxStatus) -> Vec<String> {
         TxStatusKind::Rejected => lines.push(format!(
             "tx {} rejected{}: {}",
             status.hash,
-            status
-                .height
-                .map_or_else(String::new, |h| format!(" in block {h}")),
+            where_final(status),
             status.code.as_deref().unwrap_or("(no code)")
         )),
-        TxStatusKind::Committed => lines.push(format!(
-            "tx {} committed{}",
-            status.hash,
-            status
-                .height
-                .map_or_else(String::new, |h| format!(" in block {h}"))
-        )),
+        TxStatusKind::Committed => {
+            lines.push(format!(
+                "tx {} committed{}",
+                status.hash,
+                where_final(status)
+            ));
+        }
     }
     if status.actions.len() > 1 {
         for (i, action) in status.actions.iter().enumerate() {
@@ -531,6 +549,7 @@ pub fn market_lines(markets: &[MarketJson]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use api::wire::FinalityJson;
 
     fn catalog() -> Catalog {
         let (genesis, _) = markets::dev::genesis(1);
@@ -626,6 +645,7 @@ mod tests {
                 code: "INSUFFICIENT_FUNDS".into(),
             }],
             events: vec![],
+            finality: None,
         };
         assert_eq!(refusal(&status), Some("INSUFFICIENT_FUNDS"));
         let lines = receipt_lines(&catalog, &status);
@@ -643,6 +663,25 @@ mod tests {
             ..status
         };
         assert_eq!(refusal(&placed), None);
+        let final_ = TxStatus {
+            finality: Some(FinalityJson { view: 9, height: 5 }),
+            ..placed.clone()
+        };
+        assert!(
+            receipt_lines(&catalog, &final_)[0]
+                .ends_with(" committed in block 5, final by its certificate of view 9")
+        );
+        let later = TxStatus {
+            finality: Some(FinalityJson {
+                view: 11,
+                height: 7,
+            }),
+            ..placed.clone()
+        };
+        assert!(
+            receipt_lines(&catalog, &later)[0]
+                .ends_with("final by block 7's certificate of view 11")
+        );
         assert_eq!(
             receipt_lines(&catalog, &placed)[1],
             "  resting order 1: sell 0.0001 BTC @ 65000.50 USD"

@@ -1,6 +1,7 @@
 //! The application simplex drives (through marshal's `Inline` wrapper), and the sink for
 //! finalized blocks. Both only translate: every decision is the [`Chain`]'s.
 
+use std::collections::VecDeque;
 use std::time::{Duration, UNIX_EPOCH};
 
 use commonware_actor::Feedback;
@@ -14,6 +15,8 @@ use commonware_cryptography::{Digested, Digestible};
 use commonware_runtime::Clock;
 use commonware_utils::Acknowledgement as _;
 use futures::StreamExt as _;
+
+use markets::Finality;
 
 use crate::block::{ChainBlock, hash};
 use crate::{Chain, Scheme};
@@ -144,16 +147,39 @@ where
     }
 }
 
+/// Finalization tips kept waiting for their blocks; past this the oldest go (their
+/// blocks then name a later certificate, which finalized them too).
+const TIPS_MAX: usize = 4_096;
+
 /// Marshal's application reporter: final blocks in height order, each acknowledged once
 /// the chain has it durable (an unacknowledged block is delivered again after a restart).
+///
+/// Marshal reports each new finalized tip (the certificate's round, the height it names)
+/// before the blocks up to it, so a block's [`Finality`] is the first tip at or above
+/// its height: its own certificate, or the descendant's that finalized it.
 #[derive(Clone, Debug)]
 pub struct Finalized<C: Chain> {
     chain: C,
+    /// `(height, view)` of the tips whose blocks have not all come, ascending.
+    tips: VecDeque<(u64, u64)>,
 }
 
 impl<C: Chain> Finalized<C> {
     pub fn new(chain: C) -> Finalized<C> {
-        Finalized { chain }
+        Finalized {
+            chain,
+            tips: VecDeque::new(),
+        }
+    }
+
+    /// The certificate that finalized the block at `height`.
+    fn finality(&mut self, height: u64) -> Option<Finality> {
+        while self.tips.front().is_some_and(|&(tip, _)| tip < height) {
+            self.tips.pop_front();
+        }
+        self.tips
+            .front()
+            .map(|&(height, view)| Finality { view, height })
     }
 }
 
@@ -162,13 +188,39 @@ impl<C: Chain> Reporter for Finalized<C> {
 
     fn report(&mut self, activity: Update<ChainBlock>) -> Feedback {
         match activity {
-            // The finalized tip is known; its blocks follow in order.
-            Update::Tip(..) => {}
+            Update::Tip(round, height, _) => {
+                if self.tips.len() == TIPS_MAX {
+                    self.tips.pop_front();
+                }
+                self.tips.push_back((height.get(), round.view().get()));
+            }
             Update::Block(block, ack) => {
+                let finality = self.finality(block.inner().header().height);
                 self.chain
-                    .finalize(block.inner(), Box::new(move || ack.acknowledge()));
+                    .finalize(block.inner(), finality, Box::new(move || ack.acknowledge()));
             }
         }
         Feedback::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_takes_the_first_tip_at_or_above_its_height() {
+        let (genesis, _) = markets::dev::genesis(1);
+        let chain = crate::MemChain::open(&genesis, crate::Disk::default());
+        let mut tips = Finalized::new(chain);
+        tips.tips.extend([(3, 4), (5, 7), (9, 12)]);
+        let at = |tips: &mut Finalized<_>, h| tips.finality(h).map(|f| (f.height, f.view));
+        assert_eq!(at(&mut tips, 1), Some((3, 4)));
+        assert_eq!(at(&mut tips, 3), Some((3, 4)));
+        assert_eq!(at(&mut tips, 4), Some((5, 7)));
+        assert_eq!(at(&mut tips, 6), Some((9, 12)));
+        assert_eq!(at(&mut tips, 9), Some((9, 12)));
+        assert_eq!(at(&mut tips, 10), None);
+        assert!(tips.tips.is_empty());
     }
 }

@@ -30,7 +30,7 @@ pub use block::{BLOCK_BYTES_MAX, ChainBlock};
 pub use faults::{Fault, FaultKind, Faults};
 pub use memory::{Disk, MemChain};
 
-use markets::Hash;
+use markets::{Finality, Hash};
 use node::fork::Invalid;
 
 /// The validators' signing scheme: attributable ed25519 signatures (no key generation
@@ -55,7 +55,8 @@ pub trait Chain: Clone + Send + Sync + 'static {
     /// Re-executes a proposal on its (known) parent; `Ok` when every root matches and
     /// the inclusion rule holds. The block is kept for its finalization.
     fn verify(&self, block: &ChainBlock) -> Result<(), Invalid>;
-    /// `block` is final (height order, at least once: again after a restart). Store and
-    /// publish it, then call `durable`.
-    fn finalize(&self, block: &ChainBlock, durable: Durable);
+    /// `block` is final (height order, at least once: again after a restart), by the
+    /// certificate `finality` names (`None` only if marshal reported no tip for it).
+    /// Store and publish it, then call `durable`.
+    fn finalize(&self, block: &ChainBlock, finality: Option<Finality>, durable: Durable);
 }

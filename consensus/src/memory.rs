@@ -6,7 +6,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use markets::{Encoded, Genesis, Hash, Reject, SignedTransaction, State, Verified, admit};
+use markets::{
+    Encoded, Finality, Genesis, Hash, Reject, SignedTransaction, State, Verified, admit,
+};
 use node::fork::{Forks, Invalid};
 use parking_lot::Mutex;
 
@@ -47,6 +49,8 @@ struct Inner {
     pending: HashSet<Hash>,
     /// Each final block's state root, by height (index 0: height 1).
     roots: Vec<Hash>,
+    /// The certificate that finalized the last block finalized since the open.
+    last_finality: Option<Finality>,
 }
 
 impl MemChain {
@@ -60,6 +64,7 @@ impl MemChain {
             mempool: VecDeque::new(),
             pending: HashSet::new(),
             roots: Vec::new(),
+            last_finality: None,
         };
         for block in disk.blocks() {
             let s = inner
@@ -147,7 +152,7 @@ impl Chain for MemChain {
         self.inner.lock().forks.verify(block.block()).map(|_| ())
     }
 
-    fn finalize(&self, block: &ChainBlock, durable: Durable) {
+    fn finalize(&self, block: &ChainBlock, finality: Option<Finality>, durable: Durable) {
         let mut inner = self.inner.lock();
         let height = block.header().height;
         let (final_height, _) = inner.forks.finalized();
@@ -166,6 +171,17 @@ impl Chain for MemChain {
             durable();
             return;
         }
+        // Marshal reports a tip before its blocks: every new final block has its
+        // certificate, at or above it, and a later block never names an older one.
+        let finality = finality.expect("a final block comes after its certificate's tip");
+        assert!(
+            finality.height >= height,
+            "{finality:?} is below block {height}"
+        );
+        if let Some(last) = inner.last_finality {
+            assert!(finality.height >= last.height && finality.view >= last.view);
+        }
+        inner.last_finality = Some(finality);
         let s = inner
             .forks
             .finalize(block.block())

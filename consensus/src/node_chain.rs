@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use markets::{Genesis, Hash};
+use markets::{Finality, Genesis, Hash};
 use node::fork::Invalid;
 use node::validator::ValidatorNode;
 
@@ -49,7 +49,8 @@ impl Chain for NodeChain {
         self.validator.verify(block.block()).map(|_| ())
     }
 
-    fn finalize(&self, block: &ChainBlock, durable: Durable) {
-        self.validator.finalize(block.block().clone(), durable);
+    fn finalize(&self, block: &ChainBlock, finality: Option<Finality>, durable: Durable) {
+        self.validator
+            .finalize(block.block().clone(), finality, durable);
     }
 }

@@ -1,11 +1,14 @@
 //! `clobchain node --validator-key F --peers F`: one validator process, and
 //! `clobchain testnet`: a local network of them.
 //!
-//! The peers file (`testnet.json`) names the validator set and the chain every member
-//! runs; each validator holds only its own key:
+//! The chain and its validator set come from a genesis file (`node::genesis`, its
+//! `validators` naming each validator's public key and the namespace signed into every
+//! vote). The peers file (`testnet.json`) says where each of them listens and names the
+//! genesis file (relative to the peers file's folder); it must list exactly the
+//! genesis's validators. Each validator holds only its own key:
 //!
 //! ```json
-//! { "namespace": "clobchain-testnet", "dev_accounts": 10,
+//! { "genesis": "genesis.json",
 //!   "validators": [ { "public_key": "<hex>", "p2p": "127.0.0.1:9000", "api": "127.0.0.1:8080" }, … ] }
 //! ```
 
@@ -20,6 +23,7 @@ use commonware_cryptography::ed25519;
 use commonware_runtime::{Runner as _, Supervisor as _};
 use markets::SignedTransaction;
 use node::NodeConfig;
+use node::genesis::{GenesisFile, ValidatorSet};
 use node::validator::ValidatorNode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -33,17 +37,17 @@ pub const GOSSIP_BATCH_MAX: usize = 1_024;
 /// How often a validator sends what its clients submitted to the others.
 const GOSSIP_INTERVAL: Duration = Duration::from_millis(5);
 
-/// The peers file: the validator set and the chain they run.
+/// The peers file: where each validator listens, and the genesis file of their chain.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Testnet {
-    /// Signed into every vote: validators of another network cannot be confused with these.
-    pub namespace: String,
-    /// The dev chain's funded demo accounts (its genesis): equal on every validator.
-    pub dev_accounts: u64,
+    /// The genesis file, relative to the peers file's folder (or absolute).
+    pub genesis: PathBuf,
     pub validators: Vec<TestnetValidator>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TestnetValidator {
     /// Hex of the 32-byte ed25519 public key.
     pub public_key: String,
@@ -60,7 +64,28 @@ impl Testnet {
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    fn peers(&self) -> anyhow::Result<Vec<Peer>> {
+    /// Where the genesis file is, read from the peers file at `peers_file`.
+    pub fn genesis_path(&self, peers_file: &Path) -> PathBuf {
+        peers_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&self.genesis)
+    }
+
+    /// The peers, checked against the genesis's validator set: the same keys, each once.
+    fn peers(&self, set: &ValidatorSet) -> anyhow::Result<Vec<Peer>> {
+        let mut genesis_keys: Vec<String> = set.public_keys()?.iter().map(hex::encode).collect();
+        genesis_keys.sort_unstable();
+        let mut listed: Vec<String> = self
+            .validators
+            .iter()
+            .map(|v| v.public_key.to_ascii_lowercase())
+            .collect();
+        listed.sort_unstable();
+        anyhow::ensure!(
+            listed == genesis_keys,
+            "the peers file must list exactly the genesis file's validators"
+        );
         self.validators
             .iter()
             .map(|v| {
@@ -99,6 +124,12 @@ fn read_key(path: &Path) -> anyhow::Result<ed25519::PrivateKey> {
 /// consensus, in one commonware tokio runtime.
 pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow::Result<()> {
     let testnet = Testnet::read(peers_file)?;
+    let genesis_path = testnet.genesis_path(peers_file);
+    let genesis_file = GenesisFile::read(&genesis_path)?;
+    let set = genesis_file
+        .validators
+        .clone()
+        .with_context(|| format!("{} names no validators", genesis_path.display()))?;
     let key = read_key(key_file)?;
     let me = validator::public_key_hex(&key.public_key());
     let index = testnet
@@ -106,8 +137,9 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
         .iter()
         .position(|v| v.public_key == me)
         .with_context(|| format!("this key ({me}) is not in {}", peers_file.display()))?;
-    config.dev_accounts = testnet.dev_accounts;
-    let peers = testnet.peers()?;
+    let peers = testnet.peers(&set)?;
+    let genesis = genesis_file.genesis()?;
+    config.genesis = Some(genesis_path);
     let listen = testnet.validators[index].p2p;
     let storage = config.data.join("consensus");
     std::fs::create_dir_all(&storage)?;
@@ -116,7 +148,9 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
         peers,
         listen,
         storage_dir: storage,
-        namespace: testnet.namespace.clone().into_bytes(),
+        // Votes name the chain too: a validator's votes for one genesis are no votes
+        // on another chain that uses the same namespace.
+        namespace: format!("{}/{}", set.namespace, genesis.hash()).into_bytes(),
         worker_threads: 4,
         partition_prefix: "clobchain".into(),
         local: listen.ip().is_loopback(),
@@ -127,7 +161,6 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
     };
     let runner = validator::runner(&vcfg);
     runner.start(|ctx| async move {
-        let (genesis, _) = node::dev_genesis(config.dev_accounts);
         let data = config.data.clone();
         let routes = metrics_route(Arc::new(ctx.child("metrics")), vcfg.faults.clone());
         let (running, node) = node::start_validator(config, routes).await?;
@@ -223,12 +256,19 @@ pub struct TestnetArgs {
     /// Validator i's p2p listens on 127.0.0.1:(p2p_port + i).
     #[arg(long, default_value_t = 9000)]
     pub p2p_port: u16,
-    /// The dev chain's funded demo accounts.
+    /// The dev chain's funded demo accounts (their keys go to `<dir>/dev-keys.json`).
     #[arg(long, default_value_t = 10)]
     pub dev_accounts: u64,
+    /// Run this genesis file's chain instead of the dev chain; its validator set is
+    /// replaced by the testnet's.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
 }
 
-/// Writes the peers file and each validator's key under `args.dir` (kept if there).
+/// The namespace a local testnet's validators sign into their votes.
+pub const TESTNET_NAMESPACE: &str = "clobchain-testnet";
+
+/// Writes the genesis file, the peers file and each validator's key under `args.dir`.
 pub fn prepare(args: &TestnetArgs) -> anyhow::Result<(PathBuf, Testnet)> {
     anyhow::ensure!(
         (1..=64).contains(&args.validators),
@@ -248,9 +288,21 @@ pub fn prepare(args: &TestnetArgs) -> anyhow::Result<(PathBuf, Testnet)> {
             api: SocketAddr::from(([127, 0, 0, 1], args.api_port + offset)),
         });
     }
+    let mut genesis = match &args.genesis {
+        Some(path) => GenesisFile::read(path)?,
+        None => {
+            let (genesis, keys) = node::dev_genesis(args.dev_accounts);
+            node::write_dev_keys(&args.dir, &keys)?;
+            GenesisFile::from_genesis(&genesis)
+        }
+    };
+    genesis.validators = Some(ValidatorSet {
+        namespace: TESTNET_NAMESPACE.into(),
+        public_keys: validators.iter().map(|v| v.public_key.clone()).collect(),
+    });
+    genesis.write(&args.dir.join("genesis.json"))?;
     let testnet = Testnet {
-        namespace: "clobchain-testnet".into(),
-        dev_accounts: args.dev_accounts,
+        genesis: PathBuf::from("genesis.json"),
         validators,
     };
     let path = args.dir.join("testnet.json");
@@ -307,4 +359,38 @@ pub fn run_testnet(args: &TestnetArgs) -> anyhow::Result<()> {
         let _ = child.wait();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_testnet_runs_from_one_genesis_file_naming_its_validators() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TestnetArgs {
+            validators: 3,
+            dir: dir.path().to_path_buf(),
+            api_port: 8080,
+            p2p_port: 9000,
+            dev_accounts: 2,
+            genesis: None,
+        };
+        let (peers_file, testnet) = prepare(&args).unwrap();
+        let read = Testnet::read(&peers_file).unwrap();
+        let genesis = GenesisFile::read(&read.genesis_path(&peers_file)).unwrap();
+        assert_eq!(genesis.genesis().unwrap(), node::dev_genesis(2).0);
+        let set = genesis.validators.expect("the testnet's set");
+        assert_eq!(set.namespace, TESTNET_NAMESPACE);
+        assert_eq!(read.peers(&set).unwrap().len(), 3);
+        assert!(dir.path().join("dev-keys.json").exists());
+
+        // The peers file must name exactly the genesis's validators.
+        let mut fewer = testnet.clone();
+        fewer.validators.pop();
+        assert!(fewer.peers(&set).is_err());
+        let mut other = testnet;
+        other.validators[0].public_key = hex::encode([9; 32]);
+        assert!(other.peers(&set).is_err());
+    }
 }

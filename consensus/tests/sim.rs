@@ -25,8 +25,8 @@ use consensus::engine::{self, Channels};
 use consensus::{
     BLOCK_BYTES_MAX, Chain, ChainBlock, Disk, Durable, FaultKind, Faults, MemChain, Scheme,
 };
-use markets::Hash;
 use markets::sim::{Sim, SimConfig};
+use markets::{Finality, Hash};
 use node::fork::Invalid;
 
 const N: u32 = 4;
@@ -290,8 +290,8 @@ impl Chain for WrongRoot {
     fn verify(&self, block: &ChainBlock) -> Result<(), Invalid> {
         self.honest.verify(block)
     }
-    fn finalize(&self, block: &ChainBlock, durable: Durable) {
-        self.honest.finalize(block, durable)
+    fn finalize(&self, block: &ChainBlock, finality: Option<Finality>, durable: Durable) {
+        self.honest.finalize(block, finality, durable)
     }
 }
 

@@ -83,6 +83,21 @@ impl TaggedEvent {
     pub const BLOCK: u32 = u32::MAX;
 }
 
+/// Which consensus certificate made a block final, on a chain run by validators.
+///
+/// Simplex finalizes a block by a quorum's finalization certificate in one view; that
+/// certificate finalizes every ancestor too. So `height` is the height of the block the
+/// certificate names: this block's own, or a descendant's when this block became final
+/// through it (a validator catching up, or views that timed out before their
+/// finalization). Not covered by any hash: it describes the block, it is not part of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Finality {
+    /// The consensus view of the finalization certificate.
+    pub view: u64,
+    /// The height of the block the certificate names (at least this block's).
+    pub height: u64,
+}
+
 /// A block after execution: the one type the node stores, publishes and hands to
 /// every subscriber (as an `Arc`), from the executor to the websocket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +111,9 @@ pub struct ExecutedBlock {
     pub receipts: Vec<Receipt>,
     /// Per market, indexed by market id, in the order the book emitted them.
     pub market_events: Vec<Vec<TaggedEvent>>,
+    /// The certificate that made it final, on a chain of validators; `None` on a
+    /// single-producer chain (its blocks are final once stored) and from the executor.
+    pub finality: Option<Finality>,
 }
 
 impl ExecutedBlock {
@@ -139,6 +157,7 @@ impl ExecutedBlock {
         block: Block,
         receipts: Vec<Receipt>,
         market_events: Vec<Vec<TaggedEvent>>,
+        finality: Option<Finality>,
     ) -> ExecutedBlock {
         assert_eq!(
             block.transactions.len(),
@@ -158,6 +177,7 @@ impl ExecutedBlock {
             transactions,
             receipts,
             market_events,
+            finality,
         }
     }
 }

@@ -275,6 +275,7 @@ pub fn execute_verified(
         transactions,
         receipts,
         market_events: matched.events,
+        finality: None,
     })
 }
 

@@ -63,7 +63,9 @@ pub mod tx;
 pub mod verify;
 
 pub use admit::{Encoded, Prechecked, Verified, admit, precheck_all, verify_block};
-pub use block::{ActionOutcome, Block, BlockHeader, ExecutedBlock, Outcome, Receipt, TaggedEvent};
+pub use block::{
+    ActionOutcome, Block, BlockHeader, ExecutedBlock, Finality, Outcome, Receipt, TaggedEvent,
+};
 pub use execute::{BlockContext, BlockError, execute_block, execute_verified, precheck};
 pub use merkle::Hash;
 pub use reject::{ChainReject, Reject};

@@ -12,6 +12,7 @@
 //! mempool_per_account_max = 20000
 //! snapshot_interval = 1000
 //! dev_accounts = 10
+//! genesis = "./genesis.json"  # run this chain instead of the embedded dev chain
 //! web_dir = "./web/static"   # serve the trading page from disk, not the binary
 //! ```
 
@@ -55,6 +56,10 @@ pub struct NodeArgs {
     /// Funded demo accounts on the dev chain [default: 10].
     #[arg(long, env = "CLOBCHAIN_DEV_ACCOUNTS")]
     pub dev_accounts: Option<u64>,
+    /// Run the chain of this genesis file (`clobchain genesis` writes one to edit)
+    /// instead of the embedded dev chain.
+    #[arg(long, env = "CLOBCHAIN_GENESIS")]
+    pub genesis: Option<PathBuf>,
     /// Serve the trading page at `/` from this folder instead of the copy built into
     /// the binary (to work on the page without rebuilding).
     #[arg(long, env = "CLOBCHAIN_WEB_DIR")]
@@ -84,6 +89,7 @@ struct FileConfig {
     mempool_per_account_max: Option<usize>,
     snapshot_interval: Option<u64>,
     dev_accounts: Option<u64>,
+    genesis: Option<PathBuf>,
     web_dir: Option<PathBuf>,
 }
 
@@ -98,10 +104,13 @@ pub struct NodeConfig {
     pub mempool_max: usize,
     pub mempool_per_account_max: usize,
     pub snapshot_interval: u64,
-    /// A dev chain: demo accounts, their keys written to the data directory, a faucet.
-    /// The only kind of chain this node starts today.
+    /// The node runs the dev faucet (`POST /v1/faucet`, signed by the dev faucet key,
+    /// which the chain's genesis must fund).
     pub dev: bool,
     pub dev_accounts: u64,
+    /// The genesis file of the chain; `None`: the embedded dev chain with
+    /// `dev_accounts` demo accounts, whose keys go to `<data>/dev-keys.json`.
+    pub genesis: Option<PathBuf>,
     pub feed: api::FeedLimits,
     pub api: api::ApiConfig,
     /// Where the trading page's files come from.
@@ -142,6 +151,7 @@ impl Default for NodeConfig {
             snapshot_interval: crate::chain::SNAPSHOT_INTERVAL_DEFAULT,
             dev: true,
             dev_accounts: 10,
+            genesis: None,
             feed: api::FeedLimits::default(),
             api: api::ApiConfig::default(),
             web: api::web::WebSource::Embedded,
@@ -192,6 +202,7 @@ impl NodeConfig {
                 .dev_accounts
                 .or(file.dev_accounts)
                 .unwrap_or(d.dev_accounts),
+            genesis: args.genesis.clone().or(file.genesis),
             feed: d.feed,
             api: d.api,
             web: match args.web_dir.clone().or(file.web_dir) {

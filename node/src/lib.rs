@@ -31,6 +31,7 @@ pub mod candle_log;
 pub mod chain;
 pub mod config;
 pub mod fork;
+pub mod genesis;
 pub mod mempool;
 pub mod storage;
 pub mod validator;
@@ -93,6 +94,25 @@ pub fn dev_genesis(accounts: u64) -> (Genesis, Vec<SigningKey>) {
         });
     }
     (genesis, keys)
+}
+
+/// The chain a node runs: its genesis file's, or the dev chain with the demo accounts'
+/// keys (none for a genesis file). A genesis that names validators is run only by them.
+pub fn chain_genesis(
+    config: &NodeConfig,
+    validating: bool,
+) -> anyhow::Result<(Genesis, Vec<SigningKey>)> {
+    let Some(path) = &config.genesis else {
+        return Ok(dev_genesis(config.dev_accounts));
+    };
+    let file = genesis::GenesisFile::read(path)?;
+    anyhow::ensure!(
+        validating || file.validators.is_none(),
+        "{} names a validator set: its blocks come from consensus, so run this node as a \
+         validator (--validator-key, --peers)",
+        path.display()
+    );
+    Ok((file.genesis()?, Vec::new()))
 }
 
 /// Milliseconds since the Unix epoch.
@@ -247,7 +267,8 @@ impl ChainNode {
         metrics
             .height
             .set(i64::try_from(state.height()).unwrap_or(i64::MAX));
-        let faucet = config.dev.then(|| {
+        // The faucet runs where the genesis allows faucet transfers.
+        let faucet = (config.dev && genesis.faucet.is_some()).then(|| {
             let key = dev_faucet_key();
             let last = state
                 .account_by_key(&key.verifying_key().to_bytes())
@@ -936,8 +957,8 @@ async fn serve(
     config: NodeConfig,
     validating: Option<axum::Router>,
 ) -> anyhow::Result<(Running, Option<Arc<validator::ValidatorNode>>)> {
-    let (genesis, keys) = dev_genesis(config.dev_accounts);
-    if config.dev {
+    let (genesis, keys) = chain_genesis(&config, validating.is_some())?;
+    if !keys.is_empty() {
         write_dev_keys(&config.data, &keys)?;
     }
     let listen = config.listen;

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::time::Duration;
 
-use markets::{Block, ExecutedBlock, Hash, SignedTransaction, State};
+use markets::{Block, ExecutedBlock, Finality, Hash, SignedTransaction, State};
 use parking_lot::Mutex;
 
 use crate::fork::{Forks, Invalid};
@@ -41,13 +41,17 @@ pub type Durable = Box<dyn FnOnce() + Send>;
 /// still reach a block when this validator leads).
 pub const GOSSIP_OUTBOX_MAX: usize = 100_000;
 
+/// A block consensus finalized, by which certificate, and what to call once it is
+/// durable and published.
+type Final = (Block, Option<Finality>, Durable);
+
 /// A [`ChainNode`] run by consensus.
 #[derive(Debug)]
 pub struct ValidatorNode {
     node: Arc<ChainNode>,
     forks: Mutex<Forks>,
     /// Final blocks for the finalizer thread, in height order.
-    to_finalizer: Mutex<Sender<(Block, Durable)>>,
+    to_finalizer: Mutex<Sender<Final>>,
 }
 
 impl ValidatorNode {
@@ -87,9 +91,15 @@ impl ValidatorNode {
         self.forks.lock().verify(block)
     }
 
-    /// Hands a final block to the finalizer thread (height order, at least once).
-    pub fn finalize(&self, block: Block, durable: Durable) {
-        if self.to_finalizer.lock().send((block, durable)).is_err() {
+    /// Hands a final block to the finalizer thread (height order, at least once), with
+    /// the certificate that finalized it: its receipts carry it.
+    pub fn finalize(&self, block: Block, finality: Option<Finality>, durable: Durable) {
+        if self
+            .to_finalizer
+            .lock()
+            .send((block, finality, durable))
+            .is_err()
+        {
             tracing::warn!("the finalizer stopped; a final block waits for the restart");
         }
     }
@@ -111,12 +121,12 @@ impl ValidatorNode {
     /// The finalizer stage: each final block's state, view and snapshot, then the writer.
     fn finalize_loop(
         &self,
-        from_consensus: Receiver<(Block, Durable)>,
+        from_consensus: Receiver<Final>,
         to_writer: SyncSender<Staged>,
     ) -> anyhow::Result<()> {
         let mut view = self.node.view.load_full();
         loop {
-            let (block, durable) = match from_consensus.recv_timeout(STOP_POLL) {
+            let (block, finality, durable) = match from_consensus.recv_timeout(STOP_POLL) {
                 Ok(next) => next,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if self.node.stopping.load(Ordering::Acquire) {
@@ -155,7 +165,12 @@ impl ValidatorNode {
                 )
             })?;
             let state: &State = &speculative.state;
-            let next = view.next(state, &speculative.block);
+            // Forks let go of the block when it finalized it: no copy in the usual case.
+            let mut block = Arc::try_unwrap(speculative.block)
+                .unwrap_or_else(|shared| ExecutedBlock::clone(&shared));
+            block.finality = finality;
+            let block = Arc::new(block);
+            let next = view.next(state, &block);
             let snapshot = height
                 .is_multiple_of(self.node.config.snapshot_interval.max(1))
                 .then(|| State::clone(state).snapshot_bytes());
@@ -163,7 +178,7 @@ impl ValidatorNode {
             *self.node.state.write() = State::clone(state);
             view = Arc::new(next);
             let staged = Staged {
-                block: speculative.block,
+                block,
                 view: Arc::clone(&view),
                 snapshot,
                 execute: started.elapsed(),

@@ -73,6 +73,7 @@ fn block(height: u64, timestamp_ms: u64, events: Vec<TaggedEvent>) -> ExecutedBl
         transactions: Vec::new(),
         receipts: Vec::new(),
         market_events: vec![events],
+        finality: None,
     }
 }
 

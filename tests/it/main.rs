@@ -3,6 +3,7 @@
 mod candles;
 mod chain;
 mod chain_storage;
+mod genesis;
 mod loadtest;
 mod lobster;
 mod matching_golden;

@@ -73,3 +73,18 @@ def test_refused_before_signing(client: Client) -> None:
     with pytest.raises(TypeError):
         client.place(key, 0, "buy", 65000.0, Decimal("0.01"))  # type: ignore[arg-type]
     assert key.nonces._last == 0  # no nonce was taken: nothing was signed
+
+
+def test_receipts_and_blocks_read_their_finality_when_validators_send_one() -> None:
+    from clobchain import Block, Finality, TxStatus
+
+    receipt = {"hash": "ab" * 32, "status": "committed", "height": 5, "index": 0,
+               "actions": [{"result": "done"}], "events": []}
+    assert TxStatus.from_json(receipt).finality is None  # a single-producer chain
+    final = TxStatus.from_json({**receipt, "finality": {"view": 9, "height": 6}})
+    assert final.finality == Finality(view=9, height=6)
+    block = {"height": 6, "hash": "aa" * 32, "parent_hash": "bb" * 32, "timestamp_ms": 1,
+             "transaction_count": 0, "transactions_root": "cc" * 32,
+             "events_root": "dd" * 32, "state_root": "ee" * 32}
+    assert Block.from_json(block).finality is None
+    assert Block.from_json({**block, "finality": {"view": 9, "height": 6}}).finality.view == 9

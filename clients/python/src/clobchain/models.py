@@ -318,9 +318,23 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Finality:
+    """On a chain of validators, the consensus certificate that made a block final: the
+    finalization in view ``view`` of the block at ``height`` (the block's own, or a
+    descendant's that finalized it with its ancestors)."""
+
+    view: int
+    height: int
+
+    @classmethod
+    def from_json(cls, j: Json | None) -> Finality | None:
+        return None if j is None else cls(j["view"], j["height"])
+
+
+@dataclass(frozen=True)
 class TxStatus:
     """A transaction's state: ``pending``, ``committed`` (``actions``, ``events``) or
-    ``rejected`` as a whole (``code``)."""
+    ``rejected`` as a whole (``code``). ``finality`` is set on a chain of validators."""
 
     hash: str
     status: str
@@ -329,6 +343,7 @@ class TxStatus:
     actions: list[ActionResult] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     code: str | None = None
+    finality: Finality | None = None
 
     @classmethod
     def from_json(cls, j: Json) -> TxStatus:
@@ -336,6 +351,7 @@ class TxStatus:
             j["hash"], j["status"], j.get("height"), j.get("index"),
             [ActionResult.from_json(a) for a in j.get("actions") or []],
             [Event.from_json(e) for e in j.get("events") or []], j.get("code"),
+            Finality.from_json(j.get("finality")),
         )
 
 
@@ -369,12 +385,14 @@ class Block:
     events_root: str
     state_root: str
     transactions: list[str] | None = None
+    finality: Finality | None = None
 
     @classmethod
     def from_json(cls, j: Json) -> Block:
         return cls(j["height"], j["hash"], j["parent_hash"], j["timestamp_ms"],
                    j["transaction_count"], j["transactions_root"], j["events_root"],
-                   j["state_root"], j.get("transactions"))
+                   j["state_root"], j.get("transactions"),
+                   Finality.from_json(j.get("finality")))
 
 
 @dataclass(frozen=True)
