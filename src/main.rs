@@ -91,6 +91,9 @@ fn run_node(args: &node::config::NodeArgs) -> anyhow::Result<()> {
     if let (Some(key), Some(peers)) = (&args.validator_key, &args.peers) {
         return consensus::process::run(config, key, peers);
     }
+    if let Some(source) = &args.follow {
+        return consensus::follow::run(config, source);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("api")

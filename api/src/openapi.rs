@@ -36,7 +36,7 @@ use crate::{rest, ws};
         rest::health, rest::metrics, rest::openapi, rest::markets_list, rest::market_one,
         rest::book, rest::trades, rest::candles, rest::account, rest::account_orders, rest::account_fills,
         rest::place_order, rest::order, rest::cancel_order, rest::submit, rest::submit_batch,
-        rest::transaction, rest::block_latest, rest::block_at, rest::faucet, ws::upgrade,
+        rest::transaction, rest::block_latest, rest::block_at, rest::block_raw, rest::faucet, ws::upgrade,
     ),
     components(schemas(
         wire::SideJson, wire::TimeInForceJson, wire::SelfTradeJson, wire::PlaceJson,
@@ -56,7 +56,7 @@ use crate::{rest, ws};
         (name = "accounts", description = "Balances, open orders and fills."),
         (name = "orders", description = "Placing, reading and cancelling orders."),
         (name = "transactions", description = "Any signed transaction; the dev faucet."),
-        (name = "blocks", description = "Block headers."),
+        (name = "blocks", description = "Block headers, and whole blocks for followers."),
         (name = "websocket", description = "The live feed (docs/API.md)."),
     )
 )]

@@ -13,8 +13,8 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use markets::{
-    Action, AssetId, CancelOrder, ChainId, Hash, MarketId, OrderAction, SignedTransaction,
-    Transaction,
+    Action, AssetId, CancelOrder, ChainId, ExecutedBlock, Hash, MarketId, OrderAction,
+    SignedTransaction, Transaction,
 };
 use matching::{OrderId, OrderRef};
 use serde::de::DeserializeOwned;
@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/transactions/{hash}"),
     ("GET", "/v1/blocks/latest"),
     ("GET", "/v1/blocks/{height}"),
+    ("GET", "/v1/blocks/{height}/raw"),
     ("POST", "/v1/faucet"),
     ("GET", "/v1/ws"),
 ];
@@ -90,6 +91,7 @@ fn handler<N: Node>(method: &str, path: &str) -> MethodRouter<Arc<App<N>>> {
         ("GET", "/v1/transactions/{hash}") => get(transaction::<N>),
         ("GET", "/v1/blocks/latest") => get(block_latest::<N>),
         ("GET", "/v1/blocks/{height}") => get(block_at::<N>),
+        ("GET", "/v1/blocks/{height}/raw") => get(block_raw::<N>),
         ("POST", "/v1/faucet") => post(faucet::<N>),
         ("GET", "/v1/ws") => get(crate::ws::upgrade::<N>),
         _ => panic!("{method} {path} is in ROUTES but has no handler"),
@@ -879,18 +881,57 @@ async fn block_at<N: Node>(
     block_json(&app, height).await
 }
 
-async fn block_json<N: Node>(
+/// Response headers of `GET /v1/blocks/{height}/raw`: the finality certificate's view
+/// and the height it names, on a chain of validators.
+pub const FINALITY_VIEW_HEADER: &str = "clobchain-finality-view";
+pub const FINALITY_HEIGHT_HEADER: &str = "clobchain-finality-height";
+
+#[utoipa::path(get, path = "/v1/blocks/{height}/raw", tag = "blocks",
+    params(("height" = String, Path, description = "A block height: a u64 in decimal.", pattern = "^[0-9]+$", min_length = 1, max_length = 20)),
+    responses((status = 200, description = "`application/octet-stream`: the block as stored and as validators vote on it, `borsh(Block { header, transactions })` (ARCHITECTURE.md, \"Encodings\"). On a chain of validators the headers `clobchain-finality-view` and `clobchain-finality-height` name the certificate that made it final. A follower node (`clobchain node --follow`) re-executes these.", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "`MALFORMED`: not a u64.", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: height 0 or above the chain.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`.", body = ErrorBody)))]
+async fn block_raw<N: Node>(
+    State(app): AppState<N>,
+    Path(height): Path<String>,
+) -> Result<Response, ApiError> {
+    let height = parse_decimal(&height).ok_or_else(|| ApiError::malformed("a height is a u64"))?;
+    let stored = stored_block(&app, height).await?;
+    let mut response = (
+        [(axum::http::header::CONTENT_TYPE, binary::OCTET_STREAM)],
+        stored.block_bytes(),
+    )
+        .into_response();
+    if let Some(finality) = stored.finality {
+        let headers = response.headers_mut();
+        headers.insert(FINALITY_VIEW_HEADER, finality.view.into());
+        headers.insert(FINALITY_HEIGHT_HEADER, finality.height.into());
+    }
+    Ok(response)
+}
+
+/// The block at `height` (1 to the published height), read from storage off the
+/// runtime's threads.
+async fn stored_block<N: Node>(
     app: &Arc<App<N>>,
     height: u64,
-) -> Result<axum::Json<BlockJson>, ApiError> {
+) -> Result<Arc<ExecutedBlock>, ApiError> {
     if height == 0 {
         return Err(ApiError::not_found("no block yet (height 0 is genesis)"));
     }
     let node = Arc::clone(&app.node);
-    let stored = tokio::task::spawn_blocking(move || node.stored(height))
+    tokio::task::spawn_blocking(move || node.stored(height))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??
-        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))
+}
+
+async fn block_json<N: Node>(
+    app: &Arc<App<N>>,
+    height: u64,
+) -> Result<axum::Json<BlockJson>, ApiError> {
+    let stored = stored_block(app, height).await?;
     let mut json = BlockJson::from_block(&stored);
     json.transactions = Some(
         stored

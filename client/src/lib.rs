@@ -45,4 +45,4 @@ pub mod ws;
 
 pub use reqwest::header::HeaderMap;
 pub use reqwest::{Method, StatusCode};
-pub use rest::{Client, ClientError, RawResponse};
+pub use rest::{Client, ClientError, RawBlock, RawResponse};

@@ -10,8 +10,8 @@ use api::candles::Interval;
 use api::wire::CancelBody;
 use api::wire::{
     AccountJson, BatchRequest, BatchResponse, BookJson, CandlesJson, FaucetRequest, FillsPage,
-    HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse, TradesPage, TransactionJson,
-    TxStatus,
+    FinalityJson, HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse, TradesPage,
+    TransactionJson, TxStatus,
 };
 use bytes::Bytes;
 use markets::SignedTransaction;
@@ -331,6 +331,33 @@ impl Client {
         self.get(&["v1", "transactions", hash], &[]).await
     }
 
+    /// `GET /v1/blocks/{height}/raw`: the block's borsh bytes and, on a chain of
+    /// validators, the certificate that made it final; `None` when the node has no
+    /// block at that height (yet).
+    pub async fn block_raw(&self, height: u64) -> Result<Option<RawBlock>, ClientError> {
+        let url = self.url(&["v1", "blocks", &height.to_string(), "raw"], &[]);
+        let response = self.read(self.http.get(url)).await?;
+        if response.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status.is_success() {
+            return Err(response.error());
+        }
+        let header =
+            |name: &str| -> Option<u64> { response.headers.get(name)?.to_str().ok()?.parse().ok() };
+        let finality = match (
+            header(api::rest::FINALITY_VIEW_HEADER),
+            header(api::rest::FINALITY_HEIGHT_HEADER),
+        ) {
+            (Some(view), Some(height)) => Some(FinalityJson { view, height }),
+            _ => None,
+        };
+        Ok(Some(RawBlock {
+            bytes: response.body,
+            finality,
+        }))
+    }
+
     fn wait_query(wait: bool) -> Vec<(&'static str, String)> {
         if wait {
             vec![("wait", "true".to_string())]
@@ -429,6 +456,15 @@ impl Client {
         let account = self.account(account).await?;
         Ok(next_nonce(now_micros(), account.last_nonce))
     }
+}
+
+/// A block as `GET /v1/blocks/{height}/raw` gives it.
+#[derive(Clone, Debug)]
+pub struct RawBlock {
+    /// `borsh(Block)`: decode it with a size limit (`markets::limits::BLOCK_BYTES_MAX`).
+    pub bytes: Bytes,
+    /// The certificate that made it final, on a chain of validators.
+    pub finality: Option<FinalityJson>,
 }
 
 /// An answer as it came: status, headers and body.

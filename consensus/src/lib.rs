@@ -20,6 +20,7 @@ pub mod app;
 pub mod block;
 pub mod engine;
 pub mod faults;
+pub mod follow;
 pub mod memory;
 pub mod node_chain;
 pub mod process;

@@ -71,6 +71,11 @@ pub struct NodeArgs {
     /// The validator set and its chain (`testnet.json`); needs `--validator-key`.
     #[arg(long, env = "CLOBCHAIN_PEERS", requires = "validator_key")]
     pub peers: Option<PathBuf>,
+    /// Follow the chain of the node at this URL without voting: take each final block
+    /// from its API, re-execute and store it, serve it here, and forward submissions
+    /// to it. Run it on the same genesis (`--genesis`, as the source).
+    #[arg(long, env = "CLOBCHAIN_FOLLOW", conflicts_with = "validator_key")]
+    pub follow: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CLOBCHAIN_LOG_JSON")]
     pub log_json: bool,

@@ -633,6 +633,11 @@ impl ChainNode {
         self.wake.notify_all();
     }
 
+    /// Whether the node is stopping: asked to, or a stage failed.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     /// The door: hash, duplicates, the state's checks, signatures, the mempool. Each
     /// transaction on its own; the answers are in order.
     pub fn admit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, Refused>> {

@@ -1,8 +1,9 @@
 //! Four validator processes on loopback (`clobchain node --validator-key --peers`, as
 //! `clobchain testnet` starts them): orders sent to different validators reach blocks
-//! once; one validator killed with `kill -9` under load and restarted catches up; after
-//! a SIGTERM every validator's directory passes `clobchain verify` with the same last
-//! block and state root.
+//! once; one validator killed with `kill -9` under load and restarted catches up; a
+//! follower (`clobchain node --follow`) keeps up with them, serves the same receipts and
+//! forwards what it is sent; after a SIGTERM every validator's directory, and the
+//! follower's, passes `clobchain verify` with the same blocks.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,31 @@ fn spawn_validator(dir: &Path, peers: &Path, i: usize) -> NodeProcess {
         ],
         "API on http://",
     )
+}
+
+/// A follower of the node at `source`, in `<dir>/follower`, on the testnet's genesis.
+async fn spawn_follower(dir: &Path, source: &Api) -> NodeProcess {
+    let data = dir.join("follower");
+    let genesis = dir.join("genesis.json");
+    let source = source.base().to_string();
+    tokio::task::spawn_blocking(move || {
+        spawn_clobchain(
+            &[
+                "node".as_ref(),
+                "--data".as_ref(),
+                data.as_os_str(),
+                "--listen".as_ref(),
+                "127.0.0.1:0".as_ref(),
+                "--genesis".as_ref(),
+                genesis.as_os_str(),
+                "--follow".as_ref(),
+                source.as_ref(),
+            ],
+            "API on http://",
+        )
+    })
+    .await
+    .expect("spawn")
 }
 
 async fn spawn(dir: &Path, peers: &Path, i: usize) -> NodeProcess {
@@ -121,6 +147,7 @@ async fn four_validator_processes_agree_through_a_kill_9() {
         .map(|n| n.as_ref().unwrap().api.clone())
         .collect();
     wait_height(&apis[0], 2).await;
+    let follower = spawn_follower(dir.path(), &apis[1]).await;
 
     // Buyers through validators 0 and 1, sellers through 2 and 3: orders cross between
     // accounts that entered through different validators.
@@ -169,6 +196,7 @@ async fn four_validator_processes_agree_through_a_kill_9() {
         apis[1].clone(),
         restarted.api.clone(),
         apis[3].clone(),
+        follower.api.clone(),
     ];
     let top = acks.iter().map(|a| a.1).max().unwrap();
     for (v, api) in all.iter().enumerate() {
@@ -184,6 +212,13 @@ async fn four_validator_processes_agree_through_a_kill_9() {
             }
         }
     }
+    // The follower forwards what it is sent; its receipt comes from a block it executed.
+    let forwarded = Trader::dev(9).place(BTC_USD, Side::Buy, 4_000_000, LOT);
+    let receipt = follower.api.submit_committed(&forwarded).await.receipt;
+    let height = receipt.expect("waited").height.expect("committed");
+    wait_height(&apis[0], height).await;
+    let there = apis[0].tx_status(&forwarded.hash().to_string()).await;
+    assert_eq!(there.and_then(|s| s.height), Some(height));
 
     // Consensus's metrics: the view, the final height, latencies, faults proven.
     let metrics = all[1].get("/metrics/consensus").await;
@@ -199,6 +234,7 @@ async fn four_validator_processes_agree_through_a_kill_9() {
     }
 
     // Stop all; each directory re-executes to the same chain.
+    follower.terminate();
     restarted.terminate();
     for node in nodes.into_iter().flatten() {
         node.terminate();
@@ -206,24 +242,26 @@ async fn four_validator_processes_agree_through_a_kill_9() {
     assert_same_chain(dir.path(), top);
 }
 
-/// Every validator's stopped directory passes `clobchain verify`, reaches `top`, and
-/// holds the same block at the lowest height they all reached.
+/// Every validator's stopped directory, and the follower's, passes `clobchain verify`,
+/// reaches `top`, and holds the same block at the lowest height they all reached.
 fn assert_same_chain(dir: &Path, top: u64) {
-    let mut results = Vec::new();
-    for i in 0..VALIDATORS {
-        let data: PathBuf = dir.join(format!("v{i}"));
-        let report = node::chain::verify(&data, |_| {}).expect("clobchain verify passes");
-        results.push(report);
-    }
+    let dirs: Vec<PathBuf> = (0..VALIDATORS)
+        .map(|i| dir.join(format!("v{i}")))
+        .chain([dir.join("follower")])
+        .collect();
+    let results: Vec<_> = dirs
+        .iter()
+        .map(|data| node::chain::verify(data, |_| {}).expect("clobchain verify passes"))
+        .collect();
     let least = results.iter().map(|r| r.blocks).min().unwrap();
     assert!(least >= top);
     // Heights may differ by the blocks finalized while the others were stopping: compare
     // at the lowest one through the stored blocks.
-    let hashes: Vec<_> = (0..VALIDATORS)
-        .map(|i| {
+    let hashes: Vec<_> = dirs
+        .iter()
+        .map(|data| {
             let (chain, _) =
-                node::chain::Chain::open(&dir.join(format!("v{i}")), &node::dev_genesis(10).0)
-                    .expect("opens");
+                node::chain::Chain::open(data, &node::dev_genesis(10).0).expect("opens");
             chain.block(least).expect("stored").header.hash()
         })
         .collect();
