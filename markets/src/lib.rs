@@ -62,11 +62,15 @@ pub mod state;
 pub mod tx;
 pub mod verify;
 
-pub use admit::{Encoded, Prechecked, Verified, admit, precheck_all, verify_block};
+pub use admit::{
+    Encoded, Prechecked, Verified, admit, precheck_all, verify_block, verify_block_except,
+};
 pub use block::{
     ActionOutcome, Block, BlockHeader, ExecutedBlock, Finality, Outcome, Receipt, TaggedEvent,
 };
-pub use execute::{BlockContext, BlockError, execute_block, execute_verified, precheck};
+pub use execute::{
+    BlockContext, BlockError, execute_block, execute_block_except, execute_verified, precheck,
+};
 pub use merkle::Hash;
 pub use reject::{ChainReject, Reject};
 pub use state::{
