@@ -263,6 +263,10 @@ pub struct TestnetArgs {
     /// replaced by the testnet's.
     #[arg(long)]
     pub genesis: Option<PathBuf>,
+    /// How long a leader waits for transactions before it cuts its block, in ms
+    /// [default: the node's block interval, 100].
+    #[arg(long)]
+    pub block_interval_ms: Option<u64>,
 }
 
 /// The namespace a local testnet's validators sign into their votes.
@@ -329,6 +333,12 @@ pub fn run_testnet(args: &TestnetArgs) -> anyhow::Result<()> {
             .arg(dir.join("validator.key"))
             .arg("--peers")
             .arg(&peers)
+            .args(
+                args.block_interval_ms
+                    .map(|ms| ["--block-interval-ms".to_string(), ms.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -375,6 +385,7 @@ mod tests {
             p2p_port: 9000,
             dev_accounts: 2,
             genesis: None,
+            block_interval_ms: None,
         };
         let (peers_file, testnet) = prepare(&args).unwrap();
         let read = Testnet::read(&peers_file).unwrap();

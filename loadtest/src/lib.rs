@@ -150,7 +150,8 @@ pub struct LoadtestArgs {
     /// The clobchain binary to spawn the node from.
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
-    /// Block interval of the spawned node, in ms [default: the node's].
+    /// Block interval of the spawned node or testnet, in ms [default: the node's]. A
+    /// validator's leader waits this long (at most 1 s) before it cuts its block.
     #[arg(long)]
     pub node_block_interval_ms: Option<u64>,
     /// Drive the block executor directly: no network, no storage. Measures the

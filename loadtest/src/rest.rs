@@ -233,7 +233,8 @@ async fn spawn_testnet(
     let data = temp_data_dir()?;
     let api = free_ports(validators)?;
     let p2p = free_ports(validators)?;
-    let mut child = std::process::Command::new(&bin)
+    let mut command = std::process::Command::new(&bin);
+    command
         .arg("testnet")
         .args(["--validators", &validators.to_string()])
         .arg("--dir")
@@ -242,7 +243,11 @@ async fn spawn_testnet(
         .args(["--p2p-port", &p2p.to_string()])
         .args(["--dev-accounts", &args.traders.max(1).to_string()])
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    if let Some(ms) = args.node_block_interval_ms {
+        command.args(["--block-interval-ms", &ms.to_string()]);
+    }
+    let mut child = command
         .spawn()
         .with_context(|| format!("starting {} testnet", bin.display()))?;
     // Validator 0 serves once its node is open and consensus has made a block.

@@ -131,6 +131,7 @@ async fn four_validator_processes_agree_through_a_kill_9() {
         p2p_port: 0,
         dev_accounts: 10,
         genesis: None,
+        block_interval_ms: None,
     };
     let (peers, mut testnet) = prepare(&args).expect("testnet files");
     // Free ports for the p2p listeners (prepare numbers them from p2p_port).
