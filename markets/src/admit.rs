@@ -333,7 +333,7 @@ mod tests {
         }
         // Skipping the signatures the door already checked changes no verdict; the
         // state's checks still apply to a skipped one (the wrong chain stays refused).
-        let door_checked: std::collections::HashSet<Hash> =
+        let door_checked: std::collections::BTreeSet<Hash> =
             [0, 1, 4].into_iter().map(|i| block[i].hash()).collect();
         let skipping = verify_block_except(&state, &block, |h| door_checked.contains(h));
         let got: Vec<_> = skipping.iter().map(Verified::verdict).collect();
