@@ -93,6 +93,35 @@ pub struct Config<B, P> {
     pub max_pending_acks: NonZeroUsize,
     /// Where proven faults of other validators are kept.
     pub faults: Faults,
+    /// Marshal's certificates, for the API; set once marshal runs.
+    pub finalizations: Finalizations,
+}
+
+/// The finalization certificates marshal stores, by height, for the API
+/// (`GET /v1/consensus/finalizations/{height}`). Clones share it; empty until marshal
+/// runs.
+#[derive(Clone, Default)]
+pub struct Finalizations(Arc<std::sync::OnceLock<Marshal>>);
+
+impl std::fmt::Debug for Finalizations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finalizations")
+            .field("running", &self.0.get().is_some())
+            .finish()
+    }
+}
+
+impl Finalizations {
+    /// The certificate stored for the block at `height`, encoded (commonware's codec):
+    /// `None` before marshal runs, and for a block finalized only through a
+    /// descendant's certificate.
+    pub async fn encoded(&self, height: u64) -> Option<Vec<u8>> {
+        let marshal = self.0.get()?.clone();
+        let finalization = marshal
+            .get_finalization(commonware_consensus::types::Height::new(height))
+            .await?;
+        Some(commonware_codec::Encode::encode(&finalization).to_vec())
+    }
 }
 
 impl<B, P> Config<B, P> {
@@ -122,6 +151,7 @@ impl<B, P> Config<B, P> {
             max_repair: NZUsize!(10),
             max_pending_acks: NZUsize!(1),
             faults: Faults::default(),
+            finalizations: Finalizations::default(),
         }
     }
 }
@@ -200,6 +230,7 @@ where
         backfill,
     )
     .await;
+    let _ = cfg.finalizations.0.set(marshal_mailbox.clone());
 
     // --- Inline wrapper: Automaton + CertifiableAutomaton + Relay + Reporter -----------------
     // standard/inline.rs:205 `pub fn new(context: E, application: A, marshal: Mailbox<S, Standard<B>>, epocher: ES)`

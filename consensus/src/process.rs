@@ -28,6 +28,7 @@ use node::validator::ValidatorNode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::engine::Finalizations;
 use crate::node_chain::NodeChain;
 use crate::validator::{self, Peer, ValidatorConfig};
 use crate::{FaultKind, Faults};
@@ -148,21 +149,21 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
         peers,
         listen,
         storage_dir: storage,
-        // Votes name the chain too: a validator's votes for one genesis are no votes
-        // on another chain that uses the same namespace.
-        namespace: format!("{}/{}", set.namespace, genesis.hash()).into_bytes(),
+        namespace: vote_namespace(&set, &genesis),
         worker_threads: 4,
         partition_prefix: "clobchain".into(),
         local: listen.ip().is_loopback(),
         quota: validator::DEFAULT_QUOTA,
         block_delay: Duration::from_millis(config.block_interval_ms.min(1_000)),
         faults: Faults::default(),
+        finalizations: Finalizations::default(),
         max_gossip_bytes: GOSSIP_BATCH_MAX * markets::limits::TRANSACTION_BYTES_MAX + 64,
     };
     let runner = validator::runner(&vcfg);
     runner.start(|ctx| async move {
         let data = config.data.clone();
-        let routes = metrics_route(Arc::new(ctx.child("metrics")), vcfg.faults.clone());
+        let routes = metrics_route(Arc::new(ctx.child("metrics")), vcfg.faults.clone())
+            .merge(finalizations_route(vcfg.finalizations.clone()));
         let (running, node) = node::start_validator(config, routes).await?;
         let chain = NodeChain::new(Arc::clone(&node), &genesis);
         let peer = Arc::clone(&node);
@@ -187,6 +188,44 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
 
 /// `GET /metrics/consensus`: commonware's own metrics (simplex's views and latencies,
 /// marshal's heights, p2p) in the Prometheus text format, then the proven faults by kind.
+/// The namespace signed into every vote: the genesis file's, and the genesis hash, so
+/// that a validator's votes for one chain are no votes on another with the same
+/// namespace.
+pub fn vote_namespace(set: &ValidatorSet, genesis: &markets::Genesis) -> Vec<u8> {
+    format!("{}/{}", set.namespace, genesis.hash()).into_bytes()
+}
+
+/// `GET /v1/consensus/finalizations/{height}`: the finalization certificate marshal
+/// stored for that block (commonware's encoding), which a follower checks against the
+/// genesis's validator set; 404 for a block finalized only through a descendant's.
+fn finalizations_route(finalizations: Finalizations) -> axum::Router {
+    axum::Router::new().route(
+        "/v1/consensus/finalizations/{height}",
+        axum::routing::get(
+            move |axum::extract::Path(height): axum::extract::Path<String>| {
+                let finalizations = finalizations.clone();
+                async move {
+                    use axum::response::IntoResponse as _;
+                    let Ok(height) = height.parse::<u64>() else {
+                        return api::ApiError::malformed("a height is a u64").into_response();
+                    };
+                    match finalizations.encoded(height).await {
+                        Some(bytes) => (
+                            [(axum::http::header::CONTENT_TYPE, api::binary::OCTET_STREAM)],
+                            bytes,
+                        )
+                            .into_response(),
+                        None => api::ApiError::not_found(format!(
+                            "no finalization certificate stored for block {height}"
+                        ))
+                        .into_response(),
+                    }
+                }
+            },
+        ),
+    )
+}
+
 fn metrics_route<M: commonware_runtime::Metrics + Send + Sync + 'static>(
     metrics: Arc<M>,
     faults: Faults,

@@ -69,6 +69,8 @@ pub struct ValidatorConfig {
     pub block_delay: Duration,
     /// Where the faults simplex proves are kept.
     pub faults: crate::Faults,
+    /// Where the API reads marshal's finalization certificates.
+    pub finalizations: engine::Finalizations,
     /// Largest tx-gossip payload we send on channel 5 (must be <= max_message_size:
     /// a larger send PANICS, lookup/config.rs "Sending a larger payload panics").
     pub max_gossip_bytes: usize,
@@ -185,6 +187,7 @@ where
     );
     engine_cfg.block_delay = cfg.block_delay;
     engine_cfg.faults = cfg.faults.clone();
+    engine_cfg.finalizations = cfg.finalizations.clone();
     let engine = engine::start(ctx.child("engine"), engine_cfg, chain, channels);
 
     // --- channel 5: receive loop ----------------------------------------------------------

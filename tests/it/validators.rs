@@ -220,6 +220,7 @@ async fn four_validator_processes_agree_through_a_kill_9() {
     wait_height(&apis[0], height).await;
     let there = apis[0].tx_status(&forwarded.hash().to_string()).await;
     assert_eq!(there.and_then(|s| s.height), Some(height));
+    check_certificate(dir.path(), &apis[0], height).await;
 
     // Consensus's metrics: the view, the final height, latencies, faults proven.
     let metrics = all[1].get("/metrics/consensus").await;
@@ -241,6 +242,40 @@ async fn four_validator_processes_agree_through_a_kill_9() {
         node.terminate();
     }
     assert_same_chain(dir.path(), top);
+}
+
+/// The certificate that made block `height` final, as a validator serves it: it checks
+/// against the genesis's validators, and not for another block or with a byte changed.
+async fn check_certificate(dir: &Path, validator: &Api, height: u64) {
+    let genesis = node::genesis::GenesisFile::read(&dir.join("genesis.json")).expect("genesis");
+    let certifier = consensus::follow::Certifier::for_genesis(&genesis)
+        .expect("checks")
+        .expect("the testnet names its validators");
+    let block: api::wire::BlockJson = validator.get_json(&format!("/v1/blocks/{height}")).await;
+    let finality = block
+        .finality
+        .expect("a validator's block names its certificate");
+    let certified: api::wire::BlockJson = validator
+        .get_json(&format!("/v1/blocks/{}", finality.height))
+        .await;
+    let hash = markets::Hash(api::wire::parse_hex32(&certified.hash).expect("hex"));
+    let client = client::Client::new(validator.base()).expect("client");
+    let path = format!("/v1/consensus/finalizations/{}", finality.height);
+    let response = client
+        .raw(client::Method::GET, &path, &[], None)
+        .await
+        .expect("answers");
+    assert!(response.status.is_success(), "{}", response.text());
+    let bytes = response.body.to_vec();
+    certifier
+        .check(&bytes, hash, finality.view)
+        .expect("a quorum's certificate");
+    let other = markets::Hash(api::wire::parse_hex32(&block.parent_hash).expect("hex"));
+    assert!(certifier.check(&bytes, other, finality.view).is_err());
+    assert!(certifier.check(&bytes, hash, finality.view + 1).is_err());
+    let mut flipped = bytes.clone();
+    *flipped.last_mut().expect("bytes") ^= 1;
+    assert!(certifier.check(&flipped, hash, finality.view).is_err());
 }
 
 /// Every validator's stopped directory, and the follower's, passes `clobchain verify`,
