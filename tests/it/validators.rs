@@ -18,10 +18,19 @@ use crate::node_support::{Api, BTC_USD, NodeProcess, Trader, hex_body, spawn_clo
 const VALIDATORS: usize = 4;
 const LOT: u64 = 10_000;
 
-/// A port nobody listens on now (the OS's choice; closed again at once).
+/// A port nobody listens on now, below Linux's ephemeral range (32768 and up): a
+/// validator restarted after `kill -9` binds its p2p port again, and a port from the
+/// ephemeral range may meanwhile be the local end of some outgoing connection.
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = 20_000 + (std::process::id() % 1_000) as u16 * 10;
+    loop {
+        let offset = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 12_000;
+        let port = 20_000 + (start - 20_000 + offset) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn spawn_validator(dir: &Path, peers: &Path, i: usize) -> NodeProcess {
