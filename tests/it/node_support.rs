@@ -547,20 +547,29 @@ pub struct NodeProcess {
 /// Starts `clobchain node` on `data` and waits for the line that says where it serves.
 /// Empty blocks are rare (every minute) so that heights move only with transactions.
 pub fn spawn_node(data: &Path) -> NodeProcess {
-    spawn_clobchain(
+    spawn_node_with(
+        data,
         &[
-            "node".as_ref(),
-            "--data".as_ref(),
-            data.as_os_str(),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
             "--block-interval-ms".as_ref(),
             "20".as_ref(),
             "--empty-block-interval-ms".as_ref(),
             "60000".as_ref(),
         ],
-        "clobchain node: API on http://",
     )
+}
+
+/// `clobchain node --data <data> --listen 127.0.0.1:0` and `extra` flags (a validator's,
+/// a follower's), waiting for the line that says where it serves.
+pub fn spawn_node_with(data: &Path, extra: &[&std::ffi::OsStr]) -> NodeProcess {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "node".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ];
+    args.extend_from_slice(extra);
+    spawn_clobchain(&args, "API on http://")
 }
 
 /// Starts the binary with `args` and waits for the line, starting with `announce`, that

@@ -13,7 +13,7 @@ use api::wire::{SubmitResponse, TxStatusKind};
 use consensus::process::{TestnetArgs, prepare};
 use matching::Side;
 
-use crate::node_support::{Api, BTC_USD, NodeProcess, Trader, hex_body, spawn_clobchain};
+use crate::node_support::{Api, BTC_USD, NodeProcess, Trader, hex_body, spawn_node_with};
 
 const VALIDATORS: usize = 4;
 const LOT: u64 = 10_000;
@@ -36,13 +36,9 @@ fn free_port() -> u16 {
 fn spawn_validator(dir: &Path, peers: &Path, i: usize) -> NodeProcess {
     let data = dir.join(format!("v{i}"));
     let key = data.join("validator.key");
-    spawn_clobchain(
+    spawn_node_with(
+        &data,
         &[
-            "node".as_ref(),
-            "--data".as_ref(),
-            data.as_os_str(),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
             "--block-interval-ms".as_ref(),
             "20".as_ref(),
             "--validator-key".as_ref(),
@@ -50,7 +46,6 @@ fn spawn_validator(dir: &Path, peers: &Path, i: usize) -> NodeProcess {
             "--peers".as_ref(),
             peers.as_os_str(),
         ],
-        "API on http://",
     )
 }
 
@@ -60,19 +55,14 @@ async fn spawn_follower(dir: &Path, source: &Api) -> NodeProcess {
     let genesis = dir.join("genesis.json");
     let source = source.base().to_string();
     tokio::task::spawn_blocking(move || {
-        spawn_clobchain(
+        spawn_node_with(
+            &data,
             &[
-                "node".as_ref(),
-                "--data".as_ref(),
-                data.as_os_str(),
-                "--listen".as_ref(),
-                "127.0.0.1:0".as_ref(),
                 "--genesis".as_ref(),
                 genesis.as_os_str(),
                 "--follow".as_ref(),
                 source.as_ref(),
             ],
-            "API on http://",
         )
     })
     .await
