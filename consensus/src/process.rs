@@ -206,7 +206,7 @@ fn finalizations_route(finalizations: Finalizations) -> axum::Router {
                 let finalizations = finalizations.clone();
                 async move {
                     use axum::response::IntoResponse as _;
-                    let Ok(height) = height.parse::<u64>() else {
+                    let Some(height) = api::rest::parse_decimal(&height) else {
                         return api::ApiError::malformed("a height is a u64").into_response();
                     };
                     match finalizations.encoded(height).await {

@@ -266,6 +266,12 @@ async fn check_certificate(dir: &Path, validator: &Api, height: u64) {
         .expect("answers");
     assert!(response.status.is_success(), "{}", response.text());
     let bytes = response.body.to_vec();
+    let signed = format!("/v1/consensus/finalizations/+{}", finality.height);
+    let refused = client.raw(client::Method::GET, &signed, &[], None).await;
+    assert_eq!(
+        refused.expect("answers").status,
+        client::StatusCode::BAD_REQUEST
+    );
     certifier
         .check(&bytes, hash, finality.view)
         .expect("a quorum's certificate");
