@@ -51,7 +51,7 @@ use markets::{
     Action, AssetId, BlockContext, Encoded, Genesis, GenesisBalance, Hash, Reject,
     SignedTransaction, State, Transaction, Transfer, Verified, execute_verified,
 };
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
@@ -170,11 +170,21 @@ impl From<Refused> for ApiError {
 struct Pool {
     mempool: Mempool,
     committed: TxIndex,
+    /// Places in the queue taken by admissions whose signatures are being checked:
+    /// each takes its places before it verifies, so concurrent requests never check
+    /// more signatures than the queue has room for (under overload the excess is
+    /// refused before any work, not after its signatures were checked).
+    reserved: usize,
 }
 
 impl Pool {
     fn knows(&self, hash: &Hash) -> bool {
         self.mempool.contains(hash) || self.committed.get(hash).is_some()
+    }
+
+    /// Places left in the queue for new admissions.
+    fn room(&self, queued_max: usize) -> usize {
+        queued_max.saturating_sub(self.mempool.queued() + self.reserved)
     }
 }
 
@@ -292,6 +302,7 @@ impl ChainNode {
                     per_account: config.mempool_per_account_max,
                 }),
                 committed: TxIndex::default(),
+                reserved: 0,
             }),
             wake: Condvar::new(),
             view: ArcSwap::new(view),
@@ -359,6 +370,10 @@ impl ChainNode {
             let pool = self.pool.lock();
             pool.mempool.check_invariants();
             pool.committed.check_invariants();
+            assert!(
+                pool.reserved <= self.config.mempool_max,
+                "admissions never reserve more places than the mempool has"
+            );
         }
         self.feed.check_invariants();
         let state = self.state.read();
@@ -660,7 +675,7 @@ impl ChainNode {
         }
         let queued_max = self.queued_max();
         // Past what the chain commits in two intervals, refuse before any work.
-        if self.pool.lock().mempool.queued() >= queued_max {
+        if self.pool.lock().room(queued_max) == 0 {
             return transactions
                 .iter()
                 .map(|_| Err(Refused::Refusal(Refusal::Full)))
@@ -678,25 +693,35 @@ impl ChainNode {
             .iter()
             .map(|e| self.feed.tx_location(&e.hash()).is_some())
             .collect();
-        {
-            let pool = self.pool.lock();
+        let reservation = {
+            let mut pool = self.pool.lock();
+            let mut room = pool.room(queued_max);
             for ((i, e), in_feed) in encoded.into_iter().enumerate().zip(feed_knows) {
                 if in_feed || pool.knows(&e.hash()) {
                     results[i] = Some(Ok(Admitted {
                         hash: e.hash(),
                         duplicate: true,
                     }));
+                } else if room == 0 {
+                    // No place left for it: refused before its signature is checked.
+                    results[i] = Some(Err(Refused::Refusal(Refusal::Full)));
                 } else {
+                    room -= 1;
                     positions.push(i);
                     fresh.push(e);
                 }
             }
-        }
+            pool.reserved += fresh.len();
+            Reservation {
+                pool: &self.pool,
+                places: fresh.len(),
+            }
+        };
         let prechecked = markets::precheck_all(&self.state.read(), fresh, |order| {
             self.pool.lock().mempool.pending_order(order)
         });
         let verified = prechecked.verify();
-        let mut pool = self.pool.lock();
+        let mut pool = reservation.release();
         let was_idle = pool.mempool.queued() == 0;
         for (i, verified) in positions.into_iter().zip(verified) {
             results[i] = Some(match verified {
@@ -765,6 +790,31 @@ fn refusal_error(refusal: Refusal) -> ApiError {
     }
 }
 
+/// Places an admission took in the queue while it checks signatures; given back when
+/// it locks the pool to admit what it checked, or if it unwinds.
+struct Reservation<'a> {
+    pool: &'a Mutex<Pool>,
+    places: usize,
+}
+
+impl<'a> Reservation<'a> {
+    /// Gives the places back and returns the locked pool, so that what was checked is
+    /// admitted under the same lock.
+    fn release(mut self) -> MutexGuard<'a, Pool> {
+        let mut pool = self.pool.lock();
+        pool.reserved -= std::mem::take(&mut self.places);
+        pool
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.places > 0 {
+            self.pool.lock().reserved -= self.places;
+        }
+    }
+}
+
 impl Node for ChainNode {
     fn submit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Admitted, ApiError>> {
         self.admit(transactions)
@@ -815,7 +865,7 @@ impl Node for ChainNode {
         if self.stopping.load(Ordering::Acquire) {
             return Err(Refused::ShuttingDown.into());
         }
-        if self.pool.lock().mempool.queued() >= self.queued_max() {
+        if self.pool.lock().room(self.queued_max()) == 0 {
             return Err(refusal_error(Refusal::Full));
         }
         Ok(())

@@ -967,6 +967,74 @@ async fn node_mempool_limits_answer_429_and_503_with_retry_after() {
     drop(dir);
 }
 
+/// Admission takes its places in the mempool before it checks signatures: a batch
+/// larger than the room left has its excess refused `MEMPOOL_FULL` without a signature
+/// check (a forged transaction past the room is refused as full, not as forged), and the
+/// place of a transaction that failed its check is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_refuses_what_the_mempool_cannot_hold_before_checking_signatures() {
+    let node = start_node(|config| {
+        // No block is cut while the test fills the mempool.
+        config.block_interval_ms = 600_000;
+        config.empty_block_interval_ms = 600_000;
+        config.mempool_max = 4;
+    })
+    .await;
+    let api = node.api.clone();
+    let lot = api.market(BTC_USD).await.lot_size;
+    let order = |t: u64, i: u64| Trader::dev(t).place(BTC_USD, Side::Sell, 7_000_000 + i, lot);
+    let forge = |mut tx: markets::SignedTransaction| {
+        tx.signature[5] ^= 1;
+        tx
+    };
+    // Four places: the 2nd is forged (checked, refused, its place given back), the 5th
+    // and 6th find no place (one of them forged: never checked).
+    let batch = [
+        order(1, 0),
+        forge(order(2, 0)),
+        order(3, 0),
+        order(4, 0),
+        forge(order(5, 0)),
+        order(6, 0),
+    ];
+    let reply: BatchResponse = api
+        .post(
+            "/v1/transactions/batch",
+            &json!({"transactions": batch.iter().map(hex_body).collect::<Vec<_>>()}),
+        )
+        .await
+        .json();
+    let codes: Vec<String> = reply
+        .results
+        .iter()
+        .map(|r| match r {
+            BatchItem::Accepted(_) => "accepted".to_string(),
+            BatchItem::Error { error } => error.code.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "accepted",
+            "BAD_SIGNATURE",
+            "accepted",
+            "accepted",
+            "MEMPOOL_FULL",
+            "MEMPOOL_FULL"
+        ]
+    );
+    // The forged one's place is free again: one more is admitted, then none.
+    let reply = api.submit(&order(7, 0), false).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    api.submit(&order(8, 0), false).await.assert_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "MEMPOOL_FULL",
+        "a fifth in a mempool of four",
+    );
+    assert_eq!(api.health().await.mempool, 4);
+    node.stop().await;
+}
+
 /// The OpenAPI document is served and is JSON. (Its content is checked against the
 /// routes elsewhere.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
