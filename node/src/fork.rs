@@ -131,43 +131,23 @@ impl Forks {
         timestamp_ms: u64,
         candidates: Vec<Verified>,
     ) -> Result<Arc<ExecutedBlock>, Invalid> {
+        let base = self.proposal_base(parent)?;
+        let (block, state) = base.propose(timestamp_ms, candidates)?;
+        self.keep(block, state)
+    }
+
+    /// What a proposal on `parent` needs from the forks: the parent's state and what
+    /// its ancestry already holds. Taken under the caller's lock; the execution
+    /// ([`ProposalBase::propose`]) needs none, and [`Forks::keep`] keeps its result.
+    pub fn proposal_base(&self, parent: &Hash) -> Result<ProposalBase, Invalid> {
         self.check_room()?;
-        let base = self
-            .state_of(parent)
-            .ok_or(Invalid::UnknownParent(*parent))?
-            .clone();
-        let exclude = self.unfinalized_transactions(parent);
-        let context = BlockContext {
-            height: base.height() + 1,
-            timestamp_ms: timestamp_ms.max(base.timestamp_ms()),
-        };
-        let mut txs: Vec<Verified> = candidates
-            .into_iter()
-            .filter(|tx| !exclude.contains(&tx.hash()))
-            .collect();
-        txs.truncate(markets::limits::TRANSACTIONS_PER_BLOCK_MAX);
-        let mut state = State::clone(&base);
-        let mut block = execute_verified(&mut state, context, txs.clone())?;
-        let refused: HashSet<usize> = inclusion_breaks(&block).map(|(i, _)| i).collect();
-        if !refused.is_empty() {
-            // Rare: a transaction went stale in the mempool (its nonce used by another
-            // one with the same nonce). Dropping it changes no other transaction's
-            // verdict of that kind (nonces are per signer, expiry per height), so one
-            // more execution gives a block that keeps the rule.
-            let kept = txs
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !refused.contains(i))
-                .map(|(_, tx)| tx)
-                .collect();
-            state = State::clone(&base);
-            block = execute_verified(&mut state, context, kept)?;
-            assert!(
-                inclusion_breaks(&block).next().is_none(),
-                "dropping never-includable transactions leaves none"
-            );
-        }
-        Ok(self.insert(block, state))
+        Ok(ProposalBase {
+            state: self
+                .state_of(parent)
+                .ok_or(Invalid::UnknownParent(*parent))?
+                .clone(),
+            exclude: self.unfinalized_transactions(parent),
+        })
     }
 
     /// Re-executes a block received from the leader or a peer on its parent's state, and
@@ -184,13 +164,49 @@ impl Forks {
         block: &Block,
         checked: impl Fn(&Hash) -> bool,
     ) -> Result<Arc<ExecutedBlock>, Invalid> {
-        let hash = block.header.hash();
-        if let Some(s) = self.blocks.get(&hash) {
+        match self.verification_base(block)? {
+            VerificationBase::Known(executed) => Ok(executed),
+            VerificationBase::Parent(base) => {
+                let (executed, state) = execute_on(&base, block, checked)?;
+                self.keep(executed, state)
+            }
+        }
+    }
+
+    /// What verifying `block` needs from the forks: the block itself if it is already
+    /// kept, or its parent's state to execute it on ([`execute_on`], without the
+    /// caller's lock; then [`Forks::keep`]).
+    pub fn verification_base(&self, block: &Block) -> Result<VerificationBase, Invalid> {
+        if let Some(s) = self.blocks.get(&block.header.hash()) {
+            return Ok(VerificationBase::Known(s.block.clone()));
+        }
+        self.check_room()?;
+        let parent = &block.header.parent_hash;
+        Ok(VerificationBase::Parent(
+            self.state_of(parent)
+                .ok_or(Invalid::UnknownParent(*parent))?
+                .clone(),
+        ))
+    }
+
+    /// Keeps a block executed on a base taken from these forks. Blocks may have been
+    /// finalized meanwhile: one whose parent is no longer kept is off the final branch
+    /// (it can never be final) and is refused; one kept meanwhile (verified twice at
+    /// once) gives the kept one.
+    pub fn keep(
+        &mut self,
+        block: ExecutedBlock,
+        state: State,
+    ) -> Result<Arc<ExecutedBlock>, Invalid> {
+        if let Some(s) = self.blocks.get(&block.hash) {
             return Ok(s.block.clone());
         }
         self.check_room()?;
-        let (executed, state) = self.execute(block, checked)?;
-        Ok(self.insert(executed, state))
+        let parent = block.header.parent_hash;
+        match self.state_of(&parent) {
+            Some(p) if p.height() + 1 == block.header.height => Ok(self.insert(block, state)),
+            _ => Err(Invalid::UnknownParent(parent)),
+        }
     }
 
     /// Makes `block` final: it must be a child of the last final block. Takes its entry
@@ -211,7 +227,7 @@ impl Forks {
                 if block.header.parent_hash != self.finalized.block_hash() {
                     return Err(Invalid::UnknownParent(block.header.parent_hash));
                 }
-                let (executed, state) = self.execute(block, |_| false)?;
+                let (executed, state) = execute_on(&self.finalized, block, |_| false)?;
                 Speculative {
                     block: Arc::new(executed),
                     state: Arc::new(state),
@@ -249,35 +265,6 @@ impl Forks {
         Ok(())
     }
 
-    fn execute(
-        &self,
-        block: &Block,
-        checked: impl Fn(&Hash) -> bool,
-    ) -> Result<(ExecutedBlock, State), Invalid> {
-        let parent = &block.header.parent_hash;
-        let base = self
-            .state_of(parent)
-            .ok_or(Invalid::UnknownParent(*parent))?;
-        if block.transactions.len() != block.header.transaction_count as usize {
-            return Err(Invalid::Header {
-                field: "transaction_count",
-            });
-        }
-        let mut state = State::clone(base);
-        let context = BlockContext {
-            height: block.header.height,
-            timestamp_ms: block.header.timestamp_ms,
-        };
-        let executed = execute_block_except(&mut state, context, &block.transactions, checked)?;
-        if let Some(field) = header_difference(&executed.header, &block.header) {
-            return Err(Invalid::Header { field });
-        }
-        if let Some((index, reject)) = inclusion_breaks(&executed).next() {
-            return Err(Invalid::Inclusion { index, reject });
-        }
-        Ok((executed, state))
-    }
-
     fn insert(&mut self, block: ExecutedBlock, state: State) -> Arc<ExecutedBlock> {
         let block = Arc::new(block);
         self.blocks.insert(
@@ -313,6 +300,102 @@ impl Forks {
             }
         }
     }
+}
+
+/// The parent's state and the transactions its unfinalized ancestry holds, taken from
+/// [`Forks::proposal_base`].
+#[derive(Debug)]
+pub struct ProposalBase {
+    state: Arc<State>,
+    exclude: HashSet<Hash>,
+}
+
+/// What [`Forks::verification_base`] found.
+#[derive(Debug)]
+pub enum VerificationBase {
+    /// Already executed and kept here.
+    Known(Arc<ExecutedBlock>),
+    /// The state of the block's parent, to execute it on.
+    Parent(Arc<State>),
+}
+
+impl ProposalBase {
+    /// The transactions the parent's unfinalized ancestry holds.
+    pub fn excluded(&self) -> &HashSet<Hash> {
+        &self.exclude
+    }
+
+    /// Builds and executes a block on this base from `candidates` (see
+    /// [`Forks::propose`]); touches no shared state.
+    pub fn propose(
+        self,
+        timestamp_ms: u64,
+        candidates: Vec<Verified>,
+    ) -> Result<(ExecutedBlock, State), Invalid> {
+        let ProposalBase {
+            state: base,
+            exclude,
+        } = self;
+        let context = BlockContext {
+            height: base.height() + 1,
+            timestamp_ms: timestamp_ms.max(base.timestamp_ms()),
+        };
+        let mut txs: Vec<Verified> = candidates
+            .into_iter()
+            .filter(|tx| !exclude.contains(&tx.hash()))
+            .collect();
+        txs.truncate(markets::limits::TRANSACTIONS_PER_BLOCK_MAX);
+        let mut state = State::clone(&base);
+        let mut block = execute_verified(&mut state, context, txs.clone())?;
+        let refused: HashSet<usize> = inclusion_breaks(&block).map(|(i, _)| i).collect();
+        if !refused.is_empty() {
+            // Rare: a transaction went stale in the mempool (its nonce used by another
+            // one with the same nonce). Dropping it changes no other transaction's
+            // verdict of that kind (nonces are per signer, expiry per height), so one
+            // more execution gives a block that keeps the rule.
+            let kept = txs
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !refused.contains(i))
+                .map(|(_, tx)| tx)
+                .collect();
+            state = State::clone(&base);
+            block = execute_verified(&mut state, context, kept)?;
+            assert!(
+                inclusion_breaks(&block).next().is_none(),
+                "dropping never-includable transactions leaves none"
+            );
+        }
+        Ok((block, state))
+    }
+}
+
+/// Re-executes `block` on `base`, its parent's state, and checks every root and the
+/// inclusion rule; `checked` names the signatures not to check again. Pure: callers
+/// run it outside any lock and keep the result with [`Forks::keep`].
+pub fn execute_on(
+    base: &State,
+    block: &Block,
+    checked: impl Fn(&Hash) -> bool,
+) -> Result<(ExecutedBlock, State), Invalid> {
+    if block.transactions.len() != block.header.transaction_count as usize {
+        return Err(Invalid::Header {
+            field: "transaction_count",
+        });
+    }
+    let mut state = State::clone(base);
+    let context = BlockContext {
+        height: block.header.height,
+        timestamp_ms: block.header.timestamp_ms,
+    };
+    let executed = execute_block_except(&mut state, context, &block.transactions, checked)?;
+    if let Some(field) = header_difference(&executed.header, &block.header) {
+        return Err(Invalid::Header { field });
+    }
+    if let Some((index, reject)) = inclusion_breaks(&executed).next() {
+        return Err(Invalid::Inclusion { index, reject });
+    }
+    Ok((executed, state))
 }
 
 /// Whether a transaction refused as a whole with `reject` could never have run on its
@@ -458,6 +541,59 @@ mod tests {
             late.finalize(&a2).unwrap_err(),
             Invalid::UnknownParent(genesis)
         );
+    }
+
+    /// Execution happens between taking a base and keeping the result, without the
+    /// forks: meanwhile the forks may finalize. A block executed on a base that stayed
+    /// on the final branch is kept; one whose parent was dropped is refused; the same
+    /// block kept twice is one entry.
+    #[test]
+    fn a_block_executed_on_a_base_is_kept_only_if_its_parent_is_still_on_the_final_branch() {
+        let mut sim = sim(5);
+        let mut leader = Forks::new(sim.state());
+        let mut follower = Forks::new(sim.state());
+        let genesis = leader.finalized().1;
+        let txs = sim.next_block();
+        let a = proposed(&mut leader, &genesis, 10, &txs);
+        let a2 = proposed(&mut leader, &genesis, 11, &txs[..txs.len() / 2]);
+        let b = proposed(&mut leader, &a.header.hash(), 20, &sim.next_block());
+        let b2 = proposed(&mut leader, &a2.header.hash(), 21, &[]);
+        for block in [&a, &a2] {
+            follower.verify(block).unwrap();
+        }
+
+        // Bases for b and b2 taken, then a finalized while they execute.
+        let base = |forks: &Forks, block: &Block| match forks.verification_base(block).unwrap() {
+            VerificationBase::Parent(state) => state,
+            VerificationBase::Known(_) => panic!("not kept yet"),
+        };
+        let (on_a, on_a2) = (base(&follower, &b), base(&follower, &b2));
+        follower.finalize(&a).unwrap();
+        let (executed, state) = execute_on(&on_a, &b, |_| false).unwrap();
+        let (again, again_state) = (executed.clone(), state.clone());
+        let kept = follower.keep(executed, state).unwrap();
+        assert_eq!(kept.header, b.header);
+        let (executed, state) = execute_on(&on_a2, &b2, |_| false).unwrap();
+        assert_eq!(
+            follower.keep(executed, state).unwrap_err(),
+            Invalid::UnknownParent(a2.header.hash()),
+            "a2 was dropped when a became final"
+        );
+        assert!(matches!(
+            follower.verification_base(&b).unwrap(),
+            VerificationBase::Known(_)
+        ));
+        follower.keep(again, again_state).unwrap();
+        assert_eq!(follower.len(), 1, "b, once");
+        follower.check_invariants();
+
+        // A proposal's base: its ancestry's transactions are excluded.
+        let proposal = follower.proposal_base(&b.header.hash()).unwrap();
+        assert!(proposal.excluded().contains(&b.transactions[0].hash()));
+        let (c, state) = proposal.propose(30, Vec::new()).unwrap();
+        assert_eq!(c.header.parent_hash, b.header.hash());
+        follower.keep(c, state).unwrap();
+        follower.check_invariants();
     }
 
     #[test]

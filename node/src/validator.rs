@@ -27,7 +27,7 @@ use std::time::Duration;
 use markets::{Block, ExecutedBlock, Finality, Hash, SignedTransaction, State};
 use parking_lot::Mutex;
 
-use crate::fork::{Forks, Invalid};
+use crate::fork::{self, Forks, Invalid, VerificationBase};
 use api::Node as _;
 
 use crate::{ChainNode, Refused, Staged};
@@ -71,8 +71,10 @@ impl ValidatorNode {
     }
 
     /// A block on `parent` from the mempool's oldest transactions, executed and kept.
+    /// Executes without the forks' lock, which the finalizer and consensus's other
+    /// calls (`knows`, `finalized`) take: they never wait for an execution.
     pub fn propose(&self, parent: &Hash, timestamp_ms: u64) -> Result<Arc<ExecutedBlock>, Invalid> {
-        let exclude = self.forks.lock().unfinalized_transactions(parent);
+        let base = self.forks.lock().proposal_base(parent)?;
         let candidates = self
             .node
             .pool
@@ -82,15 +84,21 @@ impl ValidatorNode {
             .select(
                 self.node.block_take(),
                 markets::limits::BLOCK_BYTES_MAX - (64 << 10),
-                &exclude,
+                base.excluded(),
             );
-        self.forks.lock().propose(parent, timestamp_ms, candidates)
+        let (block, state) = base.propose(timestamp_ms, candidates)?;
+        self.forks.lock().keep(block, state)
     }
 
     /// Re-executes a proposal on its parent's state; `Ok` when it is valid. The
     /// signatures of transactions this validator's door admitted (its mempool's: every
     /// one a peer gossiped, in the usual case) are not checked again.
+    /// Executes without the forks' lock, as [`ValidatorNode::propose`].
     pub fn verify(&self, block: &Block) -> Result<Arc<ExecutedBlock>, Invalid> {
+        let parent = match self.forks.lock().verification_base(block)? {
+            VerificationBase::Known(executed) => return Ok(executed),
+            VerificationBase::Parent(state) => state,
+        };
         let hashes: Vec<Hash> = block
             .transactions
             .iter()
@@ -103,9 +111,8 @@ impl ValidatorNode {
                 .filter(|h| pool.mempool.contains(h))
                 .collect()
         };
-        self.forks
-            .lock()
-            .verify_except(block, |h| checked.contains(h))
+        let (executed, state) = fork::execute_on(&parent, block, |h| checked.contains(h))?;
+        self.forks.lock().keep(executed, state)
     }
 
     /// Hands a final block to the finalizer thread (height order, at least once), with
