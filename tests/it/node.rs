@@ -221,21 +221,71 @@ async fn node_trade_settles_with_fees_and_streams_fills_and_book() {
     assert_eq!(book.sides(), (vec![], vec![[price, 3 * lot]]));
     book.assert_matches_rest(api, BTC_USD).await;
 
-    // ... and in every REST view.
+    assert_fill_in_every_rest_view(
+        api,
+        [&seller, &buyer],
+        &fill,
+        &bought.hash,
+        &receipt,
+        buy_id,
+    )
+    .await;
+
+    // Cancel the remaining 3 lots.
+    cancel_the_rest(api, &mut ws, &mut book, &seller, sell_id, lot).await;
+
+    // Balances: exactly the trade and its fees; nothing left held.
+    let after = [
+        api.account(&seller.hex()).await,
+        api.account(&buyer.hex()).await,
+        api.account(&fee_account).await,
+    ];
+    assert_settled(&before, &after, notional, 2 * lot, (maker_fee, taker_fee));
+
+    // Nothing else was streamed: no other fill, no other book delta.
+    let rest = ws.until_pong().await;
+    assert!(
+        rest.iter().all(|m| m["type"] == json!("heartbeat")),
+        "unexpected messages: {rest:?}"
+    );
+    drop(ws);
+    node.stop().await;
+}
+
+/// A fill as every REST view shows it: both accounts' fills, the market's trades, the
+/// taker's transaction status (its receipt) and its filled order.
+async fn assert_fill_in_every_rest_view(
+    api: &Api,
+    [seller, buyer]: [&Trader; 2],
+    fill: &FillJson,
+    bought: &str,
+    receipt: &api::wire::TxStatus,
+    buy_id: u64,
+) {
     assert_eq!(api.fills(&seller.hex()).await, vec![fill.clone()]);
     assert_eq!(api.fills(&buyer.hex()).await, vec![fill.clone()]);
     let trades: TradesPage = api.get_json("/v1/markets/0/trades").await;
     assert_eq!(trades.trades, vec![fill.clone()]);
     assert_eq!(trades.next, None, "one trade: the history ends there");
-    let status = api.tx_status(&bought.hash).await.expect("known");
+    let status = api.tx_status(bought).await.expect("known");
     assert_eq!(
         status, *receipt,
         "GET /v1/transactions/{{hash}} is the receipt"
     );
     let order: OrderJson = api.get_json(&format!("/v1/orders/{buy_id}")).await;
     assert_eq!(order.status, OrderStatusJson::Filled);
+}
 
-    // Cancel the remaining 3 lots.
+/// Cancels the rest of `sell_id` with `DELETE /v1/orders/{id}?wait=true` (3 lots left):
+/// the receipt, the book delta that empties the level, the order's final status.
+async fn cancel_the_rest(
+    api: &Api,
+    ws: &mut Ws,
+    book: &mut WsBook,
+    seller: &Trader,
+    sell_id: u64,
+    lot: u64,
+) {
     let cancel = seller.cancel_body(BTC_USD, sell_id);
     let reply = api
         .send_json(
@@ -276,14 +326,18 @@ async fn node_trade_settles_with_fees_and_streams_fills_and_book() {
         .get_json(&format!("/v1/accounts/{}/orders", seller.hex()))
         .await;
     assert!(open.is_empty(), "{open:?}");
+}
 
-    // Balances: exactly the trade and its fees; nothing left held.
-    let after = [
-        api.account(&seller.hex()).await,
-        api.account(&buyer.hex()).await,
-        api.account(&fee_account).await,
-    ];
-    let (n, lots2) = (i128::from(notional), i128::from(2 * lot));
+/// The seller and buyer moved by exactly the notional and their fees, the fee account
+/// received both fees, and nothing is left held.
+fn assert_settled(
+    before: &[AccountJson; 3],
+    after: &[AccountJson; 3],
+    notional: u64,
+    qty: u64,
+    (maker_fee, taker_fee): (u64, u64),
+) {
+    let (n, lots2) = (i128::from(notional), i128::from(qty));
     let (mf, tf) = (i128::from(maker_fee), i128::from(taker_fee));
     assert_eq!(delta(&before[0], &after[0], USD), (n - mf, 0), "seller USD");
     assert_eq!(delta(&before[0], &after[0], BTC), (-lots2, 0), "seller BTC");
@@ -297,15 +351,6 @@ async fn node_trade_settles_with_fees_and_streams_fills_and_book() {
     for account in &after[..2] {
         assert!(account.balances.iter().all(|b| b.held == 0), "{account:?}");
     }
-
-    // Nothing else was streamed: no other fill, no other book delta.
-    let rest = ws.until_pong().await;
-    assert!(
-        rest.iter().all(|m| m["type"] == json!("heartbeat")),
-        "unexpected messages: {rest:?}"
-    );
-    drop(ws);
-    node.stop().await;
 }
 
 /// Sends `n` one-lot buys against the maker; the last one waits for its block, then
@@ -602,12 +647,48 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
     let keys = [trader.hex(), Trader::dev(7).hex(), stranger.hex()];
     let before = observable_state(api, &keys).await;
 
-    let place = |market: u32, side: Side, price: u64, qty: u64| {
-        Action::Order(OrderAction::Place(limit(market, side, price, qty)))
-    };
     let good = place(BTC_USD, Side::Buy, 3_000_000, lot);
 
-    // Bodies that are not a transaction.
+    refuse_bodies_that_are_not_a_transaction(api, &trader, &good).await;
+    let forged = refuse_bad_signatures_and_a_replay(api, &trader, &good, used_nonce, lot).await;
+    refuse_well_formed_but_unacceptable(api, &trader, &stranger, &good, lot).await;
+    refuse_bad_batches_and_an_oversized_body(api, &trader, &forged, lot).await;
+    refuse_bad_paths(api, &trader, &resting).await;
+
+    // Two blocks later (anything wrongly admitted would have executed), nothing moved.
+    let height = api.health().await.height;
+    api.wait_height(height + 2).await;
+    assert_eq!(observable_state(api, &keys).await, before);
+
+    // The stranger becomes an account through the faucet, and then may trade.
+    let faucet = api
+        .post(
+            "/v1/faucet?wait=true",
+            &json!({"account": stranger.hex(), "asset": USD.0, "amount": 1_000_000_000}),
+        )
+        .await;
+    let funded: SubmitResponse = faucet.json();
+    assert_eq!(funded.status, TxStatusKind::Committed, "{}", faucet.body);
+    let placed = api
+        .submit_committed(&stranger.tx(place(BTC_USD, Side::Buy, 3_000_000, lot)))
+        .await;
+    assert!(
+        matches!(
+            placed.receipt.as_deref().map(|r| &r.actions[..]),
+            Some([ActionResult::Placed { .. }])
+        ),
+        "{placed:?}"
+    );
+    node.stop().await;
+}
+
+/// A place of a limit order as an action.
+fn place(market: u32, side: Side, price: u64, qty: u64) -> Action {
+    Action::Order(OrderAction::Place(limit(market, side, price, qty)))
+}
+
+/// Bodies that are not a transaction: each refused with its code.
+async fn refuse_bodies_that_are_not_a_transaction(api: &Api, trader: &Trader, good: &Action) {
     let raw = |body: &'static str| async move {
         let answer = api
             .client
@@ -661,8 +742,16 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         "TOO_LARGE",
         "bytes over the transaction limit",
     );
+}
 
-    // Signatures.
+/// Signatures that do not hold, and a used nonce; returns the forged transaction.
+async fn refuse_bad_signatures_and_a_replay(
+    api: &Api,
+    trader: &Trader,
+    good: &Action,
+    used_nonce: u64,
+    lot: u64,
+) -> markets::SignedTransaction {
     let mut forged = trader.tx(good.clone());
     forged.signature[5] ^= 1;
     api.submit(&forged, false).await.assert_error(
@@ -684,7 +773,18 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         .await
         .assert_error(StatusCode::CONFLICT, "NONCE_ALREADY_USED", "a used nonce");
 
-    // Well-formed but not acceptable.
+    forged
+}
+
+/// Transactions that decode and are signed but that the chain refuses, through
+/// `/v1/transactions` and `/v1/orders`.
+async fn refuse_well_formed_but_unacceptable(
+    api: &Api,
+    trader: &Trader,
+    stranger: &Trader,
+    good: &Action,
+    lot: u64,
+) {
     let unprocessable = [
         (place(99, Side::Buy, 3_000_000, lot), "UNKNOWN_MARKET"),
         (
@@ -758,13 +858,21 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
             "WRONG_ACTION",
             "a transfer to /v1/orders",
         );
+}
 
-    // A batch request: each entry answered on its own, none admitted.
+/// A batch answers each entry on its own (none admitted here); empty and oversized
+/// batches, and a body over the limit, are refused as a whole.
+async fn refuse_bad_batches_and_an_oversized_body(
+    api: &Api,
+    trader: &Trader,
+    forged: &markets::SignedTransaction,
+    lot: u64,
+) {
     let batch: BatchResponse = api
         .post(
             "/v1/transactions/batch",
             &json!({"transactions": [
-                hex_body(&forged),
+                hex_body(forged),
                 {"tx": "00"},
                 hex_body(&trader.tx(place(99, Side::Sell, 1, lot))),
             ]}),
@@ -803,8 +911,10 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         "BODY_TOO_LARGE",
         "3 MiB",
     );
+}
 
-    // Paths.
+/// Unknown routes and malformed path parameters.
+async fn refuse_bad_paths(api: &Api, trader: &Trader, resting: &markets::SignedTransaction) {
     api.get("/v1/no-such-thing").await.assert_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -815,7 +925,7 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         "MALFORMED",
         "order id not a number",
     );
-    let cancel = trader.cancel_body(BTC_USD, first_order_id(&resting));
+    let cancel = trader.cancel_body(BTC_USD, first_order_id(resting));
     api.send_json(Method::DELETE, "/v1/orders/-1", &cancel)
         .await
         .unwrap()
@@ -840,32 +950,6 @@ async fn node_bad_requests_are_refused_and_change_nothing() {
         "MALFORMED",
         "a bad hash",
     );
-
-    // Two blocks later (anything wrongly admitted would have executed), nothing moved.
-    let height = api.health().await.height;
-    api.wait_height(height + 2).await;
-    assert_eq!(observable_state(api, &keys).await, before);
-
-    // The stranger becomes an account through the faucet, and then may trade.
-    let faucet = api
-        .post(
-            "/v1/faucet?wait=true",
-            &json!({"account": stranger.hex(), "asset": USD.0, "amount": 1_000_000_000}),
-        )
-        .await;
-    let funded: SubmitResponse = faucet.json();
-    assert_eq!(funded.status, TxStatusKind::Committed, "{}", faucet.body);
-    let placed = api
-        .submit_committed(&stranger.tx(place(BTC_USD, Side::Buy, 3_000_000, lot)))
-        .await;
-    assert!(
-        matches!(
-            placed.receipt.as_deref().map(|r| &r.actions[..]),
-            Some([ActionResult::Placed { .. }])
-        ),
-        "{placed:?}"
-    );
-    node.stop().await;
 }
 
 /// The mempool is bounded: over the per-account limit a submission gets 429, over the
