@@ -1,8 +1,9 @@
 //! Four validator processes on loopback (`clobchain node --validator-key --peers`, as
 //! `clobchain testnet` starts them): orders sent to different validators reach blocks
 //! once; one validator killed with `kill -9` under load and restarted catches up; a
-//! follower (`clobchain node --follow`) keeps up with them, serves the same receipts and
-//! forwards what it is sent; after a SIGTERM every validator's directory, and the
+//! follower (`clobchain node --follow`) of that validator and another moves to the other
+//! when it dies, keeps up with them, serves the same receipts and forwards what it is
+//! sent; after a SIGTERM every validator's directory, and the
 //! follower's, passes `clobchain verify` with the same blocks.
 
 use std::path::{Path, PathBuf};
@@ -49,11 +50,16 @@ fn spawn_validator(dir: &Path, peers: &Path, i: usize) -> NodeProcess {
     )
 }
 
-/// A follower of the node at `source`, in `<dir>/follower`, on the testnet's genesis.
-async fn spawn_follower(dir: &Path, source: &Api) -> NodeProcess {
+/// A follower of the nodes at `sources` (the first, then the next if it fails), in
+/// `<dir>/follower`, on the testnet's genesis.
+async fn spawn_follower(dir: &Path, sources: &[&Api]) -> NodeProcess {
     let data = dir.join("follower");
     let genesis = dir.join("genesis.json");
-    let source = source.base().to_string();
+    let source = sources
+        .iter()
+        .map(|api| api.base().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     tokio::task::spawn_blocking(move || {
         spawn_node_with(
             &data,
@@ -147,7 +153,9 @@ async fn four_validator_processes_agree_through_a_kill_9() {
         .map(|n| n.as_ref().unwrap().api.clone())
         .collect();
     wait_height(&apis[0], 2).await;
-    let follower = spawn_follower(dir.path(), &apis[1]).await;
+    // The follower takes its blocks from validator 2, which is killed below: it goes on
+    // from validator 0.
+    let follower = spawn_follower(dir.path(), &[&apis[2], &apis[0]]).await;
 
     // Buyers through validators 0 and 1, sellers through 2 and 3: orders cross between
     // accounts that entered through different validators.
@@ -176,6 +184,8 @@ async fn four_validator_processes_agree_through_a_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The follower's source is dead: it goes on from validator 0.
+    wait_height(&follower.api, apis[0].health().await.height).await;
     let restarted = spawn(dir.path(), &peers, 2).await;
     let target = apis[0].health().await.height;
     wait_height(&restarted.api, target).await;
