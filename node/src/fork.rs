@@ -192,7 +192,8 @@ impl Forks {
     /// Keeps a block executed on a base taken from these forks. Blocks may have been
     /// finalized meanwhile: one whose parent is no longer kept is off the final branch
     /// (it can never be final) and is refused; one kept meanwhile (verified twice at
-    /// once) gives the kept one.
+    /// once) gives the kept one; one that became final itself meanwhile is valid and
+    /// not kept again.
     pub fn keep(
         &mut self,
         block: ExecutedBlock,
@@ -200,6 +201,9 @@ impl Forks {
     ) -> Result<Arc<ExecutedBlock>, Invalid> {
         if let Some(s) = self.blocks.get(&block.hash) {
             return Ok(s.block.clone());
+        }
+        if block.hash == self.finalized.block_hash() {
+            return Ok(Arc::new(block));
         }
         self.check_room()?;
         let parent = block.header.parent_hash;
@@ -586,6 +590,14 @@ mod tests {
         follower.keep(again, again_state).unwrap();
         assert_eq!(follower.len(), 1, "b, once");
         follower.check_invariants();
+        // b executed on a base, then made final before it is kept: valid, not kept.
+        let (late, late_state) = execute_on(&on_a, &b, |_| false).unwrap();
+        let mut fresh = Forks::new(sim.state());
+        fresh.finalize(&a).unwrap();
+        fresh.finalize(&b).unwrap();
+        assert_eq!(fresh.keep(late, late_state).unwrap().header, b.header);
+        assert!(fresh.is_empty());
+        fresh.check_invariants();
 
         // A proposal's base: its ancestry's transactions are excluded.
         let proposal = follower.proposal_base(&b.header.hash()).unwrap();
