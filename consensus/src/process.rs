@@ -141,6 +141,7 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
     let peers = testnet.peers(&set)?;
     let genesis = genesis_file.genesis()?;
     config.genesis = Some(genesis_path);
+    config.faucet_lane = u8::try_from((index + 1) % 256).expect("below 256");
     let listen = testnet.validators[index].p2p;
     let storage = config.data.join("consensus");
     std::fs::create_dir_all(&storage)?;

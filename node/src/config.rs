@@ -114,6 +114,10 @@ pub struct NodeConfig {
     /// The node runs the dev faucet (`POST /v1/faucet`, signed by the dev faucet key,
     /// which the chain's genesis must fund).
     pub dev: bool,
+    /// The faucet's nonce lane (nonce mod 256): every validator's faucet signs with the
+    /// one dev key, so each takes its own lane (its index + 1; a single node or a
+    /// follower takes 0) and two can never pick the same nonce.
+    pub faucet_lane: u8,
     pub dev_accounts: u64,
     /// The genesis file of the chain; `None`: the embedded dev chain with
     /// `dev_accounts` demo accounts, whose keys go to `<data>/dev-keys.json`.
@@ -157,6 +161,7 @@ impl Default for NodeConfig {
             mempool_per_account_max: 20_000,
             snapshot_interval: crate::chain::SNAPSHOT_INTERVAL_DEFAULT,
             dev: true,
+            faucet_lane: 0,
             dev_accounts: 10,
             genesis: None,
             feed: api::FeedLimits::default(),
@@ -217,6 +222,7 @@ impl NodeConfig {
                 None => d.web,
             },
             hooks: d.hooks,
+            faucet_lane: d.faucet_lane,
         };
         config.validate()?;
         Ok(config)

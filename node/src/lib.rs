@@ -123,6 +123,38 @@ fn now_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
+fn now_us() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Nonce lanes of the faucet: see [`NodeConfig::faucet_lane`].
+const FAUCET_LANES: u64 = 256;
+
+/// The faucet's next nonce: above every nonce it used (`last`) and at least the wall
+/// clock in microseconds, times [`FAUCET_LANES`], in its `lane`. On a testnet every
+/// validator's faucet signs with the one dev key; the chain accepts a nonce above the
+/// lowest of the account's last 64, so nonces that follow each validator's clock stay
+/// acceptable whichever validator served the others (a counter per validator falls
+/// below the window once another has served 64), and lanes never collide.
+fn faucet_nonce(last: &AtomicU64, now_us: u64, lane: u8) -> u64 {
+    let lane = u64::from(lane);
+    let mut current = last.load(Ordering::Acquire);
+    loop {
+        let floor = current
+            .saturating_add(1)
+            .max(now_us.saturating_mul(FAUCET_LANES));
+        let next =
+            floor.saturating_add((lane + FAUCET_LANES - floor % FAUCET_LANES) % FAUCET_LANES);
+        match last.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return next,
+            Err(seen) => current = seen,
+        }
+    }
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -284,8 +316,7 @@ impl ChainNode {
                 .account_by_key(&key.verifying_key().to_bytes())
                 .and_then(|a| a.nonces.used().last().copied())
                 .unwrap_or(0);
-            let next = last.max(now_ms() * 1_000) + 1;
-            (key, AtomicU64::new(next))
+            (key, AtomicU64::new(last))
         });
         let candle_log = Arc::new(candle_log::CandleLog::open(
             &config.data,
@@ -892,7 +923,7 @@ impl Node for ChainNode {
             Transaction {
                 chain_id,
                 signer: key.verifying_key().to_bytes(),
-                nonce: nonce.fetch_add(1, Ordering::AcqRel),
+                nonce: faucet_nonce(nonce, now_us(), self.config.faucet_lane),
                 expiry_height: None,
                 action: Action::Transfer(Transfer { to, asset, amount }),
             },
@@ -1076,5 +1107,45 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use markets::state::NonceWindow;
+
+    /// Two validators' faucets, one key, clocks 5 ms apart: B serves 100 requests, then
+    /// A serves 10, then they alternate, at times that coincide. Every nonce is one the
+    /// account's window takes, and none repeats.
+    #[test]
+    fn faucet_nonces_of_two_validators_stay_in_the_window() {
+        let t = 1_800_000_000_000_000; // µs since the epoch
+        let (a, b) = (AtomicU64::new(0), AtomicU64::new(0));
+        let (faucet_nonce_a, faucet_nonce_b) = (
+            |now| faucet_nonce(&a, now, 1),
+            |now| faucet_nonce(&b, now, 2),
+        );
+        let mut window = NonceWindow::default();
+        let mut take = |nonce: u64| {
+            window
+                .check(nonce)
+                .unwrap_or_else(|e| panic!("nonce {nonce}: {e:?}"));
+            window.insert(nonce);
+        };
+        for i in 0..100 {
+            take(faucet_nonce_b(t + 5_000 + i * 100));
+        }
+        for i in 0..10 {
+            take(faucet_nonce_a(t + 10_000 + i * 100));
+        }
+        for i in 0..100 {
+            let now = t + 20_000 + i * 1_000;
+            take(faucet_nonce_a(now));
+            take(faucet_nonce_b(now + 5_000));
+        }
+        // Within one microsecond, still distinct, increasing and in the lane.
+        let (x, y) = (faucet_nonce_a(t), faucet_nonce_a(t));
+        assert!(y > x && x % FAUCET_LANES == 1 && y % FAUCET_LANES == 1);
     }
 }

@@ -118,6 +118,28 @@ async fn load(api: Api, trader: Arc<Trader>, side: Side, acks: Arc<Mutex<Vec<(St
     }
 }
 
+/// Every validator's faucet signs with the one dev key: 65 transfers served by `last`
+/// (the validator started last, whose clock-based nonces were the highest under the
+/// old counter scheme), then one by `first`, which must commit: its nonce is not below
+/// the account's window of 64.
+async fn faucets_share_one_key(last: &Api, first: &Api) {
+    let body = |i: u8| {
+        let to = Trader::with_key(ed25519_dalek::SigningKey::from_bytes(&[100 + i; 32]));
+        serde_json::json!({"account": to.hex(), "asset": 0, "amount": 1_000 + u64::from(i)})
+    };
+    for i in 0..64 {
+        let reply = last.post("/v1/faucet", &body(i)).await;
+        assert_eq!(reply.status, client::StatusCode::ACCEPTED, "{}", reply.body);
+    }
+    // The 65th waits for its block: the first 64 are committed by then (oldest first).
+    let reply = last.post("/v1/faucet?wait=true", &body(64)).await;
+    let funded: SubmitResponse = reply.json();
+    assert_eq!(funded.status, TxStatusKind::Committed, "{}", reply.body);
+    let reply = first.post("/v1/faucet?wait=true", &body(65)).await;
+    let funded: SubmitResponse = reply.json();
+    assert_eq!(funded.status, TxStatusKind::Committed, "{}", reply.body);
+}
+
 async fn wait_height(api: &Api, height: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while api.health().await.height < height {
@@ -230,6 +252,7 @@ async fn four_validator_processes_agree_through_a_kill_9() {
     let there = apis[0].tx_status(&forwarded.hash().to_string()).await;
     assert_eq!(there.and_then(|s| s.height), Some(height));
     check_certificate(dir.path(), &apis[0], height).await;
+    faucets_share_one_key(&apis[3], &apis[0]).await;
 
     // Consensus's metrics: the view, the final height, latencies, faults proven.
     let metrics = all[1].get("/metrics/consensus").await;
