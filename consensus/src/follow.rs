@@ -77,7 +77,7 @@ pub fn run(config: NodeConfig, sources: &str) -> anyhow::Result<()> {
     };
     runtime.block_on(async move {
         let data = config.data.clone();
-        let (running, node) = node::start_validator(config, axum::Router::new()).await?;
+        let (running, node) = node::start_validator(config, metrics_route(&sources)).await?;
         println!(
             "clobchain node (following {sources}): API on http://{} , data in {}. Ctrl-C stops it.",
             running.addr,
@@ -263,6 +263,8 @@ pub struct Sources {
     current: std::sync::atomic::AtomicUsize,
     /// Those that served what cannot be this chain's: never used again.
     faulty: std::sync::Mutex<Vec<bool>>,
+    /// Moves from one source to another.
+    failovers: std::sync::atomic::AtomicU64,
 }
 
 impl Sources {
@@ -287,6 +289,7 @@ impl Sources {
             faulty: std::sync::Mutex::new(vec![false; clients.len()]),
             clients,
             current: std::sync::atomic::AtomicUsize::new(0),
+            failovers: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -319,6 +322,8 @@ impl Sources {
             std::sync::atomic::Ordering::Acquire,
         );
         if moved.is_ok() && to != from {
+            self.failovers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(from = %self.clients[from].base(), to = %self.clients[to].base(), "following another source");
         }
     }
@@ -337,6 +342,45 @@ impl Sources {
         self.fail_over(index);
         Ok(())
     }
+}
+
+/// `GET /metrics/follower`: which source is in use, how often it changed, how many
+/// are faulty (Prometheus text).
+fn metrics_route(sources: &Arc<Sources>) -> axum::Router {
+    let sources = Arc::clone(sources);
+    axum::Router::new().route(
+        "/metrics/follower",
+        axum::routing::get(move || {
+            let sources = Arc::clone(&sources);
+            async move {
+                let (index, client) = sources.current();
+                let faulty = sources
+                    .faulty
+                    .lock()
+                    .expect("not poisoned")
+                    .iter()
+                    .filter(|f| **f)
+                    .count();
+                let failovers = sources.failovers.load(std::sync::atomic::Ordering::Relaxed);
+                let text = format!(
+                    "# HELP clobchain_follower_source The source in use (its place in --follow, from 0).\n\
+                     # TYPE clobchain_follower_source gauge\n\
+                     clobchain_follower_source{{url=\"{}\"}} {index}\n\
+                     # HELP clobchain_follower_failovers_total Moves from one source to another.\n\
+                     # TYPE clobchain_follower_failovers_total counter\n\
+                     clobchain_follower_failovers_total {failovers}\n\
+                     # HELP clobchain_follower_sources_faulty Sources found faulty, never used again.\n\
+                     # TYPE clobchain_follower_sources_faulty gauge\n\
+                     clobchain_follower_sources_faulty {faulty}\n",
+                    client.base()
+                );
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    text,
+                )
+            }
+        }),
+    )
 }
 
 impl std::fmt::Display for Sources {
@@ -500,6 +544,10 @@ mod tests {
         // A second loop reporting the same source down does not skip one more.
         sources.fail_over(0);
         assert_eq!(base(&sources), "http://b:2/");
+        assert_eq!(
+            sources.failovers.load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
         sources.distrust(1, anyhow::anyhow!("bad block")).unwrap();
         assert_eq!(base(&sources), "http://c:3/");
         sources.fail_over(2);

@@ -206,8 +206,22 @@ async fn four_validator_processes_agree_through_a_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The follower's source is dead: it goes on from validator 0.
+    // The follower's source is dead: it goes on from validator 0, and says so.
     wait_height(&follower.api, apis[0].health().await.height).await;
+    let metrics = follower.api.get("/metrics/follower").await;
+    let text = metrics.body.as_str().expect("Prometheus text");
+    let using = text
+        .lines()
+        .find(|l| l.starts_with("clobchain_follower_source{"))
+        .expect("the source gauge");
+    assert!(
+        using.contains(apis[0].base().trim_end_matches('/')) && using.ends_with("} 1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("clobchain_follower_failovers_total 0"),
+        "{text}"
+    );
     let restarted = spawn(dir.path(), &peers, 2).await;
     let target = apis[0].health().await.height;
     wait_height(&restarted.api, target).await;
