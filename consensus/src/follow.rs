@@ -374,10 +374,7 @@ fn metrics_route(sources: &Arc<Sources>) -> axum::Router {
                      clobchain_follower_sources_faulty {faulty}\n",
                     client.base()
                 );
-                (
-                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    text,
-                )
+                crate::process::prometheus_text(text)
             }
         }),
     )

@@ -187,8 +187,6 @@ pub fn run(mut config: NodeConfig, key_file: &Path, peers_file: &Path) -> anyhow
     })
 }
 
-/// `GET /metrics/consensus`: commonware's own metrics (simplex's views and latencies,
-/// marshal's heights, p2p) in the Prometheus text format, then the proven faults by kind.
 /// The namespace signed into every vote: the genesis file's, and the genesis hash, so
 /// that a validator's votes for one chain are no votes on another with the same
 /// namespace.
@@ -227,6 +225,19 @@ fn finalizations_route(finalizations: Finalizations) -> axum::Router {
     )
 }
 
+/// A response of Prometheus text (the format commonware's metrics encode to).
+pub(crate) fn prometheus_text(text: String) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+}
+
+/// `GET /metrics/consensus`: commonware's own metrics (simplex's views and latencies,
+/// marshal's heights, p2p) in the Prometheus text format, then the proven faults by kind.
 fn metrics_route<M: commonware_runtime::Metrics + Send + Sync + 'static>(
     metrics: Arc<M>,
     faults: Faults,
@@ -247,10 +258,7 @@ fn metrics_route<M: commonware_runtime::Metrics + Send + Sync + 'static>(
                     let n = faults.counts().get(&kind).copied().unwrap_or(0);
                     text.push_str(&format!("clobchain_faults_proven_total{{kind=\"{kind:?}\"}} {n}\n"));
                 }
-                (
-                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    text,
-                )
+                prometheus_text(text)
             }
         }),
     )

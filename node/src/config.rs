@@ -74,8 +74,8 @@ pub struct NodeArgs {
     /// Follow the chain of the node at this URL without voting: take each final block
     /// from its API, re-execute and store it, serve it here, and forward submissions
     /// to it. Run it on the same genesis (`--genesis`, as the source). Several URLs,
-    /// separated by commas: one at a time, the next when one does not answer or serves
-    /// a block or certificate that is not this chain's.
+    /// separated by commas: one at a time, the next when one does not answer, has no
+    /// new block for 10 s, or serves a block or certificate that is not this chain's.
     #[arg(long, env = "CLOBCHAIN_FOLLOW", conflicts_with = "validator_key")]
     pub follow: Option<String>,
     /// Log as JSON lines instead of text.

@@ -154,20 +154,10 @@ impl Forks {
     /// keeps it if every root and the inclusion rule hold. Verifying a block already
     /// known gives the same answer without executing it again.
     pub fn verify(&mut self, block: &Block) -> Result<Arc<ExecutedBlock>, Invalid> {
-        self.verify_except(block, |_| false)
-    }
-
-    /// [`Forks::verify`], not checking again the signatures `checked` names: those this
-    /// validator's door verified (see `markets::verify_block_except`).
-    pub fn verify_except(
-        &mut self,
-        block: &Block,
-        checked: impl Fn(&Hash) -> bool,
-    ) -> Result<Arc<ExecutedBlock>, Invalid> {
         match self.verification_base(block)? {
             VerificationBase::Known(executed) => Ok(executed),
             VerificationBase::Parent(base) => {
-                let (executed, state) = execute_on(&base, block, checked)?;
+                let (executed, state) = execute_on(&base, block, |_| false)?;
                 self.keep(executed, state)
             }
         }

@@ -952,15 +952,19 @@ async fn refuse_bad_paths(api: &Api, trader: &Trader, resting: &markets::SignedT
     );
 }
 
+/// No block is cut while a test fills the mempool.
+fn no_blocks_for_ten_minutes(config: &mut ::node::NodeConfig) {
+    config.block_interval_ms = 600_000;
+    config.empty_block_interval_ms = 600_000;
+}
+
 /// The mempool is bounded: over the per-account limit a submission gets 429, over the
 /// total 503 MEMPOOL_FULL, each with Retry-After; what was admitted is committed when the
 /// node stops, and is there after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_mempool_limits_answer_429_and_503_with_retry_after() {
     let node = start_node(|config| {
-        // No block is cut while the test fills the mempool.
-        config.block_interval_ms = 600_000;
-        config.empty_block_interval_ms = 600_000;
+        no_blocks_for_ten_minutes(config);
         config.mempool_max = 5;
         config.mempool_per_account_max = 3;
     })
@@ -1058,9 +1062,7 @@ async fn node_mempool_limits_answer_429_and_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_refuses_what_the_mempool_cannot_hold_before_checking_signatures() {
     let node = start_node(|config| {
-        // No block is cut while the test fills the mempool.
-        config.block_interval_ms = 600_000;
-        config.empty_block_interval_ms = 600_000;
+        no_blocks_for_ten_minutes(config);
         config.mempool_max = 4;
     })
     .await;

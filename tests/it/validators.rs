@@ -24,10 +24,11 @@ const LOT: u64 = 10_000;
 /// ephemeral range may meanwhile be the local end of some outgoing connection.
 fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let start = 20_000 + (std::process::id() % 1_000) as u16 * 10;
+    // Each test process starts at its own place in 20000..32000.
+    let start = (std::process::id() % 1_000) as u16 * 10;
     loop {
         let offset = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 12_000;
-        let port = 20_000 + (start - 20_000 + offset) % 12_000;
+        let port = 20_000 + (start + offset) % 12_000;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
@@ -127,17 +128,21 @@ async fn faucets_share_one_key(last: &Api, first: &Api) {
         let to = Trader::with_key(ed25519_dalek::SigningKey::from_bytes(&[100 + i; 32]));
         serde_json::json!({"account": to.hex(), "asset": 0, "amount": 1_000 + u64::from(i)})
     };
+    let committed = |api: &Api, i: u8| {
+        let (api, body) = (api.clone(), body(i));
+        async move {
+            let reply = api.post("/v1/faucet?wait=true", &body).await;
+            let funded: SubmitResponse = reply.json();
+            assert_eq!(funded.status, TxStatusKind::Committed, "{}", reply.body);
+        }
+    };
     for i in 0..64 {
         let reply = last.post("/v1/faucet", &body(i)).await;
         assert_eq!(reply.status, client::StatusCode::ACCEPTED, "{}", reply.body);
     }
     // The 65th waits for its block: the first 64 are committed by then (oldest first).
-    let reply = last.post("/v1/faucet?wait=true", &body(64)).await;
-    let funded: SubmitResponse = reply.json();
-    assert_eq!(funded.status, TxStatusKind::Committed, "{}", reply.body);
-    let reply = first.post("/v1/faucet?wait=true", &body(65)).await;
-    let funded: SubmitResponse = reply.json();
-    assert_eq!(funded.status, TxStatusKind::Committed, "{}", reply.body);
+    committed(last, 64).await;
+    committed(first, 65).await;
 }
 
 async fn wait_height(api: &Api, height: u64) {
