@@ -221,7 +221,7 @@ impl ReadView {
             Arc::new(AccountView {
                 id,
                 balances: account.balances.clone(),
-                last_nonce: account.nonces.used().last().copied(),
+                last_nonce: account.nonces.highest(),
                 orders,
             }),
         );

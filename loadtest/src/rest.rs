@@ -1173,12 +1173,13 @@ async fn scrape(client: &Client) -> Option<MetricsSample> {
 // ---------------------------------------------------------------------------------------
 // The run.
 
-/// Requests one connection may have in flight without any trader's nonces leaving the
-/// 64-wide replay window: each request holds about `batch × connections / traders`
-/// transactions of each of its traders.
+/// Requests one connection may have in flight while each trader's nonces stay close
+/// together: each request holds about `batch × connections / traders` transactions of
+/// each of its traders, and the chain takes a trader's nonces in any order while fewer
+/// than `NONCE_RANGES_MAX` gaps lie above the lowest (a quarter of them here, for margin).
 fn in_flight_auto(batch: usize, connections: usize, traders: usize) -> usize {
     let per_trader = (batch * connections).div_ceil(traders.max(1)).max(1);
-    (markets::limits::NONCE_WINDOW / 2 / per_trader).clamp(1, IN_FLIGHT_MAX)
+    (markets::limits::NONCE_RANGES_MAX / 4 / per_trader).clamp(1, IN_FLIGHT_MAX)
 }
 
 pub async fn run(

@@ -14,9 +14,12 @@ pub const TRANSACTIONS_PER_BLOCK_MAX: usize = 50_000;
 /// alone (50,000 × 4 KiB) would allow 205 MB messages between validators; a leader fills
 /// a block up to this many bytes instead (~40,000 order transactions of ~200 B).
 pub const BLOCK_BYTES_MAX: usize = 8 << 20;
-/// Nonces an account remembers (the highest ones used). A bot may send this many
-/// transactions at once, in any order, without sequencing them.
-pub const NONCE_WINDOW: usize = 64;
+/// Ranges of used nonces an account remembers above its floor (`state::NonceWindow`).
+/// A bot counting its nonces up may have any number in flight, arriving in any order,
+/// while fewer than this many gaps lie above its lowest unused nonce; a bot with sparse
+/// nonces (a clock) gets this many of its highest. Hyperliquid keeps 100. Each range is
+/// 16 bytes of the account's state leaf.
+pub const NONCE_RANGES_MAX: usize = 128;
 /// Assets and markets a chain may define at genesis.
 pub const ASSETS_MAX: usize = 256;
 pub const MARKETS_MAX: usize = 1024;
@@ -31,8 +34,8 @@ const _: () = assert!(
     "a full batch must fit one transaction"
 );
 const _: () = assert!(
-    NONCE_WINDOW >= BATCH_ACTIONS_MAX,
-    "a bot sending a burst needs at least a batch's worth of nonces"
+    NONCE_RANGES_MAX >= BATCH_ACTIONS_MAX,
+    "a bot with sparse nonces needs at least a batch's worth in flight"
 );
 const _: () = assert!(
     (FEE_BPS_MAX as u64) < 10_000,

@@ -52,7 +52,7 @@ use matching::{
 use sha2::{Digest as _, Sha256};
 
 use crate::dev::Rng;
-use crate::limits::NONCE_WINDOW;
+use crate::limits::NONCE_RANGES_MAX;
 use crate::state::Genesis;
 use crate::{
     Action, ActionOutcome, AmendOrder, AssetId, BlockContext, CancelAll, CancelOrder, ChainId,
@@ -604,7 +604,9 @@ impl Sim {
     fn take_nonce(&mut self, account: usize) -> u64 {
         let account = &mut self.accounts[account];
         let nonce = account.nonce_next;
-        account.nonce_next += 1;
+        // Every other number, as a clock-based bot's: each nonce is a range of its own
+        // in the account's window, so windows fill and their floors rise.
+        account.nonce_next += 2;
         nonce
     }
 
@@ -734,10 +736,11 @@ impl Sim {
 
     /// A place with nonce 0, from an account whose window has moved well past it.
     fn build_nonce_too_old(&mut self) -> (TxKind, SignedTransaction) {
-        // Well over a window of nonces taken: the window is very likely full, so
-        // nonce 0 (never used: counters start at 1) is below it.
+        // Well over a window's ranges of (sparse) nonces taken: the window has very
+        // likely forgotten its lowest, so nonce 0 (never used: counters start at 1) is
+        // below its floor.
         let old: Vec<usize> = (0..self.funded)
-            .filter(|&a| self.accounts[a].nonce_next > 3 * NONCE_WINDOW as u64)
+            .filter(|&a| self.accounts[a].nonce_next > 2 * (NONCE_RANGES_MAX as u64 + 8))
             .collect();
         if old.is_empty() {
             return self.build(TxKind::Expired);

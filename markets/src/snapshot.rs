@@ -19,7 +19,7 @@ use crate::verify::AccountKey;
 use crate::{ChainId, State};
 
 /// Format version of [`StateSnapshot`]; bumped on any change.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct AccountSnapshot {
@@ -124,6 +124,10 @@ impl State {
             if account.balances.len() != assets {
                 return Err(bad(format!("account {id}: balances per asset")));
             }
+            account
+                .nonces
+                .canonical()
+                .map_err(|e| bad(format!("account {id}: {e}")))?;
             if account_ids
                 .insert(account.key, AccountId(id as u64))
                 .is_some()

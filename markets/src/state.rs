@@ -6,7 +6,7 @@ use hashbrown::HashMap;
 use matching::{AccountId, Book, MarketParams, Price, Qty, Side};
 use sha2::{Digest as _, Sha256};
 
-use crate::limits::{ACCOUNTS_MAX, ASSETS_MAX, FEE_BPS_MAX, MARKETS_MAX, NONCE_WINDOW};
+use crate::limits::{ACCOUNTS_MAX, ASSETS_MAX, FEE_BPS_MAX, MARKETS_MAX, NONCE_RANGES_MAX};
 use crate::merkle::{Hash, IncrementalTree, merkle_root};
 use crate::verify::AccountKey;
 use crate::{AssetId, ChainId, ChainReject, MarketId};
@@ -190,44 +190,121 @@ pub struct Balance {
     pub held: u64,
 }
 
-/// The highest nonces an account has used, at most [`NONCE_WINDOW`] of them.
+/// The nonces an account has used: every nonce below `floor`, and up to
+/// [`NONCE_RANGES_MAX`] ranges of used nonces above it.
 ///
-/// A nonce is accepted if it is not in the window and, when the window is full, above
-/// its lowest entry. So a transaction can never execute twice: either its nonce is in
-/// the window, or it has fallen below it. A bot can send many transactions at once
-/// without ordering them, as long as it uses increasing numbers overall (a millisecond
-/// clock or a counter).
+/// A nonce is accepted if it is at or above the floor and in no range; once used it
+/// joins a range (merging with its neighbours). When a new range would make one too
+/// many, the lowest range is forgotten and the floor rises past it: its nonces, and the
+/// unused ones below it, become too old. So a transaction can never execute twice:
+/// either its nonce is in a range, or it is below the floor.
+///
+/// Sized for market makers (ARCHITECTURE.md, "The nonce rule"): a bot that counts its
+/// nonces up uses one range however many transactions it has in flight, and its lower
+/// nonces stay usable while fewer than [`NONCE_RANGES_MAX`] gaps lie above them, so a
+/// burst sent over many connections at once, arriving in any order across blocks, is
+/// never too old. A bot whose nonces are sparse (a clock) gets the
+/// [`NONCE_RANGES_MAX`] highest it used, as with a window of that many nonces.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct NonceWindow {
-    /// Ascending.
-    used: Vec<u64>,
+    /// Every nonce below this counts as used.
+    floor: u64,
+    /// Ascending, disjoint and never adjacent (a range ends at least two below the next
+    /// one's start), all at or above `floor`.
+    used: Vec<NonceRange>,
+}
+
+/// Consecutive used nonces, `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct NonceRange {
+    pub first: u64,
+    pub last: u64,
 }
 
 impl NonceWindow {
     pub fn check(&self, nonce: u64) -> Result<(), ChainReject> {
-        if self.used.binary_search(&nonce).is_ok() {
-            return Err(ChainReject::NonceAlreadyUsed);
-        }
-        if self.used.len() == NONCE_WINDOW && nonce < self.used[0] {
+        if nonce < self.floor {
             return Err(ChainReject::NonceTooOld);
+        }
+        let at = self.used.partition_point(|r| r.last < nonce);
+        if self.used.get(at).is_some_and(|r| r.first <= nonce) {
+            return Err(ChainReject::NonceAlreadyUsed);
         }
         Ok(())
     }
 
     /// Records a nonce that passed [`NonceWindow::check`].
     pub fn insert(&mut self, nonce: u64) {
-        let at = self
+        debug_assert!(self.check(nonce).is_ok(), "nonce checked before insert");
+        // The first range above `nonce` (none contains it).
+        let at = self.used.partition_point(|r| r.last < nonce);
+        let joins_below = at > 0 && self.used[at - 1].last + 1 == nonce;
+        let joins_above = self
             .used
-            .binary_search(&nonce)
-            .expect_err("nonce checked before insert");
-        self.used.insert(at, nonce);
-        if self.used.len() > NONCE_WINDOW {
-            self.used.remove(0);
+            .get(at)
+            .is_some_and(|r| nonce.checked_add(1) == Some(r.first));
+        match (joins_below, joins_above) {
+            (true, true) => {
+                self.used[at - 1].last = self.used[at].last;
+                self.used.remove(at);
+            }
+            (true, false) => self.used[at - 1].last = nonce,
+            (false, true) => self.used[at].first = nonce,
+            (false, false) => self.used.insert(
+                at,
+                NonceRange {
+                    first: nonce,
+                    last: nonce,
+                },
+            ),
+        }
+        if self.used.len() > NONCE_RANGES_MAX {
+            let lowest = self.used.remove(0);
+            self.floor = lowest.last.saturating_add(1);
         }
     }
 
-    pub fn used(&self) -> &[u64] {
+    /// The highest nonce used, if any.
+    pub fn highest(&self) -> Option<u64> {
+        self.used.last().map(|r| r.last)
+    }
+
+    /// Every nonce below this is too old.
+    pub fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    pub fn ranges(&self) -> &[NonceRange] {
         &self.used
+    }
+
+    /// Whether the ranges are ascending, disjoint, non-adjacent, at or above the floor
+    /// and within their limit: the one canonical form, which the state root hashes.
+    pub fn canonical(&self) -> Result<(), &'static str> {
+        if self.used.len() > NONCE_RANGES_MAX {
+            return Err("more nonce ranges than the limit");
+        }
+        if self.used.first().is_some_and(|r| r.first < self.floor) {
+            return Err("a nonce range below the floor");
+        }
+        if self.used.iter().any(|r| r.first > r.last) {
+            return Err("a nonce range ends before it starts");
+        }
+        if self
+            .used
+            .windows(2)
+            .any(|pair| pair[0].last.saturating_add(1) >= pair[1].first)
+        {
+            return Err("nonce ranges overlap, touch or are out of order");
+        }
+        Ok(())
+    }
+
+    /// Panics unless [`NonceWindow::canonical`].
+    pub fn check_invariants(&self) {
+        if let Err(broken) = self.canonical() {
+            panic!("nonce window: {broken}");
+        }
     }
 }
 
@@ -252,8 +329,9 @@ impl Account {
     /// The account's item in the state tree: `sha256(key ‖ borsh(balances) ‖
     /// borsh(nonces))` (the tree applies its leaf prefix to it).
     pub fn leaf(&self) -> Hash {
-        let mut bytes =
-            Vec::with_capacity(32 + 4 + 16 * self.balances.len() + 4 + 8 * NONCE_WINDOW);
+        let mut bytes = Vec::with_capacity(
+            32 + 4 + 16 * self.balances.len() + 12 + 16 * self.nonces.used.len(),
+        );
         bytes.extend_from_slice(self.key.as_bytes());
         self.balances.serialize(&mut bytes).expect("Vec");
         self.nonces.serialize(&mut bytes).expect("Vec");
@@ -501,6 +579,9 @@ impl State {
     pub fn check_invariants(&self) {
         for market in &self.markets {
             market.book.check_invariants();
+        }
+        for account in &self.accounts {
+            account.nonces.check_invariants();
         }
         if let Err(broken) = self.audit() {
             panic!("state invariant broken at height {}: {broken}", self.height);

@@ -914,10 +914,15 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ChainError> {
 
 /// The committed transactions the node answers `duplicate` for: the chain's own index,
 /// so exactly-once does not depend on what any reader keeps. For each signer, the hashes
-/// of its last [`NONCE_WINDOW`](markets::limits::NONCE_WINDOW) committed transactions:
+/// of its last [`RESENDS_PER_SIGNER`] committed transactions:
 /// a resend of an older one is refused by the nonce window itself (`NONCE_TOO_OLD` or
 /// `NONCE_ALREADY_USED`) and can never execute twice, so the index is bounded by the
 /// window, not by time or by a reader's cache.
+/// Committed transactions of one signer the chain's index answers `duplicate` for: a
+/// market maker's resend after a lost answer comes within a block or two, in which it
+/// may have sent hundreds.
+pub const RESENDS_PER_SIGNER: usize = 1_024;
+
 #[derive(Debug, Default)]
 pub struct TxIndex {
     by_hash: std::collections::HashMap<Hash, (u64, u32)>,
@@ -940,7 +945,7 @@ impl TxIndex {
                 .entry(tx.signed().transaction.signer)
                 .or_default();
             kept.push_back(hash);
-            if kept.len() > markets::limits::NONCE_WINDOW {
+            if kept.len() > RESENDS_PER_SIGNER {
                 let old = kept.pop_front().expect("non-empty");
                 self.by_hash.remove(&old);
             }
@@ -964,7 +969,7 @@ impl TxIndex {
     pub fn check_invariants(&self) {
         let mut count = 0;
         for kept in self.by_signer.values() {
-            assert!(!kept.is_empty() && kept.len() <= markets::limits::NONCE_WINDOW);
+            assert!(!kept.is_empty() && kept.len() <= RESENDS_PER_SIGNER);
             for hash in kept {
                 assert!(
                     self.by_hash.contains_key(hash),

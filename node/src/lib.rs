@@ -135,10 +135,11 @@ const FAUCET_LANES: u64 = 256;
 
 /// The faucet's next nonce: above every nonce it used (`last`) and at least the wall
 /// clock in microseconds, times [`FAUCET_LANES`], in its `lane`. On a testnet every
-/// validator's faucet signs with the one dev key; the chain accepts a nonce above the
-/// lowest of the account's last 64, so nonces that follow each validator's clock stay
-/// acceptable whichever validator served the others (a counter per validator falls
-/// below the window once another has served 64), and lanes never collide.
+/// validator's faucet signs with the one dev key; these sparse nonces are a range each
+/// in the account's window, which keeps the 128 highest, so nonces that follow each
+/// validator's clock stay acceptable whichever validator served the others (a counter
+/// per validator falls below the floor once another has served 128), and lanes never
+/// collide.
 fn faucet_nonce(last: &AtomicU64, now_us: u64, lane: u8) -> u64 {
     let lane = u64::from(lane);
     let mut current = last.load(Ordering::Acquire);
@@ -314,7 +315,7 @@ impl ChainNode {
             let key = dev_faucet_key();
             let last = state
                 .account_by_key(&key.verifying_key().to_bytes())
-                .and_then(|a| a.nonces.used().last().copied())
+                .and_then(|a| a.nonces.highest())
                 .unwrap_or(0);
             (key, AtomicU64::new(last))
         });

@@ -175,8 +175,14 @@ fn funds_and_books(state: &State) -> FundsAndBooks {
     }
 }
 
+/// The nonces an account's window remembers as used above its floor.
 fn nonces(state: &State, id: AccountId) -> Vec<u64> {
-    state.account(id).expect("account").nonces.used().to_vec()
+    let window = &state.account(id).expect("account").nonces;
+    window
+        .ranges()
+        .iter()
+        .flat_map(|r| r.first..=r.last)
+        .collect()
 }
 
 /// A small chain driven by hand: the test names accounts by index into `keys` and the
@@ -1068,9 +1074,54 @@ fn reject_nonce_already_used() {
 
 fn reject_nonce_too_old() {
     let mut chain = Chain::dev(2);
-    let window = markets::limits::NONCE_WINDOW as u64;
-    // Nonces 11..=11+window, out of order: the window keeps the highest `window`.
-    let mut burst: Vec<SignedTransaction> = (11..=11 + window)
+    let ranges = markets::limits::NONCE_RANGES_MAX as u64;
+    // Sparse nonces 20, 40, …, out of order: each is a range of its own, and one more
+    // than the window keeps makes it forget the lowest (20), raising its floor to 21.
+    let mut burst: Vec<SignedTransaction> = (1..=ranges + 1)
+        .map(|i| {
+            let mut tx = chain.unsigned(
+                0,
+                Action::Faucet(Faucet {
+                    asset: USD,
+                    amount: 1,
+                }),
+            );
+            tx.nonce = 20 * i;
+            chain.sign(0, tx)
+        })
+        .collect();
+    burst.swap(0, 5);
+    let output = chain.block(&burst);
+    assert!(
+        output
+            .receipts
+            .iter()
+            .all(|r| matches!(r.outcome, Outcome::Executed(_)))
+    );
+    // 20 was forgotten: it is too old, as is 3, never used, below the floor.
+    for nonce in [20, 3] {
+        let mut old = chain.unsigned(0, gtc(Side::Buy, 100, 1));
+        old.nonce = nonce;
+        chain.assert_refused(chain.sign(0, old), ChainReject::NonceTooOld);
+    }
+    // 40 is the lowest the window holds: already used.
+    let mut used = chain.unsigned(0, gtc(Side::Buy, 100, 1));
+    used.nonce = 40;
+    chain.assert_refused(chain.sign(0, used), ChainReject::NonceAlreadyUsed);
+    // 21, a gap above the floor, was never used: it runs, and joins no range.
+    let mut gap = chain.unsigned(0, gtc(Side::Buy, 100, 1));
+    gap.nonce = 21;
+    let gap = chain.sign(0, gap);
+    let output = chain.block(&[gap]);
+    assert!(matches!(output.receipts[0].outcome, Outcome::Executed(_)));
+}
+
+/// A burst of consecutive nonces, arriving in any order over several blocks, is one
+/// range once it is all in: none is too old, however many there are.
+#[test]
+fn consecutive_nonces_in_any_order_across_blocks_all_run() {
+    let mut chain = Chain::dev(2);
+    let mut burst: Vec<SignedTransaction> = (1..=2_000u64)
         .map(|nonce| {
             let mut tx = chain.unsigned(
                 0,
@@ -1083,24 +1134,29 @@ fn reject_nonce_too_old() {
             chain.sign(0, tx)
         })
         .collect();
-    burst.swap(0, 5);
-    let output = chain.block(&burst);
-    assert!(
-        output
-            .receipts
+    // Eight connections' worth, each block taking the newest of every one first.
+    burst.reverse();
+    let chunks: Vec<Vec<SignedTransaction>> = burst.chunks(250).map(<[_]>::to_vec).collect();
+    for round in 0..5 {
+        let block: Vec<SignedTransaction> = chunks
             .iter()
-            .all(|r| matches!(r.outcome, Outcome::Executed(_)))
-    );
-    // 11 fell out of the window: it is too old, as is 3, never used.
-    for nonce in [11, 3] {
-        let mut old = chain.unsigned(0, gtc(Side::Buy, 100, 1));
-        old.nonce = nonce;
-        chain.assert_refused(chain.sign(0, old), ChainReject::NonceTooOld);
+            .flat_map(|c| c[round * 50..(round + 1) * 50].iter().cloned())
+            .collect();
+        let output = chain.block(&block);
+        assert!(
+            output
+                .receipts
+                .iter()
+                .all(|r| matches!(r.outcome, Outcome::Executed(_))),
+            "round {round}"
+        );
     }
-    // 12 is the lowest the window holds: already used.
-    let mut used = chain.unsigned(0, gtc(Side::Buy, 100, 1));
-    used.nonce = 12;
-    chain.assert_refused(chain.sign(0, used), ChainReject::NonceAlreadyUsed);
+    let window = &chain
+        .state
+        .account_by_key(&chain.signer(0))
+        .expect("account 0")
+        .nonces;
+    assert_eq!(window.ranges().len(), 1, "{:?}", window.ranges());
 }
 
 fn reject_unknown_market() {
