@@ -162,6 +162,8 @@ struct Index {
 /// The node's read model and websocket bus.
 pub struct Feed {
     index: Mutex<Index>,
+    /// Drops for the next block's `orders` messages ([`Feed::dropped`]).
+    dropped_next: Mutex<Vec<crate::Dropped>>,
     /// Every market's candles: the node folds each block in (and stores what changed)
     /// before [`Feed::publish`].
     candles: Arc<Candles>,
@@ -541,6 +543,7 @@ impl Feed {
     pub fn new(limits: FeedLimits, markets: usize, height: u64) -> Feed {
         let (bus, _) = broadcast::channel(limits.bus_blocks.max(1));
         Feed {
+            dropped_next: Mutex::new(Vec::new()),
             index: Mutex::new(Index {
                 limits,
                 txs: HashMap::new(),
@@ -603,6 +606,20 @@ impl Feed {
     /// [`Feed::candles`] must already hold the block.
     pub fn publish(&self, stored: &ExecutedBlock, view: &ReadView) -> Arc<BlockUpdate> {
         let mut update = BlockUpdate::build(stored, view, true);
+        for dropped in std::mem::take(&mut *self.dropped_next.lock()) {
+            update
+                .orders
+                .entry(dropped.signer)
+                .or_default()
+                .push(OrderUpdateJson {
+                    tx: Some(dropped.hash.to_string()),
+                    action: None,
+                    event: UpdateKind::Dropped {
+                        dropped: dropped.code.name().to_string(),
+                        rule: dropped.rule.name().to_string(),
+                    },
+                });
+        }
         let time = stored.header.timestamp_ms;
         for &market in update.trades.keys() {
             for interval in Interval::ALL {
@@ -621,6 +638,13 @@ impl Feed {
         // receivers learn it on their next receive.
         let _ = self.bus.send(Arc::clone(&update));
         update
+    }
+
+    /// Transactions the node dropped after the block it publishes next: that block's
+    /// `orders` messages carry them, to each signer (live only; a replay has no drops,
+    /// `GET /v1/transactions/{hash}` has them).
+    pub fn dropped(&self, dropped: &[crate::Dropped]) {
+        self.dropped_next.lock().extend_from_slice(dropped);
     }
 
     /// Where a committed transaction is: `(height, index in block)`.
@@ -887,6 +911,8 @@ pub fn tx_status(stored: &ExecutedBlock, view: &ReadView, index: u32) -> TxStatu
         height: Some(header.height),
         index: Some(index),
         code: None,
+        rule: None,
+        reason: None,
         actions: Vec::new(),
         events: Vec::new(),
         finality: stored.finality.map(FinalityJson::from),

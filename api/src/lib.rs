@@ -59,6 +59,57 @@ pub struct Admitted {
     pub duplicate: bool,
 }
 
+/// A transaction the node admitted and will never put in a block: its final status,
+/// `dropped` (docs/API.md, "A transaction's life").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub hash: Hash,
+    pub signer: [u8; 32],
+    pub nonce: u64,
+    /// What the chain would answer it now: `NONCE_ALREADY_USED`, `NONCE_TOO_OLD` or
+    /// `TRANSACTION_EXPIRED`.
+    pub code: markets::ChainReject,
+    pub rule: DropRule,
+    /// The block after which it could never run.
+    pub height: u64,
+}
+
+/// The rule that dropped a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropRule {
+    /// Another transaction of its signer with the same nonce is in a final block.
+    NonceUsedByAnother,
+    /// Its signer's nonce window forgot the nonces below it: more gaps above it than
+    /// the window keeps ranges (`NONCE_RANGES_MAX`).
+    BelowNonceFloor,
+    /// Its `expiry_height` passed while it waited.
+    Expired,
+}
+
+impl DropRule {
+    /// The wire name (`rule` in a dropped status).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropRule::NonceUsedByAnother => "nonce_used_by_another",
+            DropRule::BelowNonceFloor => "below_nonce_floor",
+            DropRule::Expired => "expired",
+        }
+    }
+
+    /// What the rule says, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DropRule::NonceUsedByAnother => {
+                "another transaction of this signer with the same nonce is in a final block"
+            }
+            DropRule::BelowNonceFloor => {
+                "the signer's nonce window forgot the nonces below this one (more gaps above it than the window keeps)"
+            }
+            DropRule::Expired => "its expiry height passed while it waited for a block",
+        }
+    }
+}
+
 /// What the API needs from the node.
 pub trait Node: Send + Sync + 'static {
     /// Checks and queues transactions: signatures verified (batched, in parallel), nonce
@@ -80,6 +131,9 @@ pub trait Node: Send + Sync + 'static {
 
     /// Whether this transaction waits in the mempool.
     fn is_pending(&self, hash: &Hash) -> bool;
+
+    /// Why an admitted transaction was dropped, for those the node still remembers.
+    fn dropped(&self, hash: &Hash) -> Option<Dropped>;
 
     /// Transactions in the mempool.
     fn mempool_len(&self) -> usize;

@@ -16,6 +16,7 @@ pub struct Metrics {
     pub blocks: Counter,
     pub transactions: Counter,
     pub transactions_rejected: Counter,
+    pub transactions_dropped: Counter,
     pub fills: Counter,
     pub submitted: Counter,
     pub refused_at_ingest: Counter,
@@ -38,6 +39,7 @@ impl Metrics {
         let blocks = Counter::default();
         let transactions = Counter::default();
         let transactions_rejected = Counter::default();
+        let transactions_dropped = Counter::default();
         let fills = Counter::default();
         let submitted = Counter::default();
         let refused_at_ingest = Counter::default();
@@ -56,6 +58,11 @@ impl Metrics {
             "transactions_rejected",
             "Committed transactions the chain refused as a whole",
             transactions_rejected.clone(),
+        );
+        registry.register(
+            "transactions_dropped",
+            "Admitted transactions dropped without a block (status `dropped`)",
+            transactions_dropped.clone(),
         );
         registry.register("fills", "Fills (trades)", fills.clone());
         registry.register(
@@ -98,6 +105,7 @@ impl Metrics {
             blocks,
             transactions,
             transactions_rejected,
+            transactions_dropped,
             fills,
             submitted,
             refused_at_ingest,

@@ -619,13 +619,30 @@ pub(crate) async fn submit_and_answer<N: Node>(
     }
 }
 
-/// The receipt of a committed transaction, if the node has it indexed.
+/// The status of a dropped transaction.
+pub(crate) fn dropped_status(dropped: &crate::Dropped) -> TxStatus {
+    TxStatus {
+        hash: dropped.hash.to_string(),
+        status: TxStatusKind::Dropped,
+        height: Some(dropped.height),
+        index: None,
+        code: Some(dropped.code.name().to_string()),
+        rule: Some(dropped.rule.name().to_string()),
+        reason: Some(dropped.rule.describe().to_string()),
+        actions: Vec::new(),
+        events: Vec::new(),
+        finality: None,
+    }
+}
+
+/// A transaction's final status, if it has one the node still knows: its receipt once
+/// committed, or why it was dropped.
 async fn committed_status<N: Node>(
     app: &Arc<App<N>>,
     hash: &Hash,
 ) -> Result<Option<TxStatus>, ApiError> {
     let Some((height, index)) = app.node.tx_location(hash) else {
-        return Ok(None);
+        return Ok(app.node.dropped(hash).map(|d| dropped_status(&d)));
     };
     let node = Arc::clone(&app.node);
     let stored = tokio::task::spawn_blocking(move || node.stored(height))
@@ -639,7 +656,7 @@ async fn committed_status<N: Node>(
     request_body(description = "JSON (`tx` hex or `transaction` fields), or `application/octet-stream`: the borsh bytes of the signed transaction.",
         content((SubmitRequest = "application/json"), ("application/octet-stream"))),
     responses(
-        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 200, description = "With `?wait=true`, final: `committed` or `rejected`, with its receipt, or `dropped` with its code and rule; or a duplicate already final.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
         (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
@@ -668,7 +685,7 @@ async fn submit<N: Node>(
 fn accepted(response: SubmitResponse) -> Response {
     let status = match response.status {
         TxStatusKind::Pending => StatusCode::ACCEPTED,
-        TxStatusKind::Committed | TxStatusKind::Rejected => StatusCode::OK,
+        TxStatusKind::Committed | TxStatusKind::Rejected | TxStatusKind::Dropped => StatusCode::OK,
     };
     (status, axum::Json(response)).into_response()
 }
@@ -755,7 +772,7 @@ async fn submit_batch<N: Node>(
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", params(WaitQuery),
     request_body = crate::wire::schemas::OrderTransactionJson,
     responses(
-        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 200, description = "With `?wait=true`, final: `committed` or `rejected`, with its receipt, or `dropped` with its code and rule; or a duplicate already final.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
         (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
@@ -789,7 +806,7 @@ async fn place_order<N: Node>(
 #[utoipa::path(delete, path = "/v1/orders/{order_id}", tag = "orders", params(("order_id" = String, Path, description = "An order id: a u64 in decimal.", pattern = "^[0-9]+$", min_length = 1, max_length = 20), WaitQuery),
     request_body = CancelBody,
     responses(
-        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 200, description = "With `?wait=true`, final: `committed` or `rejected`, with its receipt, or `dropped` with its code and rule; or a duplicate already final.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
         (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),
@@ -848,13 +865,18 @@ async fn transaction<N: Node>(
             height: None,
             index: None,
             code: None,
+            rule: None,
+            reason: None,
             actions: Vec::new(),
             events: Vec::new(),
             finality: None,
         }));
     }
+    if let Some(dropped) = app.node.dropped(&hash) {
+        return Ok(axum::Json(dropped_status(&dropped)));
+    }
     Err(ApiError::not_found(
-        "not pending, and not among the committed transactions this node indexes",
+        "not pending, not dropped, and not among the committed transactions this node indexes",
     ))
 }
 
@@ -946,7 +968,7 @@ async fn block_json<N: Node>(
 #[utoipa::path(post, path = "/v1/faucet", tag = "transactions", params(WaitQuery),
     request_body = FaucetRequest,
     responses(
-        (status = 200, description = "With `?wait=true`, in a block: `committed` or `rejected`, with its receipt; or a duplicate already committed.", body = SubmitResponse),
+        (status = 200, description = "With `?wait=true`, final: `committed` or `rejected`, with its receipt, or `dropped` with its code and rule; or a duplicate already final.", body = SubmitResponse),
         (status = 202, description = "Admitted to the mempool (`pending`; `duplicate` if it was already there).", body = SubmitResponse),
         (status = 400, description = "Does not parse (`MALFORMED`), or another per-route shape error (`WRONG_ACTION`, `BAD_ACCOUNT`).", body = ErrorBody),
         (status = 401, description = "`BAD_SIGNATURE`, `INVALID_ACCOUNT_KEY`.", body = ErrorBody),

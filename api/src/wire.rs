@@ -650,6 +650,9 @@ pub enum TxStatusKind {
     Committed,
     /// In a block but refused as a whole (its `code`); nothing changed.
     Rejected,
+    /// Never in a block, and never will be: the node dropped it after the block at
+    /// `height`, for its `code` by its `rule`. Nothing changed. Final, like the others.
+    Dropped,
 }
 
 /// `GET /v1/transactions/{hash}`.
@@ -663,10 +666,18 @@ pub struct TxStatus {
     /// Index in its block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
-    /// Why the whole transaction was refused (status `rejected`).
+    /// Why the whole transaction was refused (status `rejected`) or dropped (status
+    /// `dropped`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = schemas::opt_reject_name)]
     pub code: Option<String>,
+    /// Status `dropped`: the rule that dropped it (`nonce_used_by_another`,
+    /// `below_nonce_floor`, `expired`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Status `dropped`: the rule in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// One per action (status `committed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionResult>,
@@ -1207,6 +1218,13 @@ pub enum UpdateKind {
     Refused {
         #[schema(schema_with = schemas::reject_name)]
         refused: String,
+    },
+    /// The node dropped the transaction without a block: it can never run (its
+    /// `dropped` code and the `rule` that says so; see `TxStatus`).
+    Dropped {
+        #[schema(schema_with = schemas::reject_name)]
+        dropped: String,
+        rule: String,
     },
 }
 

@@ -52,6 +52,10 @@ impl Node for FakeNode {
         None
     }
 
+    fn dropped(&self, _hash: &Hash) -> Option<api::Dropped> {
+        None
+    }
+
     fn is_pending(&self, _hash: &Hash) -> bool {
         false
     }
@@ -901,6 +905,8 @@ fn the_schemas_describe_what_the_types_serialize_to() {
         height: Some(12),
         index: Some(0),
         code: None,
+        rule: None,
+        reason: None,
         actions: vec![
             ActionResult::Placed { order_id: u64::MAX },
             ActionResult::Done,

@@ -271,6 +271,9 @@ pub fn update_line(catalog: &Catalog, update: &OrderUpdateJson, account: &str) -
             Some(action) => format!("refused action {action}: {refused}{origin}"),
             None => format!("refused transaction: {refused}{origin}"),
         },
+        UpdateKind::Dropped { dropped, rule } => {
+            format!("dropped transaction: {dropped} ({rule}), it will never run{origin}")
+        }
     }
 }
 
@@ -315,6 +318,17 @@ pub fn receipt_lines(catalog: &Catalog, status: &TxStatus) -> Vec<String> {
                 where_final(status)
             ));
         }
+        TxStatusKind::Dropped => lines.push(format!(
+            "tx {} dropped after block {}: {} ({}); it will never run, nothing changed",
+            status.hash,
+            status.height.unwrap_or(0),
+            status.code.as_deref().unwrap_or("(no code)"),
+            status
+                .reason
+                .as_deref()
+                .or(status.rule.as_deref())
+                .unwrap_or("no reason given")
+        )),
     }
     if status.actions.len() > 1 {
         for (i, action) in status.actions.iter().enumerate() {
@@ -641,6 +655,8 @@ mod tests {
             height: Some(5),
             index: Some(0),
             code: None,
+            rule: None,
+            reason: None,
             actions: vec![ActionResult::Rejected {
                 code: "INSUFFICIENT_FUNDS".into(),
             }],
@@ -685,6 +701,29 @@ mod tests {
         assert_eq!(
             receipt_lines(&catalog, &placed)[1],
             "  resting order 1: sell 0.0001 BTC @ 65000.50 USD"
+        );
+    }
+
+    #[test]
+    fn a_dropped_transaction_says_so_with_its_code_and_rule() {
+        let status = TxStatus {
+            hash: "ee".repeat(32),
+            status: TxStatusKind::Dropped,
+            height: Some(41),
+            index: None,
+            code: Some("NONCE_TOO_OLD".into()),
+            rule: Some("below_nonce_floor".into()),
+            reason: Some("the window forgot it".into()),
+            actions: vec![],
+            events: vec![],
+            finality: None,
+        };
+        assert_eq!(
+            receipt_lines(&catalog(), &status)[0],
+            format!(
+                "tx {} dropped after block 41: NONCE_TOO_OLD (the window forgot it); it will never run, nothing changed",
+                "ee".repeat(32)
+            )
         );
     }
 }

@@ -208,6 +208,8 @@ struct Pool {
     /// more signatures than the queue has room for (under overload the excess is
     /// refused before any work, not after its signatures were checked).
     reserved: usize,
+    /// Transactions admitted and dropped since without a block, with why.
+    dropped: mempool::DroppedIndex,
 }
 
 impl Pool {
@@ -245,6 +247,9 @@ struct Staged {
     write: Duration,
     /// A validator's final block: what tells consensus it is durable and published.
     durable: Option<OnDurable>,
+    /// Transactions the mempool dropped after this block (still pending until it is
+    /// published, when their status becomes `dropped`).
+    dropped: Vec<(Verified, api::Dropped)>,
 }
 
 /// Called once a block is durable and published.
@@ -335,6 +340,7 @@ impl ChainNode {
                 }),
                 committed: TxIndex::default(),
                 reserved: 0,
+                dropped: mempool::DroppedIndex::default(),
             }),
             wake: Condvar::new(),
             view: ArcSwap::new(view),
@@ -525,6 +531,7 @@ impl ChainNode {
         };
         let block = execute_verified(&mut state, context, transactions)
             .context("executing a block; the node must stop")?;
+        let dropped = self.prune(&state, &block);
         let next = view.next(&state, &block);
         // Debug and test builds check the view against one built from scratch after
         // every block (the state is at the view's height only here).
@@ -541,7 +548,19 @@ impl ChainNode {
             execute: started.elapsed(),
             write: Duration::ZERO,
             durable: None,
+            dropped,
         })
+    }
+
+    /// Takes out of the mempool's queue what `block`, now executed into `state`, made
+    /// impossible to run ([`Mempool::prune`]); the publisher reports them dropped.
+    fn prune(&self, state: &State, block: &ExecutedBlock) -> Vec<(Verified, api::Dropped)> {
+        let signers: std::collections::HashSet<[u8; 32]> = block
+            .transactions
+            .iter()
+            .map(|tx| tx.signed().transaction.signer)
+            .collect();
+        self.pool.lock().mempool.prune(state, &signers)
     }
 
     /// The writer stage: makes each block durable, in order.
@@ -605,11 +624,23 @@ impl ChainNode {
             {
                 let mut pool = self.pool.lock();
                 pool.committed.add(block);
-                if self.validating.load(Ordering::Relaxed) {
-                    pool.mempool.finalized(&block.transactions);
-                } else {
-                    pool.mempool.committed(&block.transactions);
+                pool.mempool.committed(&block.transactions);
+                let dropped: Vec<Verified> =
+                    staged.dropped.iter().map(|(tx, _)| tx.clone()).collect();
+                pool.mempool.committed(&dropped);
+                for (_, why) in &staged.dropped {
+                    pool.dropped.add(*why);
                 }
+            }
+            if !staged.dropped.is_empty() {
+                let why: Vec<api::Dropped> = staged.dropped.iter().map(|(_, d)| *d).collect();
+                self.metrics.transactions_dropped.inc_by(why.len() as u64);
+                tracing::debug!(
+                    height = block.header.height,
+                    dropped = why.len(),
+                    "transactions dropped"
+                );
+                self.feed.dropped(&why);
             }
             for reporter in &self.reporters {
                 reporter.durable(block, &staged.view);
@@ -887,6 +918,10 @@ impl Node for ChainNode {
 
     fn is_pending(&self, hash: &Hash) -> bool {
         self.pool.lock().mempool.contains(hash)
+    }
+
+    fn dropped(&self, hash: &Hash) -> Option<api::Dropped> {
+        self.pool.lock().dropped.get(hash)
     }
 
     fn mempool_len(&self) -> usize {

@@ -1,4 +1,5 @@
-//! The mempool: verified transactions waiting for a block, first in first out.
+//! The mempool: verified transactions waiting for a block, first in first out, each
+//! signer's handed out in nonce order.
 //!
 //! Bounded in total and per account. Full means the caller answers 503 (total) or 429
 //! (that account) with Retry-After: memory never grows without bound, and one busy bot
@@ -8,8 +9,62 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use markets::{Hash, MarketId, OrderAction, Verified};
+use api::{DropRule, Dropped};
+use markets::{ChainReject, Hash, MarketId, OrderAction, State, Verified};
 use matching::{OrderId, Side};
+
+/// Puts each signer's transactions in nonce order, in the places its transactions
+/// already hold: the block keeps its arrival order between signers, and a signer's
+/// lower nonce never runs after a higher one it sent at the same time over another
+/// connection (a place, then its cancel, stay in that order).
+pub fn nonce_ordered(txs: &mut [Verified]) {
+    let mut places: HashMap<[u8; 32], Vec<usize>> = HashMap::new();
+    for (i, tx) in txs.iter().enumerate() {
+        places
+            .entry(tx.signed().transaction.signer)
+            .or_default()
+            .push(i);
+    }
+    for at in places.into_values().filter(|at| at.len() > 1) {
+        let mut own: Vec<Verified> = at.iter().map(|&i| txs[i].clone()).collect();
+        if own.is_sorted_by_key(|tx| tx.signed().transaction.nonce) {
+            continue;
+        }
+        own.sort_by_key(|tx| tx.signed().transaction.nonce);
+        for (i, tx) in at.into_iter().zip(own) {
+            txs[i] = tx;
+        }
+    }
+}
+
+/// Why `tx` can never run after the block at `state`'s height, if it cannot: its
+/// nonce is used or below the window's floor, or its expiry has passed.
+fn never_runs(state: &State, tx: &Verified) -> Option<(ChainReject, DropRule)> {
+    let t = &tx.signed().transaction;
+    if t.expiry_height.is_some_and(|h| h <= state.height()) {
+        return Some((ChainReject::TransactionExpired, DropRule::Expired));
+    }
+    let account = state.account_by_key(&t.signer)?;
+    match account.nonces.check(t.nonce) {
+        Ok(()) => None,
+        Err(ChainReject::NonceTooOld) => {
+            Some((ChainReject::NonceTooOld, DropRule::BelowNonceFloor))
+        }
+        Err(code) => Some((code, DropRule::NonceUsedByAnother)),
+    }
+}
+
+fn dropped(tx: &Verified, (code, rule): (ChainReject, DropRule), height: u64) -> Dropped {
+    let t = &tx.signed().transaction;
+    Dropped {
+        hash: tx.hash(),
+        signer: t.signer,
+        nonce: t.nonce,
+        code,
+        rule,
+        height,
+    }
+}
 
 /// The orders a transaction places, with their markets and sides.
 fn places(tx: &Verified) -> impl Iterator<Item = (OrderId, MarketId, Side)> + '_ {
@@ -26,6 +81,38 @@ fn places(tx: &Verified) -> impl Iterator<Item = (OrderId, MarketId, Side)> + '_
             )),
             _ => None,
         })
+}
+
+/// Dropped transactions a node answers for (`GET /v1/transactions/{hash}`), the newest:
+/// a client asks within seconds of the drop, and the websocket told it at once.
+pub const DROPPED_KEPT: usize = 100_000;
+
+/// The statuses of dropped transactions, by hash, the oldest forgotten first.
+#[derive(Debug, Default)]
+pub struct DroppedIndex {
+    by_hash: HashMap<Hash, Dropped>,
+    order: VecDeque<Hash>,
+}
+
+impl DroppedIndex {
+    pub fn add(&mut self, dropped: Dropped) {
+        if self.by_hash.insert(dropped.hash, dropped).is_none() {
+            self.order.push_back(dropped.hash);
+        }
+        while self.order.len() > DROPPED_KEPT {
+            let old = self.order.pop_front().expect("non-empty");
+            self.by_hash.remove(&old);
+        }
+    }
+
+    pub fn get(&self, hash: &Hash) -> Option<Dropped> {
+        self.by_hash.get(hash).copied()
+    }
+
+    pub fn check_invariants(&self) {
+        assert_eq!(self.by_hash.len(), self.order.len());
+        assert!(self.order.len() <= DROPPED_KEPT);
+    }
 }
 
 /// Mempool bounds.
@@ -125,11 +212,14 @@ impl Mempool {
         Ok(Admission::New)
     }
 
-    /// Takes up to `max` transactions for the next block, oldest first. They stay
-    /// pending until [`Mempool::committed`].
+    /// Takes up to `max` transactions for the next block, oldest first, each signer's
+    /// in nonce order ([`nonce_ordered`]). They stay pending until
+    /// [`Mempool::committed`].
     pub fn take(&mut self, max: usize) -> Vec<Verified> {
         let n = max.min(self.queue.len());
-        self.queue.drain(..n).collect()
+        let mut taken: Vec<Verified> = self.queue.drain(..n).collect();
+        nonce_ordered(&mut taken);
+        taken
     }
 
     /// The block holding these transactions is published: forget them.
@@ -154,11 +244,13 @@ impl Mempool {
         }
     }
 
-    /// Up to `max` queued transactions and `max_bytes` of them, oldest first, leaving
-    /// out `exclude`; they stay queued (a validator's proposal may not become final).
+    /// Up to `max` queued transactions and `max_bytes` of them, oldest first, each
+    /// signer's in nonce order ([`nonce_ordered`]), leaving out `exclude`; they stay
+    /// queued (a validator's proposal may not become final).
     pub fn select(&self, max: usize, max_bytes: usize, exclude: &HashSet<Hash>) -> Vec<Verified> {
         let mut bytes = 0;
-        self.queue
+        let mut selected: Vec<Verified> = self
+            .queue
             .iter()
             .filter(|tx| !exclude.contains(&tx.hash()))
             .take(max)
@@ -167,34 +259,47 @@ impl Mempool {
                 bytes <= max_bytes
             })
             .cloned()
-            .collect()
+            .collect();
+        nonce_ordered(&mut selected);
+        selected
+    }
+
+    /// After a block: takes out of the queue every transaction that `state` (the state
+    /// after the block) says can never run (its nonce used or below the floor, its
+    /// expiry passed), and returns each with the rule that dropped it. They stay
+    /// pending, as a taken block's do, until the block is published and
+    /// [`Mempool::committed`] forgets them: their status moves from pending to dropped
+    /// with no moment in neither. Only `signers`' nonces can have changed: the block's.
+    pub fn prune(
+        &mut self,
+        state: &State,
+        signers: &HashSet<[u8; 32]>,
+    ) -> Vec<(Verified, Dropped)> {
+        let height = state.height();
+        let mut drops = Vec::new();
+        self.queue.retain(|tx| {
+            let t = &tx.signed().transaction;
+            let stale = t.expiry_height.is_some_and(|h| h <= height) || signers.contains(&t.signer);
+            match stale.then(|| never_runs(state, tx)).flatten() {
+                Some(why) => {
+                    drops.push((tx.clone(), dropped(tx, why, height)));
+                    false
+                }
+                None => true,
+            }
+        });
+        drops
     }
 
     /// A final block that consensus chose (a validator's mempool keeps what it proposes
-    /// queued until then): forgets its transactions, and those this mempool holds whose
-    /// `(signer, nonce)` the block used under another hash, which can never run now.
-    pub fn finalized(&mut self, block: &[Verified]) {
+    /// queued until then): takes its transactions out of the queue. They stay pending
+    /// until it is published ([`Mempool::committed`]).
+    pub fn take_final(&mut self, block: &[Verified]) {
+        if self.queue.is_empty() {
+            return;
+        }
         let hashes: HashSet<Hash> = block.iter().map(Verified::hash).collect();
-        let used: HashSet<([u8; 32], u64)> = block
-            .iter()
-            .map(|tx| {
-                (
-                    tx.signed().transaction.signer,
-                    tx.signed().transaction.nonce,
-                )
-            })
-            .collect();
-        let mut gone = Vec::new();
-        self.queue.retain(|tx| {
-            let t = &tx.signed().transaction;
-            let keep = !hashes.contains(&tx.hash()) && !used.contains(&(t.signer, t.nonce));
-            if !keep && !hashes.contains(&tx.hash()) {
-                gone.push(tx.clone());
-            }
-            keep
-        });
-        self.committed(block);
-        self.committed(&gone);
+        self.queue.retain(|tx| !hashes.contains(&tx.hash()));
     }
 
     /// The market and side of an order a pending transaction places.
@@ -308,10 +413,10 @@ mod tests {
     }
 
     /// A validator's mempool: proposals select without taking, so a proposal that is
-    /// not finalized loses nothing; a final block removes its transactions and the
-    /// ones whose (signer, nonce) it used under another hash, wherever they came from.
+    /// not finalized loses nothing; a final block takes its transactions out of the
+    /// queue, and publishing it forgets them.
     #[test]
-    fn select_keeps_what_it_proposes_and_finalized_forgets_what_a_block_used() {
+    fn select_keeps_what_it_proposes_and_a_final_block_leaves_the_queue() {
         let mut pool = Mempool::new(MempoolLimits {
             total: 100,
             per_account: 100,
@@ -340,16 +445,152 @@ mod tests {
                 outcome: markets::Outcome::Executed(Vec::new()),
             },
         );
-        pool.finalized(&[tx(1, 1), rival, tx(9, 1)]);
+        // The final block's own transactions leave the queue at once and stay pending
+        // until published; the rival's nonce use is what `prune` sees (below).
+        pool.take_final(&[tx(1, 1), rival.clone(), tx(9, 1)]);
+        assert!(pool.contains(&tx(1, 1).hash()), "pending until published");
         assert_eq!(
             pool.select(10, ANY, &HashSet::new()),
-            vec![tx(1, 2), tx(3, 1)]
+            vec![tx(1, 2), tx(2, 1), tx(3, 1)]
         );
-        assert!(!pool.contains(&tx(2, 1).hash()), "its nonce is used: gone");
+        pool.committed(&[tx(1, 1), rival, tx(9, 1)]);
+        assert!(!pool.contains(&tx(1, 1).hash()));
+        assert_eq!(pool.len(), 3);
+        pool.check_invariants();
+        // The final block's freed its account's share and nonce.
+        assert_eq!(pool.admit(tx(1, 1), ANY), Ok(Admission::New));
+        pool.check_invariants();
+    }
+
+    /// Real keys and a real state: the dev chain's account 0.
+    fn signed(
+        state: &State,
+        key: &ed25519_dalek::SigningKey,
+        nonce: u64,
+        expiry: Option<u64>,
+    ) -> Verified {
+        let tx = SignedTransaction::sign(
+            Transaction {
+                chain_id: state.chain_id(),
+                signer: key.verifying_key().to_bytes(),
+                nonce,
+                expiry_height: expiry,
+                action: Action::Faucet(Faucet {
+                    asset: AssetId(0),
+                    amount: 1,
+                }),
+            },
+            key,
+        );
+        markets::verify_block(state, &[tx]).pop().expect("one")
+    }
+
+    /// After a block, the queue keeps only what can still run: a transaction whose
+    /// nonce the block used under another hash, one below the window's floor and one
+    /// whose expiry passed are dropped, each with its code and rule, and stay pending
+    /// until the caller forgets them; the rest stay queued, in nonce order.
+    #[test]
+    fn prune_drops_what_the_state_says_can_never_run_with_its_code() {
+        let (genesis, keys) = markets::dev::genesis(2);
+        let mut state = State::from_genesis(&genesis).unwrap();
+        let mut pool = Mempool::new(MempoolLimits {
+            total: 100,
+            per_account: 100,
+        });
+        // Block 1 uses nonces 10, 20, …: one range each, one more than the window
+        // keeps, so its floor rises past 10.
+        let ranges = markets::limits::NONCE_RANGES_MAX as u64;
+        let block: Vec<Verified> = (1..=ranges + 1)
+            .map(|i| signed(&state, &keys[0], 10 * i, None))
+            .collect();
+        // Queued before block 1: nonce 5 (below the coming floor), a rival of nonce 20,
+        // one expiring at height 1, and two that stay (a gap, and another signer's).
+        let rival = signed(&state, &keys[0], 20, Some(9));
+        assert_ne!(rival.hash(), block[1].hash());
+        let waiting = [
+            signed(&state, &keys[0], 5, None),
+            rival,
+            signed(&state, &keys[1], 7, Some(1)),
+            signed(&state, &keys[0], 21, None),
+            signed(&state, &keys[1], 3, None),
+        ];
+        for tx in waiting.iter().cloned() {
+            assert_eq!(pool.admit(tx, ANY), Ok(Admission::New));
+        }
+        let context = markets::BlockContext {
+            height: 1,
+            timestamp_ms: state.timestamp_ms(),
+        };
+        let executed = markets::execute_verified(&mut state, context, block.clone()).unwrap();
+        assert!(
+            executed
+                .receipts
+                .iter()
+                .all(|r| matches!(r.outcome, markets::Outcome::Executed(_)))
+        );
+        let signers: HashSet<[u8; 32]> = block
+            .iter()
+            .map(|t| t.signed().transaction.signer)
+            .collect();
+        // Height 1: the expiry at 1 still runs in block 1, not after it.
+        let drops = pool.prune(&state, &signers);
+        let why: Vec<(Hash, ChainReject, DropRule, u64)> = drops
+            .iter()
+            .map(|(tx, d)| {
+                assert_eq!(tx.hash(), d.hash);
+                (d.hash, d.code, d.rule, d.height)
+            })
+            .collect();
+        assert_eq!(
+            why,
+            vec![
+                (
+                    waiting[0].hash(),
+                    ChainReject::NonceTooOld,
+                    DropRule::BelowNonceFloor,
+                    1
+                ),
+                (
+                    waiting[1].hash(),
+                    ChainReject::NonceAlreadyUsed,
+                    DropRule::NonceUsedByAnother,
+                    1
+                ),
+                (
+                    waiting[2].hash(),
+                    ChainReject::TransactionExpired,
+                    DropRule::Expired,
+                    1
+                ),
+            ]
+        );
+        assert!(
+            drops.iter().all(|(tx, _)| pool.contains(&tx.hash())),
+            "pending until forgotten"
+        );
+        assert_eq!(
+            pool.select(10, ANY, &HashSet::new()),
+            vec![waiting[3].clone(), waiting[4].clone()]
+        );
+        let gone: Vec<Verified> = drops.into_iter().map(|(tx, _)| tx).collect();
+        pool.committed(&gone);
         assert_eq!(pool.len(), 2);
         pool.check_invariants();
-        // Both freed their account's share and nonce.
-        assert_eq!(pool.admit(tx(2, 2), ANY), Ok(Admission::New));
-        pool.check_invariants();
+    }
+
+    /// Each signer's transactions come out in nonce order, in the places its own
+    /// held; other signers' stay where they arrived.
+    #[test]
+    fn take_and_select_hand_out_each_signers_transactions_in_nonce_order() {
+        let mut pool = Mempool::new(MempoolLimits {
+            total: 100,
+            per_account: 100,
+        });
+        for t in [tx(1, 3), tx(2, 9), tx(1, 1), tx(3, 1), tx(1, 2), tx(2, 4)] {
+            assert_eq!(pool.admit(t, ANY), Ok(Admission::New));
+        }
+        let expected = vec![tx(1, 1), tx(2, 4), tx(1, 2), tx(3, 1), tx(1, 3), tx(2, 9)];
+        assert_eq!(pool.select(10, ANY, &HashSet::new()), expected);
+        assert_eq!(pool.take(10), expected);
     }
 }

@@ -200,6 +200,14 @@ impl ValidatorNode {
                 .then(|| State::clone(state).snapshot_bytes());
             // The door's prechecks read the final state.
             *self.node.state.write() = State::clone(state);
+            // Its transactions leave the queue (pending until published), then what it
+            // made impossible to run: the publisher reports those dropped.
+            self.node
+                .pool
+                .lock()
+                .mempool
+                .take_final(&block.transactions);
+            let dropped = self.node.prune(state, &block);
             view = Arc::new(next);
             let staged = Staged {
                 block,
@@ -208,6 +216,7 @@ impl ValidatorNode {
                 execute: started.elapsed(),
                 write: Duration::ZERO,
                 durable: Some(crate::OnDurable(durable)),
+                dropped,
             };
             if to_writer.send(staged).is_err() {
                 anyhow::bail!("the writer stage stopped");

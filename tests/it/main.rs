@@ -13,6 +13,7 @@ mod node;
 mod node_binary;
 mod node_crash;
 mod node_fanout;
+mod node_lifecycle;
 mod node_shutdown;
 mod node_support;
 mod node_traders;

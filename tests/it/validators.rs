@@ -3,8 +3,10 @@
 //! once; one validator killed with `kill -9` under load and restarted catches up; a
 //! follower (`clobchain node --follow`) of that validator and another moves to the other
 //! when it dies, keeps up with them, serves the same receipts and forwards what it is
-//! sent; after a SIGTERM every validator's directory, and the
-//! follower's, passes `clobchain verify` with the same blocks.
+//! sent; every transaction acknowledged without waiting by a validator that stays up
+//! ends with a final status there (none lost silently); after a SIGTERM every
+//! validator's directory, and the follower's, passes `clobchain verify` with the same
+//! blocks.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use api::wire::{SubmitResponse, TxStatusKind};
 use consensus::process::{TestnetArgs, prepare};
 use matching::Side;
 
+use crate::node_lifecycle::final_statuses;
 use crate::node_support::{Api, BTC_USD, NodeProcess, Trader, hex_body, spawn_node_with};
 
 const VALIDATORS: usize = 4;
@@ -119,6 +122,30 @@ async fn load(api: Api, trader: Arc<Trader>, side: Side, acks: Arc<Mutex<Vec<(St
     }
 }
 
+/// Orders sent without waiting, one at a time to each of `apis` in turn (its counting
+/// nonces reach the leaders out of order): the hash and the validator that
+/// acknowledged each.
+async fn load_unwaited(
+    apis: Vec<Api>,
+    trader: Arc<Trader>,
+    acks: Arc<Mutex<Vec<(String, usize)>>>,
+) {
+    for i in 0usize.. {
+        let tx = trader.place(BTC_USD, Side::Buy, 4_000_000 + (i as u64 % 5) * 10, LOT);
+        let to = i % apis.len();
+        let Ok(reply) = apis[to]
+            .send_json(client::Method::POST, "/v1/transactions", &hex_body(&tx))
+            .await
+        else {
+            return;
+        };
+        if reply.status.is_success() {
+            acks.lock().expect("acks").push((tx.hash().to_string(), to));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Every validator's faucet signs with the one dev key: 65 transfers served by `last`
 /// (the validator started last, whose clock-based nonces were the highest under the
 /// old counter scheme), then one by `first`, which must commit: its nonce is not below
@@ -198,6 +225,15 @@ async fn four_validator_processes_agree_through_a_kill_9() {
             ))
         })
         .collect();
+    // One more trader through validators 0, 1 and 3 (the ones that stay up), without
+    // waiting: every one of these must end with a status where it was acknowledged.
+    let unwaited: Arc<Mutex<Vec<(String, usize)>>> = Arc::default();
+    let staying = vec![apis[0].clone(), apis[1].clone(), apis[3].clone()];
+    let unwaited_load = tokio::spawn(load_unwaited(
+        staying.clone(),
+        Trader::dev(5),
+        Arc::clone(&unwaited),
+    ));
     tokio::time::sleep(Duration::from_secs(3)).await;
     nodes[2].take().expect("running").crash();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -233,6 +269,25 @@ async fn four_validator_processes_agree_through_a_kill_9() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     for l in loads {
         l.abort();
+    }
+    unwaited_load.abort();
+    // None lost silently: each is final (committed, or dropped with its code) at the
+    // validator that acknowledged it.
+    let unwaited = unwaited.lock().expect("acks").clone();
+    assert!(unwaited.len() > 50, "{}", unwaited.len());
+    for (v, api) in staying.iter().enumerate() {
+        let mine: Vec<String> = unwaited
+            .iter()
+            .filter(|(_, to)| *to == v)
+            .map(|(h, _)| h.clone())
+            .collect();
+        let statuses = final_statuses(api, &mine).await;
+        for status in statuses.values() {
+            assert!(
+                status.status == TxStatusKind::Committed || status.status == TxStatusKind::Dropped,
+                "{status:?}"
+            );
+        }
     }
 
     // Every acknowledged transaction is committed at its height on every validator.
