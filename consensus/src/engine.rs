@@ -20,7 +20,7 @@ use commonware_consensus::marshal::{self, Start};
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::types::Finalization;
 use commonware_consensus::simplex::{self, ForwardPolicy, SkipBudget, SkipPolicy};
-use commonware_consensus::types::{Epoch, FixedEpocher, ViewDelta};
+use commonware_consensus::types::{Epoch, FixedEpocher, TermLength, ViewDelta};
 use commonware_cryptography::certificate::{ConstantProvider, Verifier as _};
 use commonware_cryptography::ed25519::PublicKey;
 use commonware_cryptography::sha256::Digest;
@@ -30,7 +30,7 @@ use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
 use commonware_storage::archive::immutable;
-use commonware_utils::{NZU16, NZU64, NZUsize, NonZeroDuration};
+use commonware_utils::{NZU16, NZU32, NZU64, NZUsize, NonZeroDuration};
 use rand_core::CryptoRng;
 
 use crate::app::{App, Finalized};
@@ -87,6 +87,16 @@ pub struct Config<B, P> {
     pub certification_timeout: Duration,
     pub timeout_retry: Duration,
     pub skip_timeout: Duration,
+    /// Consecutive views one leader keeps (the same on every validator: it decides who
+    /// leads). 1 rotates every view. A leader can leave a transaction out for its whole
+    /// term, about `term_length` × the view time (ARCHITECTURE.md, "Leader terms").
+    pub term_length: TermLength,
+    /// A view of a term not final this long ends the term (> `certification_timeout`):
+    /// what bounds a live leader that notarizes but never lets a view finalize.
+    pub stall_timeout: Duration,
+    /// Views a validator may verify and vote ahead of its certified ancestry within a
+    /// term (0: none).
+    pub optimistic_views: ViewDelta,
     pub fetch_timeout: NonZeroDuration,
     pub view_retention: ViewDelta,
     pub max_repair: NonZeroUsize,
@@ -142,10 +152,17 @@ impl<B, P> Config<B, P> {
             max_body_bytes: crate::BLOCK_BYTES_MAX,
             block_delay: Duration::from_millis(50),
             mailbox_size: NZUsize!(1024),
-            leader_timeout: Duration::from_secs(2),
-            certification_timeout: Duration::from_secs(4), // > leader_timeout (config.rs assert)
-            timeout_retry: Duration::from_secs(3),
-            skip_timeout: Duration::from_secs(6), // > certification_timeout and > timeout_retry
+            // A leader that sends nothing for 1 s loses its view; one silent for 3 s (while
+            // a quorum is active) loses its views at once (the skip policy). alto: 1 s / 2 s.
+            leader_timeout: Duration::from_secs(1),
+            certification_timeout: Duration::from_secs(2), // > leader_timeout (config.rs assert)
+            timeout_retry: Duration::from_millis(1_500),
+            skip_timeout: Duration::from_secs(3), // > certification_timeout and > timeout_retry
+            // Terms of 8 views (~0.5-1.5 s at the measured view times), so a crashed
+            // leader costs one timeout per term it would have led, not one per view.
+            term_length: TermLength::new(NZU32!(8)),
+            stall_timeout: Duration::from_secs(5), // > certification_timeout (engine.rs assert)
+            optimistic_views: ViewDelta::new(2),
             fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(1)),
             view_retention: ViewDelta::new(10),
             max_repair: NZUsize!(10),
@@ -242,11 +259,12 @@ where
     );
 
     // --- simplex (simplex/config.rs, engine.rs:56,190) ------------------------------------------
+    let elector = elector(&cfg);
     let engine = simplex::Engine::new(
         ctx.child("simplex"),
         simplex::Config {
             scheme: cfg.scheme,
-            elector: RoundRobin::<Sha256>::default(),
+            elector,
             blocker: cfg.blocker,
             automaton: inline.clone(),
             relay: inline.clone(),
@@ -285,6 +303,16 @@ where
     {
         tracing::error!(?err, "validator component stopped");
     }
+}
+
+/// The leader schedule: round robin, in terms of `cfg.term_length` views (commonware's
+/// `with_term` refuses a term of one view, which is plain rotation).
+pub fn elector<B, P>(cfg: &Config<B, P>) -> RoundRobin<Sha256> {
+    let rotating = RoundRobin::<Sha256>::default();
+    if cfg.term_length == TermLength::new(NZU32!(1)) {
+        return rotating;
+    }
+    rotating.with_term(cfg.term_length, cfg.stall_timeout, cfg.optimistic_views)
 }
 
 /// Marshal: its backfill resolver, its two archives and its actor, which delivers final

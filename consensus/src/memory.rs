@@ -1,15 +1,16 @@
 //! [`MemChain`]: the chain without files, threads or clocks, for the deterministic
-//! simulation. It runs the real executor and the real [`Forks`]; its "disk" is a list of
+//! simulation. It runs the real executor, the real [`Forks`] and the node's real
+//! [`Mempool`] (nonce order, pruning, drops with their codes); its "disk" is a list of
 //! final blocks that outlives a simulated crash, the way a data directory outlives
 //! `kill -9`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use markets::{
-    Encoded, Finality, Genesis, Hash, Reject, SignedTransaction, State, Verified, admit,
-};
+use api::Dropped;
+use markets::{Encoded, Finality, Genesis, Hash, Reject, SignedTransaction, State, admit};
 use node::fork::{Forks, Invalid};
+use node::mempool::{DroppedIndex, Mempool, MempoolLimits, Refusal};
 use parking_lot::Mutex;
 
 use crate::block::ChainBlock;
@@ -17,6 +18,26 @@ use crate::{Chain, Durable};
 
 /// Transactions a [`MemChain`] keeps waiting for a block.
 pub const MEMPOOL_MAX: usize = 100_000;
+
+/// Why [`MemChain::submit`] did not take a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The chain refuses it now.
+    Reject(Reject),
+    /// The mempool's limits (or another pending transaction with its nonce).
+    Refusal(Refusal),
+}
+
+/// What a validator says of a transaction it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    /// In the final block at this height.
+    Committed(u64),
+    Dropped(Dropped),
+    /// Never heard of: an acknowledged transaction in this state is a silent loss.
+    Unknown,
+}
 /// Transactions a proposal takes.
 pub const PROPOSAL_TRANSACTIONS_MAX: usize = 2_000;
 
@@ -45,8 +66,10 @@ pub struct MemChain {
 struct Inner {
     forks: Forks,
     disk: Disk,
-    mempool: VecDeque<Verified>,
-    pending: HashSet<Hash>,
+    mempool: Mempool,
+    dropped: DroppedIndex,
+    /// Where each transaction of a block final since the open is.
+    committed: std::collections::HashMap<Hash, u64>,
     /// Each final block's state root, by height (index 0: height 1).
     roots: Vec<Hash>,
     /// The certificate that finalized the last block finalized since the open.
@@ -61,8 +84,12 @@ impl MemChain {
         let mut inner = Inner {
             forks: Forks::new(state),
             disk: disk.clone(),
-            mempool: VecDeque::new(),
-            pending: HashSet::new(),
+            mempool: Mempool::new(MempoolLimits {
+                total: MEMPOOL_MAX,
+                per_account: MEMPOOL_MAX,
+            }),
+            dropped: DroppedIndex::default(),
+            committed: std::collections::HashMap::new(),
             roots: Vec::new(),
             last_finality: None,
         };
@@ -81,7 +108,7 @@ impl MemChain {
 
     /// Admits transactions as the node's door does (against the last final state),
     /// keeping those that pass; a known one is a duplicate, not an error.
-    pub fn submit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Hash, Reject>> {
+    pub fn submit(&self, transactions: Vec<SignedTransaction>) -> Vec<Result<Hash, Refused>> {
         let mut inner = self.inner.lock();
         let state = inner.forks.finalized_state().clone();
         let encoded = Encoded::many(transactions);
@@ -91,13 +118,32 @@ impl MemChain {
             .into_iter()
             .zip(verdicts)
             .map(|(hash, verdict)| {
-                let tx = verdict?;
-                if inner.mempool.len() < MEMPOOL_MAX && inner.pending.insert(hash) {
-                    inner.mempool.push_back(tx);
+                if inner.committed.contains_key(&hash) || inner.mempool.contains(&hash) {
+                    return Ok(hash);
                 }
+                let tx = verdict.map_err(Refused::Reject)?;
+                inner
+                    .mempool
+                    .admit(tx, MEMPOOL_MAX)
+                    .map_err(Refused::Refusal)?;
                 Ok(hash)
             })
             .collect()
+    }
+
+    /// What this validator says of a transaction.
+    pub fn status(&self, hash: &Hash) -> Status {
+        let inner = self.inner.lock();
+        if let Some(height) = inner.committed.get(hash) {
+            return Status::Committed(*height);
+        }
+        if inner.mempool.contains(hash) {
+            return Status::Pending;
+        }
+        inner
+            .dropped
+            .get(hash)
+            .map_or(Status::Unknown, Status::Dropped)
     }
 
     /// Height of the last final block.
@@ -119,7 +165,8 @@ impl MemChain {
         inner.forks.check_invariants();
         assert_eq!(inner.disk.height(), inner.forks.finalized().0);
         assert_eq!(inner.roots.len() as u64, inner.forks.finalized().0);
-        assert_eq!(inner.mempool.len(), inner.pending.len());
+        inner.mempool.check_invariants();
+        inner.dropped.check_invariants();
     }
 }
 
@@ -138,13 +185,16 @@ impl Chain for MemChain {
 
     fn propose(&self, parent: &Hash, timestamp_ms: u64) -> Result<ChainBlock, Invalid> {
         let mut inner = self.inner.lock();
-        let candidates: Vec<Verified> = inner
-            .mempool
-            .iter()
-            .take(PROPOSAL_TRANSACTIONS_MAX)
-            .cloned()
-            .collect();
-        let block = inner.forks.propose(parent, timestamp_ms, candidates)?;
+        let base = inner.forks.proposal_base(parent)?;
+        // As the node's validator: the oldest, each signer's in nonce order, leaving
+        // out what the unfinalized ancestry holds.
+        let candidates = inner.mempool.select(
+            PROPOSAL_TRANSACTIONS_MAX,
+            markets::limits::BLOCK_BYTES_MAX - (64 << 10),
+            base.excluded(),
+        );
+        let (block, state) = base.propose(timestamp_ms, candidates)?;
+        let block = inner.forks.keep(block, state)?;
         Ok(ChainBlock::executed(&block))
     }
 
@@ -188,22 +238,24 @@ impl Chain for MemChain {
             .unwrap_or_else(|e| panic!("a quorum finalized a block this validator refuses: {e}"));
         inner.disk.0.lock().push(block.clone());
         inner.roots.push(s.block.header.state_root);
-        let included: HashSet<Hash> = s.block.transactions.iter().map(Verified::hash).collect();
-        let state = s.state.clone();
-        let Inner {
-            mempool, pending, ..
-        } = &mut *inner;
-        mempool.retain(|tx| {
-            let signed = &tx.signed().transaction;
-            let live = !included.contains(&tx.hash())
-                && state
-                    .account_by_key(&signed.signer)
-                    .is_none_or(|a| a.nonces.check(signed.nonce).is_ok());
-            if !live {
-                pending.remove(&tx.hash());
-            }
-            live
-        });
+        // As the node's finalizer and publisher: the block's transactions leave the
+        // queue, what it made impossible to run is dropped with its code, then both are
+        // forgotten as pending.
+        let transactions = &s.block.transactions;
+        for tx in transactions {
+            inner.committed.insert(tx.hash(), height);
+        }
+        inner.mempool.take_final(transactions);
+        let signers: HashSet<[u8; 32]> = transactions
+            .iter()
+            .map(|tx| tx.signed().transaction.signer)
+            .collect();
+        let dropped = inner.mempool.prune(&s.state, &signers);
+        inner.mempool.committed(transactions);
+        for (tx, why) in dropped {
+            inner.mempool.committed(std::slice::from_ref(&tx));
+            inner.dropped.add(why);
+        }
         drop(inner);
         durable();
     }
