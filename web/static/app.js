@@ -217,7 +217,11 @@ function onMessage(msg) {
     case "orders":
       state.lastHeight.orders = msg.height;
       if (msg.account === state.key?.publicKey) {
-        for (const u of msg.data) if (u.event.refused) log(`transaction ${short(u.tx || "")} refused: ${u.event.refused}`, "error");
+        for (const u of msg.data) {
+          if (u.event.refused) log(`transaction ${short(u.tx || "")} refused: ${u.event.refused}`, "error");
+          // Dropped from the mempool after this block: it never runs, its nonce is not used.
+          else if (u.event.dropped) log(`transaction ${short(u.tx || "")} dropped after block ${msg.height}: ${u.event.dropped} (${u.event.rule})`, "error");
+        }
         refreshAccount();
       }
       break;
@@ -427,7 +431,12 @@ async function send(action, what) {
   try {
     const r = await submitTx(signed.hex);
     if (r.status === "rejected") error = r.receipt.code;
-    else if (r.status === "pending") log(`${what} pending (${short(r.hash)})`);
+    else if (r.status === "dropped") {
+      // Taken out of the mempool after block `height`: never in a block, nothing changed.
+      const d = r.receipt || {};
+      error = `${d.code} (dropped after block ${d.height})`;
+      log(`${what} dropped after block ${d.height}: ${d.code}${d.reason ? ` (${d.reason})` : ""}`, "error");
+    } else if (r.status === "pending") log(`${what} pending (${short(r.hash)})`);
     else {
       const refused = r.receipt.actions.find((a) => a.result === "rejected");
       const ev = (r.receipt.events || []).find((e) => e.type === "rejected");
@@ -435,7 +444,7 @@ async function send(action, what) {
       else if (ev) error = ev.code;
       else log(`${what}: committed at height ${r.receipt.height}`, "ok");
     }
-    if (error) log(`${what} rejected: ${error}`, "error");
+    if (error && r.status !== "dropped") log(`${what} rejected: ${error}`, "error");
   } catch (e) {
     error = e instanceof ApiError ? `${e.code}: ${e.detail}` : String(e.message || e);
     log(`${what}: ${error}`, "error");

@@ -25,12 +25,14 @@ from .errors import (
     ApiError,
     ClobchainError,
     ErrorCode,
+    TransactionDropped,
     TransactionRejected,
     TransportError,
     UnitError,
 )
 from .keys import Key, NonceAllocator
 from .models import (
+    FINAL_STATUSES,
     Account,
     ActionResult,
     Asset,
@@ -69,8 +71,8 @@ __all__ = [
     "Client", "AsyncClient", "Stream", "SyncStream", "Key", "NonceAllocator",
     "Transaction", "SignedTransaction", "Place", "Cancel", "CancelAll", "Amend", "Batch",
     "Transfer", "Faucet", "order_id", "encode_batch_frame",
-    "ClobchainError", "ApiError", "ErrorCode", "TransactionRejected", "TransportError",
-    "UnitError",
+    "ClobchainError", "ApiError", "ErrorCode", "TransactionRejected", "TransactionDropped",
+    "TransportError", "UnitError", "FINAL_STATUSES",
     "Account", "ActionResult", "Asset", "Balance", "Block", "Book", "Candle", "Candles",
     "Event", "Fill", "FillsPage", "Finality", "Health", "Level", "Market", "Order", "OrderState",
     "OrderUpdate", "SubmitResponse", "TradesPage", "TxStatus", "Submitted",

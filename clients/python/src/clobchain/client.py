@@ -158,7 +158,9 @@ class Client:
         return self._run(self._core.block(height))
 
     def order_state(self, signed: SignedTransaction) -> OrderState:
-        """What became of ``signed`` and its orders (after a lost answer, say)."""
+        """What became of ``signed`` and its orders (after a lost answer, say):
+        ``state.status`` is ``pending``, ``committed``, ``rejected``, ``dropped`` or
+        ``unknown``; ``state.order_status(id)`` says the same of each order."""
         return self._run(self._core.order_state(signed))
 
     # Submitting
@@ -317,6 +319,7 @@ class AsyncClient:
         return await self._run(self._core.block(height))
 
     async def order_state(self, signed: SignedTransaction) -> OrderState:
+        """What became of ``signed`` and its orders (see ``Client.order_state``)."""
         return await self._run(self._core.order_state(signed))
 
     # Submitting

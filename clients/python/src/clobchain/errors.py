@@ -9,6 +9,7 @@ __all__ = [
     "ClobchainError",
     "ApiError",
     "TransactionRejected",
+    "TransactionDropped",
     "TransportError",
     "UnitError",
 ]
@@ -105,6 +106,27 @@ class TransactionRejected(ApiError):
     def __init__(self, code: str, hash: str, message: str = "refused in its block") -> None:
         super().__init__(code, message)
         self.hash = hash
+
+
+class TransactionDropped(ApiError):
+    """The node dropped a transaction from its mempool after block ``height``: it was in no
+    block and never will be; nothing changed and its nonce is not used (a fresh transaction
+    may use it). ``code`` is ``NONCE_ALREADY_USED``, ``NONCE_TOO_OLD`` or
+    ``TRANSACTION_EXPIRED``; ``rule`` the rule that dropped it (``nonce_used_by_another``,
+    ``below_nonce_floor``, ``expired``); ``reason`` that rule in words; ``hash`` names the
+    transaction."""
+
+    def __init__(self, code: str, hash: str, rule: str | None = None,
+                 height: int | None = None, reason: str | None = None) -> None:
+        where = f" after block {height}" if height is not None else ""
+        message = f"dropped from the mempool{where}" + (f" ({rule})" if rule else "")
+        if reason:
+            message += f": {reason}"
+        super().__init__(code, message)
+        self.hash = hash
+        self.rule = rule
+        self.height = height
+        self.reason = reason
 
 
 class TransportError(ClobchainError):

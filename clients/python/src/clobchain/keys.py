@@ -9,25 +9,28 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["Key", "NonceAllocator", "NONCE_WINDOW"]
 
-#: The account's replay window: the chain remembers its 64 highest used nonces.
+#: How many of this client's nonces may be in flight at once. The chain remembers a floor
+#: and 128 ranges of used nonces; the allocator's clock-based nonces are sparse (each a
+#: range of its own), so the chain keeps their 128 highest: half of that, for margin.
 NONCE_WINDOW = 64
 
 
 class NonceAllocator:
     """Hands out nonces for one account: unique and increasing, safe across threads.
 
-    The chain accepts any nonce the account has not used, as long as it is above the
-    lowest of the account's 64 highest used nonces (docs/API.md, "Nonces and the replay
-    window"). So nonces need not be consecutive, only distinct and increasing overall.
+    The chain accepts any nonce the account has not used, as long as it is at or above
+    the account's floor (docs/API.md, "Nonces and the replay window"): for sparse nonces
+    like these, the lowest of the 128 highest used. So nonces need not be consecutive,
+    only distinct and increasing overall.
     The allocator returns ``max(time in microseconds, last + 1)`` under a lock: two
     concurrent callers (threads or asyncio tasks, which run in threads or one loop) never
     get the same nonce, and a key shared by several processes stays unique as long as
     their clocks are not wildly behind (call :meth:`observe` with the account's
     ``last_nonce`` to catch up).
 
-    The window also bounds concurrency: a nonce that arrives after 64 higher ones of the
-    same account executed is refused (``NONCE_TOO_OLD``, at the door or, if they were
-    still pending then, in the block). :meth:`acquire` therefore hands out a nonce only
+    The window also bounds concurrency: a sparse nonce that arrives after 128 higher ones
+    of the same account executed is refused (``NONCE_TOO_OLD``, at the door, or dropped
+    if it was pending then). :meth:`acquire` therefore hands out a nonce only
     while fewer than 64 nonces were handed out since the oldest one still in flight, and
     :meth:`release` ends a nonce's flight (the clients do both around each submission).
     """

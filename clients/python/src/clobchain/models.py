@@ -16,8 +16,13 @@ from . import units
 __all__ = [
     "Health", "Asset", "Market", "Level", "Book", "Fill", "FillsPage", "TradesPage",
     "Candle", "Candles", "Balance", "Account", "Order", "ActionResult", "Event",
-    "TxStatus", "SubmitResponse", "Block", "OrderUpdate", "OrderState",
+    "TxStatus", "SubmitResponse", "Block", "OrderUpdate", "OrderState", "FINAL_STATUSES",
 ]
+
+#: The statuses a transaction ends in (``pending`` is the only other one): in a block,
+#: ``committed`` (its actions ran) or ``rejected`` (refused as a whole); or ``dropped``:
+#: the node took it out of its mempool, it never runs and its nonce is not used.
+FINAL_STATUSES = ("committed", "rejected", "dropped")
 
 Json = dict[str, Any]
 
@@ -333,8 +338,12 @@ class Finality:
 
 @dataclass(frozen=True)
 class TxStatus:
-    """A transaction's state: ``pending``, ``committed`` (``actions``, ``events``) or
-    ``rejected`` as a whole (``code``). ``finality`` is set on a chain of validators."""
+    """A transaction's state: ``pending``; ``committed`` (``actions``, ``events``);
+    ``rejected`` as a whole (``code``); or ``dropped``: the node took it out of its mempool
+    after block ``height`` (``code``: ``NONCE_ALREADY_USED``, ``NONCE_TOO_OLD`` or
+    ``TRANSACTION_EXPIRED``; ``rule``: ``nonce_used_by_another``, ``below_nonce_floor`` or
+    ``expired``; ``reason`` in words), so it never runs, nothing changed and its nonce is
+    not used. ``finality`` is set on a chain of validators."""
 
     hash: str
     status: str
@@ -344,6 +353,8 @@ class TxStatus:
     events: list[Event] = field(default_factory=list)
     code: str | None = None
     finality: Finality | None = None
+    rule: str | None = None
+    reason: str | None = None
 
     @classmethod
     def from_json(cls, j: Json) -> TxStatus:
@@ -351,14 +362,25 @@ class TxStatus:
             j["hash"], j["status"], j.get("height"), j.get("index"),
             [ActionResult.from_json(a) for a in j.get("actions") or []],
             [Event.from_json(e) for e in j.get("events") or []], j.get("code"),
-            Finality.from_json(j.get("finality")),
+            Finality.from_json(j.get("finality")), j.get("rule"), j.get("reason"),
         )
+
+    @property
+    def final(self) -> bool:
+        """Whether this is the transaction's last word (any status but ``pending``)."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the node dropped it (it never runs; ``code``, ``rule``, ``reason``)."""
+        return self.status == "dropped"
 
 
 @dataclass(frozen=True)
 class SubmitResponse:
     """What the node says of a submitted transaction. ``status`` ``pending`` has no
-    ``receipt``; ``committed``/``rejected`` do."""
+    ``receipt``; the final ones (``committed``, ``rejected``, ``dropped``: see
+    :class:`TxStatus`) do."""
 
     hash: str
     order_ids: list[int]
@@ -372,6 +394,16 @@ class SubmitResponse:
         return cls(j["hash"], [int(i) for i in j.get("order_ids", [])], j["status"],
                    bool(j.get("duplicate", False)),
                    TxStatus.from_json(receipt) if receipt else None)
+
+    @property
+    def final(self) -> bool:
+        """Whether the status is final (``committed``, ``rejected`` or ``dropped``)."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the node dropped the transaction (see ``receipt`` for why)."""
+        return self.status == "dropped"
 
 
 @dataclass(frozen=True)
@@ -398,25 +430,34 @@ class Block:
 @dataclass(frozen=True)
 class OrderUpdate:
     """One entry of the ``orders`` channel: a book ``event`` caused by transaction ``tx``
-    (action ``action``), or ``refused`` with the code that refused a transaction or action."""
+    (action ``action``); ``refused`` with the code that refused a transaction or action; or
+    ``dropped`` with the code (and ``rule``) for which the node dropped transaction ``tx``
+    after this block (live messages only: it never runs, its nonce is not used)."""
 
     tx: str | None
     action: int | None
     event: Event | None
     refused: str | None
+    dropped: str | None = None
+    rule: str | None = None
 
     @classmethod
     def from_json(cls, j: Json) -> OrderUpdate:
         ev = j.get("event") or {}
-        refused = ev.get("refused") if isinstance(ev, dict) else None
-        event = Event.from_json(ev) if ev and refused is None else None
-        return cls(j.get("tx"), j.get("action"), event, refused)
+        refused = dropped = rule = None
+        if isinstance(ev, dict):
+            refused, dropped, rule = ev.get("refused"), ev.get("dropped"), ev.get("rule")
+        book = bool(ev) and refused is None and dropped is None
+        return cls(j.get("tx"), j.get("action"), Event.from_json(ev) if book else None,
+                   refused, dropped, rule if dropped is not None else None)
 
 
 @dataclass(frozen=True)
 class OrderState:
     """What the node knows of a signed transaction and the orders it places (see
-    ``Client.order_state``): ``tx`` is ``None`` when the node has never seen it."""
+    ``Client.order_state``): ``tx`` is ``None`` when the node has never seen it (or no
+    longer answers for it: a pending or dropped status does not survive a restart of the
+    node that held it, and a node answers for its last 100,000 drops)."""
 
     hash: str
     tx: TxStatus | None
@@ -424,5 +465,42 @@ class OrderState:
 
     @property
     def known(self) -> bool:
-        """Whether the node has the transaction (pending or in a block)."""
+        """Whether the node has the transaction (pending, in a block or dropped)."""
         return self.tx is not None
+
+    @property
+    def status(self) -> str:
+        """The transaction's status (``pending``, ``committed``, ``rejected``,
+        ``dropped``), or ``unknown`` when the node does not know it."""
+        return self.tx.status if self.tx is not None else "unknown"
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the node dropped the transaction: it never runs, its orders never exist,
+        and a fresh transaction may use its nonce (``code`` and ``rule`` say why)."""
+        return self.tx is not None and self.tx.dropped
+
+    @property
+    def code(self) -> str | None:
+        """Why the transaction was rejected as a whole or dropped."""
+        return self.tx.code if self.tx is not None else None
+
+    @property
+    def rule(self) -> str | None:
+        """The rule that dropped the transaction (status ``dropped``)."""
+        return self.tx.rule if self.tx is not None else None
+
+    def order_status(self, order_id: int) -> str:
+        """What became of one of the orders the transaction places: the order's own status
+        (``open``, ``filled``, ``cancelled``, ``expired``) once it exists; else ``pending``,
+        ``rejected`` or ``dropped`` as its transaction is (``rejected`` too when the
+        transaction committed but refused this order's action), or ``unknown``."""
+        order = self.orders.get(order_id)
+        if order is not None:
+            return order.status
+        if self.tx is None:
+            return "unknown"
+        if self.tx.status != "committed":
+            return self.tx.status
+        placed = {a.order_id for a in self.tx.actions if a.result == "placed"}
+        return "unknown" if order_id in placed else "rejected"

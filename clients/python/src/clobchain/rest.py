@@ -31,7 +31,7 @@ from .encoding import (
     Transfer,
     encode_batch_frame,
 )
-from .errors import ApiError, ErrorCode, TransactionRejected, UnitError
+from .errors import ApiError, ErrorCode, TransactionDropped, TransactionRejected, UnitError
 from .keys import Key
 from .models import (
     Account,
@@ -111,7 +111,9 @@ Op = Generator[Request | Pause, Reply, T]
 @dataclass(frozen=True)
 class Submitted:
     """A transaction the client signed and the node's answer: keep ``signed`` to look it
-    up (``Client.order_state``) or resend it if the answer is lost."""
+    up (``Client.order_state``) or resend it if the answer is lost. ``status`` is
+    ``pending`` (not waited for, or the wait timed out) or final: ``committed``,
+    ``rejected`` or ``dropped`` (the convenience methods raise for the last two)."""
 
     signed: SignedTransaction
     response: SubmitResponse
@@ -134,6 +136,21 @@ class Submitted:
     @property
     def status(self) -> str:
         return self.response.status
+
+    @property
+    def receipt(self) -> TxStatus | None:
+        """The final status (``None`` while ``pending``)."""
+        return self.response.receipt
+
+    @property
+    def final(self) -> bool:
+        """Whether ``status`` is final (``committed``, ``rejected`` or ``dropped``)."""
+        return self.response.final
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the node dropped the transaction (it never runs; see ``receipt``)."""
+        return self.response.dropped
 
 
 def _params(**kw: Any) -> dict[str, Any]:
@@ -235,7 +252,9 @@ class Core:
 
     def order_state(self, signed: SignedTransaction) -> Op[OrderState]:
         """The transaction's status and each order it places, found from the signed
-        transaction alone (its hash and the order ids it derives)."""
+        transaction alone (its hash and the order ids it derives). A dropped transaction
+        comes out as ``status == "dropped"`` (``dropped``, ``code``, ``rule``), its orders
+        as ``order_status(id) == "dropped"``."""
         tx: TxStatus | None = None
         try:
             tx = yield from self.transaction(signed.hash)
@@ -319,7 +338,8 @@ class Core:
                 expiry_height: int | None) -> Op[Submitted]:
         """Signs and submits ``action``. A door refusal of the nonce (nothing was queued)
         re-signs with a fresh nonce; a transaction (or its single action) refused in its
-        block raises :class:`TransactionRejected`."""
+        block raises :class:`TransactionRejected`; one the node dropped from its mempool
+        (with ``wait``: it never runs) raises :class:`TransactionDropped`."""
         for attempt in range(1, NONCE_RETRIES + 2):
             while (nonce := key.nonces.acquire()) is None:
                 yield Pause(0.001)  # 64 nonces past one still in flight: wait for it
@@ -335,6 +355,11 @@ class Core:
             account = yield from self.account(key.account)
             key.nonces.observe(account.last_nonce)
         receipt = response.receipt
+        if response.dropped or (receipt is not None and receipt.dropped):
+            if receipt is None:
+                raise TransactionDropped("DROPPED", signed.hash)
+            raise TransactionDropped(receipt.code or "DROPPED", signed.hash, receipt.rule,
+                                     receipt.height, receipt.reason)
         if receipt is not None:
             if receipt.status == "rejected":
                 raise TransactionRejected(receipt.code or "REJECTED", signed.hash)

@@ -57,7 +57,9 @@ class FillsMessage:
 
 @dataclass(frozen=True)
 class OrdersMessage:
-    """What happened to the account's orders and transactions in one block."""
+    """What happened to the account's orders and transactions in one block: book events,
+    refusals, and (live only) the transactions the node dropped after it (see
+    :class:`~clobchain.models.OrderUpdate`)."""
 
     account: str
     height: int
@@ -201,7 +203,8 @@ class Stream:
         await self._subscribe(_Sub("fills", account=account.lower()), from_height)
 
     async def orders(self, account: str, from_height: int | None = None) -> None:
-        """Everything that happens to the account's orders and transactions."""
+        """Everything that happens to the account's orders and transactions (book events,
+        refusals, drops: :class:`~clobchain.models.OrderUpdate`)."""
         await self._subscribe(_Sub("orders", account=account.lower()), from_height)
 
     async def blocks(self, from_height: int | None = None) -> None:
