@@ -9,9 +9,9 @@ use api::ErrorBody;
 use api::candles::Interval;
 use api::wire::CancelBody;
 use api::wire::{
-    AccountJson, BatchRequest, BatchResponse, BookJson, CandlesJson, FaucetRequest, FillsPage,
-    FinalityJson, HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse, TradesPage,
-    TransactionJson, TxStatus,
+    AccountJson, BatchRequest, BatchResponse, BlockJson, BookJson, CandlesJson, FaucetRequest,
+    FillsPage, FinalityJson, HealthJson, MarketJson, OrderJson, SubmitRequest, SubmitResponse,
+    TradesPage, TransactionJson, TxStatus,
 };
 use bytes::Bytes;
 use markets::SignedTransaction;
@@ -329,6 +329,11 @@ impl Client {
     /// `GET /v1/transactions/{hash}`.
     pub async fn transaction(&self, hash: &str) -> Result<TxStatus, ClientError> {
         self.get(&["v1", "transactions", hash], &[]).await
+    }
+
+    /// `GET /v1/blocks/{height}`: the header and the transaction hashes in block order.
+    pub async fn block(&self, height: u64) -> Result<BlockJson, ClientError> {
+        self.get(&["v1", "blocks", &height.to_string()], &[]).await
     }
 
     /// `GET /v1/blocks/{height}/raw`: the block's borsh bytes and, on a chain of

@@ -391,6 +391,8 @@ pub fn run_testnet(args: &TestnetArgs) -> anyhow::Result<()> {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting validator {i}"))?;
+        // For tools that stop one validator on purpose (`loadtest --kill-validator`).
+        std::fs::write(dir.join("validator.pid"), format!("{}\n", child.id()))?;
         children.push(child);
     }
     println!(

@@ -147,6 +147,14 @@ pub struct LoadtestArgs {
     /// clobchain binary (this one, or --node-bin).
     #[arg(long, conflicts_with_all = ["node", "spawn_node", "in_process"])]
     pub spawn_testnet: Option<usize>,
+    /// With --spawn-testnet: `kill -9` this validator (not 0, which the load goes to)
+    /// during the run, at --kill-at seconds after it starts.
+    #[arg(long, requires = "spawn_testnet")]
+    pub kill_validator: Option<usize>,
+    /// Seconds after the run starts (warm-up included) for --kill-validator
+    /// [default: the warm-up plus a third of the window].
+    #[arg(long, requires = "kill_validator")]
+    pub kill_at: Option<f64>,
     /// The clobchain binary to spawn the node from.
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
@@ -291,6 +299,13 @@ impl LoadtestArgs {
             );
         }
         anyhow::ensure!(self.connections >= 1, "--connections must be at least 1");
+        if let (Some(k), Some(n)) = (self.kill_validator, self.spawn_testnet) {
+            anyhow::ensure!(
+                (1..n).contains(&k),
+                "--kill-validator: 1 to {} (the load goes to validator 0)",
+                n - 1
+            );
+        }
         anyhow::ensure!(self.blocks >= 1, "--blocks must be at least 1");
         anyhow::ensure!(
             self.in_process

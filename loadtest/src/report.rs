@@ -94,6 +94,8 @@ pub struct NetworkReport {
     /// From the node's `/metrics`, first scrape to last: committed transactions refused
     /// as a whole, and fills.
     pub run_rejected_in_block_txs: Option<u64>,
+    /// Every acknowledged transaction's final status, read back from the node.
+    pub audit: Option<Audit>,
     pub run_fills: Option<u64>,
     /// Refusals in blocks by reason, from the `orders` channel of the watched traders
     /// (whole transactions and single actions, the book's own rejections included).
@@ -270,6 +272,9 @@ fn network_rows(n: &NetworkReport, row: &mut impl FnMut(&str, String)) {
             n.committed_txs, n.blocks, n.run_committed_txs, n.run_acknowledged_txs
         ),
     );
+    if let Some(audit) = &n.audit {
+        row("final status", audit.line().0);
+    }
     row(
         "rejected in blocks",
         format!(
@@ -281,6 +286,51 @@ fn network_rows(n: &NetworkReport, row: &mut impl FnMut(&str, String)) {
             reasons(&n.rejected_by_reason)
         ),
     );
+}
+
+/// Where every transaction the node acknowledged during the run ended, read back from
+/// the node after the drain: in a block (its hash in `GET /v1/blocks/{h}`), dropped with
+/// a code (`GET /v1/transactions/{hash}`), still pending, or none of these: a silent
+/// loss, which is an error.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Audit {
+    pub acknowledged: u64,
+    pub committed: u64,
+    pub dropped: u64,
+    /// By code and rule, e.g. `NONCE_TOO_OLD (below_nonce_floor)`.
+    pub dropped_by_code: BTreeMap<String, u64>,
+    pub pending: u64,
+    /// Acknowledged, and the node knows nothing of it.
+    pub lost: u64,
+    /// Not asked about (past the audit's limit of status queries).
+    pub unchecked: u64,
+}
+
+impl Audit {
+    /// The audit's report line, and whether it shows an error.
+    pub fn line(&self) -> (String, bool) {
+        let mut line = format!(
+            "acknowledged {} = committed {} + dropped {} ({}) + pending {}",
+            self.acknowledged,
+            self.committed,
+            self.dropped,
+            reasons(&self.dropped_by_code),
+            self.pending
+        );
+        if self.unchecked > 0 {
+            line.push_str(&format!(" + {} not checked", self.unchecked));
+        }
+        let error = self.lost > 0;
+        if error {
+            line.push_str(&format!(
+                "; ERROR: {} acknowledged transactions lost without a status",
+                self.lost
+            ));
+        } else {
+            line.push_str("; 0 silent losses");
+        }
+        (line, error)
+    }
 }
 
 /// The network run: rates, latencies, blocks and the node process.

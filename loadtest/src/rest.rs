@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use api::ErrorBody;
 use api::wire::{
-    BatchItem, BatchResponse, ChannelName, EventJson, HealthJson, ServerMessage, SubscribeArgs,
-    UpdateKind,
+    BatchItem, BatchResponse, ChannelName, EventJson, HealthJson, ServerMessage, SubmitResponse,
+    SubscribeArgs, TxStatusKind, UpdateKind,
 };
 use client::ws::{self, Connection};
 use client::{Client, ClientError, Method};
@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::engine::lobster_report;
-use super::report::{Counts, LobsterReport, NetworkReport, NodeStats, TimelinePoint};
+use super::report::{Audit, Counts, LobsterReport, NetworkReport, NodeStats, TimelinePoint};
 use super::stats::{self, Percentiles};
 use super::workload::{Lobster, MarketSpec, Mix, MixConfig, Planned};
 use super::{BodyKind, LoadtestArgs, LobsterPacing, Transport, WorkloadKind};
@@ -527,6 +527,12 @@ struct Shared {
     committed: AtomicU64,
     block_seen: tokio::sync::Notify,
     reasons: Mutex<BTreeMap<String, u64>>,
+    /// Drops the watched traders' `orders` channels told of.
+    dropped_seen: AtomicU64,
+    /// Every transaction the node acknowledged, by hash (what the audit accounts for).
+    acked: Mutex<Vec<[u8; 32]>>,
+    /// The accounting of every acknowledged transaction, after the drain.
+    audit: Mutex<Option<Audit>>,
     watched_txs: AtomicU64,
     lobster_makers: Option<Arc<HashMap<u64, (u32, u64)>>>,
     lot_sizes: HashMap<u32, u64>,
@@ -565,6 +571,9 @@ impl Shared {
             committed: AtomicU64::new(0),
             block_seen: tokio::sync::Notify::new(),
             reasons: Mutex::new(BTreeMap::new()),
+            dropped_seen: AtomicU64::new(0),
+            acked: Mutex::new(Vec::new()),
+            audit: Mutex::new(None),
             watched_txs: AtomicU64::new(0),
             lobster_makers: lobster.map(|l| Arc::new(l.makers.clone())),
             lot_sizes: specs.iter().map(|m| (m.id, m.lot_size)).collect(),
@@ -579,6 +588,16 @@ impl Shared {
         let mut example = self.transport_example.lock();
         if example.is_none() {
             *example = Some(what);
+        }
+    }
+
+    /// Keeps the hash of a transaction the node acknowledged, for the audit.
+    fn acknowledge(&self, hash: &str) {
+        let mut bytes = [0u8; 32];
+        if hex::decode_to_slice(hash, &mut bytes).is_ok() {
+            self.acked.lock().push(bytes);
+        } else {
+            self.transport_error(format!("an acknowledgement with hash {hash:?}"));
         }
     }
 
@@ -751,7 +770,10 @@ async fn exchange(e: Exchange) {
             stats::record(&mut shared.ack.lock(), micros);
         }
         let accepted = match answer {
-            WsAnswer::Accepted => 1,
+            WsAnswer::Accepted(hash) => {
+                shared.acknowledge(&hash);
+                1
+            }
             WsAnswer::Refused(code) => {
                 shared.refuse(&code, txs, in_window);
                 0
@@ -783,12 +805,19 @@ async fn exchange(e: Exchange) {
         Ok(answer) if answer.status.is_success() => {
             if single {
                 accepted = 1;
+                match serde_json::from_slice::<SubmitResponse>(&answer.body) {
+                    Ok(response) => shared.acknowledge(&response.hash),
+                    Err(e) => shared.transport_error(format!("unreadable answer: {e}")),
+                }
             } else {
                 match serde_json::from_slice::<BatchResponse>(&answer.body) {
                     Ok(batch) => {
                         for item in batch.results {
                             match item {
-                                BatchItem::Accepted(_) => accepted += 1,
+                                BatchItem::Accepted(response) => {
+                                    shared.acknowledge(&response.hash);
+                                    accepted += 1;
+                                }
                                 BatchItem::Error { error } => {
                                     shared.refuse(error.code.as_str(), 1, in_window);
                                 }
@@ -820,7 +849,8 @@ async fn exchange(e: Exchange) {
 /// What the node answered to one websocket `submit`.
 #[derive(Debug)]
 enum WsAnswer {
-    Accepted,
+    /// With the transaction's hash.
+    Accepted(String),
     Refused(String),
     /// The socket closed (or the answer never came) first.
     Lost(String),
@@ -859,7 +889,9 @@ impl WsLink {
                 let (id, answer) = match receiver.next().await {
                     None => break "the websocket closed".to_string(),
                     Some(Err(e)) => break e.to_string(),
-                    Some(Ok(ServerMessage::Submitted { id, .. })) => (id, WsAnswer::Accepted),
+                    Some(Ok(ServerMessage::Submitted { id, response })) => {
+                        (id, WsAnswer::Accepted(response.hash))
+                    }
                     Some(Ok(ServerMessage::Error {
                         id: Some(id), code, ..
                     })) => (id, WsAnswer::Refused(code.as_str().to_string())),
@@ -1111,6 +1143,10 @@ fn on_orders(
             UpdateKind::Refused { refused } => Some(refused),
             UpdateKind::Book(EventJson::Rejected { code, .. }) => Some(code),
             UpdateKind::Book(_) => None,
+            UpdateKind::Dropped { dropped, rule } => {
+                shared.dropped_seen.fetch_add(1, Ordering::AcqRel);
+                Some(format!("{dropped} (dropped: {rule})"))
+            }
         };
         if let Some(reason) = reason {
             *reasons.entry(reason).or_default() += 1;
@@ -1192,7 +1228,11 @@ pub async fn run(
         (None, false, Some(n)) => spawn_testnet(args, n).await?,
         (None, false, None) => anyhow::bail!("--node URL, --spawn-node or --spawn-testnet N"),
     };
-    let result = run_against(args, &base, handle.kind(), notes).await;
+    let testnet_dir = match &handle {
+        NodeHandle::Testnet { data, .. } => Some(data.clone()),
+        _ => None,
+    };
+    let result = run_against(args, &base, handle.kind(), testnet_dir, notes).await;
     let stopped = handle.stop().await;
     let result = result?;
     stopped?;
@@ -1203,6 +1243,7 @@ async fn run_against(
     args: &LoadtestArgs,
     base: &str,
     node_kind: &str,
+    testnet_dir: Option<PathBuf>,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(NetworkReport, Option<LobsterReport>)> {
     let setup = Setup::read(args, base).await?;
@@ -1246,6 +1287,11 @@ async fn run_against(
     };
 
     let total_secs = shape.warmup + args.duration;
+    let killer = args.kill_validator.zip(testnet_dir).map(|(k, dir)| {
+        let at = args.kill_at.unwrap_or(shape.warmup + args.duration / 3.0);
+        let pid_file = dir.join(format!("v{k}")).join("validator.pid");
+        tokio::spawn(kill_validator_at(t0, at, k, pid_file))
+    });
     let mut seen = run_window(
         args,
         &setup.client,
@@ -1256,10 +1302,18 @@ async fn run_against(
         first_metrics,
     )
     .await;
+    if let Some(killer) = killer {
+        match killer.await {
+            Ok(Ok(note)) => notes.push(note),
+            Ok(Err(e)) => notes.push(format!("--kill-validator: {e:#}")),
+            Err(e) => notes.push(format!("--kill-validator: {e}")),
+        }
+    }
     let counters = Arc::clone(&tasks.producer.counters);
     drain(
         args,
         &setup.client,
+        setup.health.height + 1,
         &shared,
         tasks,
         &mut seen.samples,
@@ -1278,6 +1332,26 @@ async fn run_against(
         watched,
     };
     Ok(report(&finished, plan.lobster, notes))
+}
+
+/// `kill -9` of a spawned testnet's validator `index`, `at` seconds after `t0`.
+async fn kill_validator_at(
+    t0: Instant,
+    at: f64,
+    index: usize,
+    pid_file: PathBuf,
+) -> anyhow::Result<String> {
+    tokio::time::sleep_until((t0 + Duration::from_secs_f64(at.max(0.0))).into()).await;
+    let pid = std::fs::read_to_string(&pid_file)
+        .with_context(|| format!("reading {}", pid_file.display()))?;
+    let status = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -9 {} failed", pid.trim());
+    Ok(format!(
+        "validator {index} (pid {}) was killed with kill -9 at {at:.1} s into the run",
+        pid.trim()
+    ))
 }
 
 /// What the run learns from the node before it starts.
@@ -1748,6 +1822,7 @@ async fn run_window(
 async fn drain(
     args: &LoadtestArgs,
     client: &Client,
+    from_height: u64,
     shared: &Shared,
     tasks: Tasks,
     samples: &mut Vec<MetricsSample>,
@@ -1774,6 +1849,19 @@ async fn drain(
     }
     // The trades of the last block travel with it: give the socket a moment.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    match audit(client, shared, from_height).await {
+        Ok(audit) => {
+            let (line, error) = audit.line();
+            if error {
+                notes.push(format!("ERROR: {line}"));
+                eprintln!("ERROR: {line}");
+            }
+            *shared.audit.lock() = Some(audit);
+        }
+        Err(e) => notes.push(format!(
+            "the audit of acknowledged transactions failed: {e:#}"
+        )),
+    }
     tasks.stop_watchers.send_replace(true);
     for w in tasks.watchers {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
@@ -1797,6 +1885,67 @@ async fn drain(
         samples.push(sample);
     }
     Ok(())
+}
+
+/// Status queries the audit makes at most; past them, acknowledged transactions not in
+/// a block are counted `unchecked`.
+const AUDIT_QUERIES_MAX: usize = 20_000;
+
+/// Accounts for every acknowledged transaction: the blocks from `from_height` to the
+/// node's last hold the committed ones; each other is asked for its status.
+async fn audit(client: &Client, shared: &Shared, from_height: u64) -> anyhow::Result<Audit> {
+    let acked: Vec<[u8; 32]> = shared.acked.lock().clone();
+    let last = client.health().await?.height;
+    let mut in_blocks = std::collections::HashSet::new();
+    for height in from_height..=last {
+        let block = client.block(height).await?;
+        for hash in block.transactions.unwrap_or_default() {
+            let mut bytes = [0u8; 32];
+            if hex::decode_to_slice(&hash, &mut bytes).is_ok() {
+                in_blocks.insert(bytes);
+            }
+        }
+    }
+    let mut audit = Audit {
+        acknowledged: acked.len() as u64,
+        ..Audit::default()
+    };
+    let mut asked = 0;
+    let mut seen = std::collections::HashSet::new();
+    for hash in acked {
+        if !seen.insert(hash) {
+            // Acknowledged twice (a resend answered `duplicate`): one transaction.
+            audit.acknowledged -= 1;
+            continue;
+        }
+        if in_blocks.contains(&hash) {
+            audit.committed += 1;
+            continue;
+        }
+        if asked == AUDIT_QUERIES_MAX {
+            audit.unchecked += 1;
+            continue;
+        }
+        asked += 1;
+        match client.transaction(&hex::encode(hash)).await {
+            Ok(status) => match status.status {
+                TxStatusKind::Committed | TxStatusKind::Rejected => audit.committed += 1,
+                TxStatusKind::Pending => audit.pending += 1,
+                TxStatusKind::Dropped => {
+                    audit.dropped += 1;
+                    let why = format!(
+                        "{} ({})",
+                        status.code.unwrap_or_default(),
+                        status.rule.unwrap_or_default()
+                    );
+                    *audit.dropped_by_code.entry(why).or_default() += 1;
+                }
+            },
+            Err(ClientError::Api { status: 404, .. }) => audit.lost += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(audit)
 }
 
 /// Everything the report is made from.
@@ -1963,6 +2112,7 @@ fn network_report(f: &Finished<'_>, window_end: Instant) -> (NetworkReport, f64)
         run_acknowledged_txs: load(&shared.acknowledged[0]),
         run_committed_txs: blocks.iter().map(|b| b.txs).sum(),
         run_rejected_in_block_txs: delta(|s| s.rejected),
+        audit: shared.audit.lock().clone(),
         run_fills: delta(|s| s.fills),
         rejected_by_reason: shared.reasons.lock().clone(),
         watched_traders: f.watched,
