@@ -855,9 +855,8 @@ async fn transaction<N: Node>(
     let hash = parse_hex32(&hash)
         .map(Hash)
         .ok_or_else(|| ApiError::malformed("a hash is 64 hex characters"))?;
-    if let Some(status) = committed_status(&app, &hash).await? {
-        return Ok(axum::Json(status));
-    }
+    // Pending first: a status only moves from pending to final, so asking in this
+    // order never misses one that moved between the two questions.
     if app.node.is_pending(&hash) {
         return Ok(axum::Json(TxStatus {
             hash: hash.to_string(),
@@ -872,8 +871,8 @@ async fn transaction<N: Node>(
             finality: None,
         }));
     }
-    if let Some(dropped) = app.node.dropped(&hash) {
-        return Ok(axum::Json(dropped_status(&dropped)));
+    if let Some(status) = committed_status(&app, &hash).await? {
+        return Ok(axum::Json(status));
     }
     Err(ApiError::not_found(
         "not pending, not dropped, and not among the committed transactions this node indexes",

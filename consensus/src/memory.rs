@@ -118,7 +118,10 @@ impl MemChain {
             .into_iter()
             .zip(verdicts)
             .map(|(hash, verdict)| {
-                if inner.committed.contains_key(&hash) || inner.mempool.contains(&hash) {
+                if inner.committed.contains_key(&hash)
+                    || inner.mempool.contains(&hash)
+                    || inner.dropped.get(&hash).is_some()
+                {
                     return Ok(hash);
                 }
                 let tx = verdict.map_err(Refused::Reject)?;

@@ -1942,7 +1942,8 @@ async fn audit(client: &Client, shared: &Shared, from_height: u64) -> anyhow::Re
                 }
             },
             Err(ClientError::Api { status: 404, .. }) => audit.lost += 1,
-            Err(e) => return Err(e.into()),
+            // An answer that says nothing of it (a timeout, a 503): not checked.
+            Err(_) => audit.unchecked += 1,
         }
     }
     Ok(audit)

@@ -912,16 +912,17 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), ChainError> {
     Ok(())
 }
 
-/// The committed transactions the node answers `duplicate` for: the chain's own index,
-/// so exactly-once does not depend on what any reader keeps. For each signer, the hashes
-/// of its last [`RESENDS_PER_SIGNER`] committed transactions:
-/// a resend of an older one is refused by the nonce window itself (`NONCE_TOO_OLD` or
-/// `NONCE_ALREADY_USED`) and can never execute twice, so the index is bounded by the
-/// window, not by time or by a reader's cache.
 /// Committed transactions of one signer the chain's index answers `duplicate` for: a
 /// market maker's resend after a lost answer comes within a block or two, in which it
 /// may have sent hundreds.
 pub const RESENDS_PER_SIGNER: usize = 1_024;
+
+/// The committed transactions the node answers `duplicate` for: the chain's own index,
+/// so exactly-once does not depend on what any reader keeps. For each signer, the hashes
+/// of its last [`RESENDS_PER_SIGNER`] committed transactions: a resend of an older one
+/// is refused by the nonce window itself (`NONCE_ALREADY_USED` or `NONCE_TOO_OLD`) and
+/// can never execute twice, so the index is bounded by a count per signer, not by time
+/// or by a reader's cache.
 
 #[derive(Debug, Default)]
 pub struct TxIndex {

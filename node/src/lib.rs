@@ -213,8 +213,13 @@ struct Pool {
 }
 
 impl Pool {
+    /// Pending, in a final block not yet published, committed, or dropped: a resend is
+    /// a duplicate, answered with its status.
     fn knows(&self, hash: &Hash) -> bool {
-        self.mempool.contains(hash) || self.committed.get(hash).is_some()
+        self.mempool.contains(hash)
+            || self.mempool.in_unpublished_block(hash)
+            || self.committed.get(hash).is_some()
+            || self.dropped.get(hash).is_some()
     }
 
     /// Places left in the queue for new admissions.
@@ -748,7 +753,7 @@ impl ChainNode {
         let mut results: Vec<Option<Result<Admitted, Refused>>> = vec![None; encoded.len()];
         let mut fresh = Vec::with_capacity(encoded.len());
         let mut positions = Vec::with_capacity(encoded.len());
-        // The chain's own index covers each signer's last 64 transactions (past them the
+        // The chain's own index covers each signer's last 1,024 transactions (past them the
         // nonce window refuses a resend); the feed's remembers more, so a resend it still
         // knows is answered as the duplicate it is. Asked before the pool is locked: the
         // publisher holds the feed's lock while it indexes a block.
@@ -780,10 +785,19 @@ impl ChainNode {
                 places: fresh.len(),
             }
         };
-        let prechecked = markets::precheck_all(&self.state.read(), fresh, |order| {
-            self.pool.lock().mempool.pending_order(order)
-        });
+        let (prechecked, checked_at) = {
+            let state = self.state.read();
+            let prechecked = markets::precheck_all(&state, fresh, |order| {
+                self.pool.lock().mempool.pending_order(order)
+            });
+            (prechecked, state.height())
+        };
         let verified = prechecked.verify();
+        // A block may have become final (or executed) while the signatures were
+        // checked, after the mempool's prune for it: what it made impossible to run is
+        // refused here, not queued where no prune would see it again. State, then pool.
+        let state = self.state.read();
+        let moved = state.height() != checked_at;
         let mut pool = reservation.release();
         let was_idle = pool.mempool.queued() == 0;
         for (i, verified) in positions.into_iter().zip(verified) {
@@ -791,12 +805,17 @@ impl ChainNode {
                 Err(reject) => Err(Refused::Reject(reject)),
                 Ok(tx) => {
                     let hash = tx.hash();
-                    if pool.committed.get(&hash).is_some() {
-                        // Committed while its signature was being checked.
+                    if pool.knows(&hash) {
+                        // Committed (or final, or dropped) while its signature was
+                        // being checked.
                         Ok(Admitted {
                             hash,
                             duplicate: true,
                         })
+                    } else if let Some((code, _)) =
+                        moved.then(|| mempool::never_runs(&state, &tx)).flatten()
+                    {
+                        Err(Refused::Reject(code.into()))
                     } else {
                         let signed = gossip.then(|| tx.signed().clone());
                         match pool.mempool.admit(tx, queued_max) {
@@ -828,6 +847,7 @@ impl ChainNode {
             self.wake.notify_all();
         }
         drop(pool);
+        drop(state);
         results
             .into_iter()
             .map(|r| r.expect("every transaction answered"))
@@ -917,7 +937,8 @@ impl Node for ChainNode {
     }
 
     fn is_pending(&self, hash: &Hash) -> bool {
-        self.pool.lock().mempool.contains(hash)
+        let pool = self.pool.lock();
+        pool.mempool.contains(hash) || pool.mempool.in_unpublished_block(hash)
     }
 
     fn dropped(&self, hash: &Hash) -> Option<api::Dropped> {

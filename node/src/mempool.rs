@@ -25,12 +25,18 @@ pub fn nonce_ordered(txs: &mut [Verified]) {
             .or_default()
             .push(i);
     }
+    let nonce = |tx: &Verified| tx.signed().transaction.nonce;
     for at in places.into_values().filter(|at| at.len() > 1) {
-        let mut own: Vec<Verified> = at.iter().map(|&i| txs[i].clone()).collect();
-        if own.is_sorted_by_key(|tx| tx.signed().transaction.nonce) {
+        // The usual case (one connection, or a block of one request) is in order
+        // already: nothing is copied.
+        if at
+            .windows(2)
+            .all(|w| nonce(&txs[w[0]]) <= nonce(&txs[w[1]]))
+        {
             continue;
         }
-        own.sort_by_key(|tx| tx.signed().transaction.nonce);
+        let mut own: Vec<Verified> = at.iter().map(|&i| txs[i].clone()).collect();
+        own.sort_by_key(nonce);
         for (i, tx) in at.into_iter().zip(own) {
             txs[i] = tx;
         }
@@ -39,7 +45,7 @@ pub fn nonce_ordered(txs: &mut [Verified]) {
 
 /// Why `tx` can never run after the block at `state`'s height, if it cannot: its
 /// nonce is used or below the window's floor, or its expiry has passed.
-fn never_runs(state: &State, tx: &Verified) -> Option<(ChainReject, DropRule)> {
+pub fn never_runs(state: &State, tx: &Verified) -> Option<(ChainReject, DropRule)> {
     let t = &tx.signed().transaction;
     if t.expiry_height.is_some_and(|h| h <= state.height()) {
         return Some((ChainReject::TransactionExpired, DropRule::Expired));
@@ -144,6 +150,10 @@ pub struct Mempool {
     /// The orders pending transactions place: `(market, side)` by order id, so that the
     /// door can pass an amend of one before its place reaches a block.
     places: HashMap<OrderId, (MarketId, Side)>,
+    /// The transactions of final blocks not yet published ([`Mempool::take_final`]),
+    /// whether this mempool held them or not: a resend or a peer's gossip of one
+    /// meanwhile is a duplicate, never a second copy.
+    unpublished: HashSet<Hash>,
 }
 
 /// What [`Mempool::admit`] did.
@@ -162,6 +172,7 @@ impl Mempool {
             nonces: HashSet::new(),
             per_account: HashMap::new(),
             places: HashMap::new(),
+            unpublished: HashSet::new(),
         }
     }
 
@@ -181,6 +192,11 @@ impl Mempool {
 
     pub fn contains(&self, hash: &Hash) -> bool {
         self.pending.contains(hash)
+    }
+
+    /// Whether `hash` is in a final block that is not published yet.
+    pub fn in_unpublished_block(&self, hash: &Hash) -> bool {
+        self.unpublished.contains(hash)
     }
 
     /// Admits a verified transaction if fewer than `queued_max` wait for a block (the
@@ -225,6 +241,7 @@ impl Mempool {
     /// The block holding these transactions is published: forget them.
     pub fn committed(&mut self, taken: &[Verified]) {
         for tx in taken {
+            self.unpublished.remove(&tx.hash());
             let signer = tx.signed().transaction.signer;
             // Only what this mempool held counts down (a block may one day hold
             // transactions another node admitted).
@@ -295,11 +312,11 @@ impl Mempool {
     /// queued until then): takes its transactions out of the queue. They stay pending
     /// until it is published ([`Mempool::committed`]).
     pub fn take_final(&mut self, block: &[Verified]) {
-        if self.queue.is_empty() {
-            return;
-        }
         let hashes: HashSet<Hash> = block.iter().map(Verified::hash).collect();
-        self.queue.retain(|tx| !hashes.contains(&tx.hash()));
+        if !self.queue.is_empty() {
+            self.queue.retain(|tx| !hashes.contains(&tx.hash()));
+        }
+        self.unpublished.extend(hashes);
     }
 
     /// The market and side of an order a pending transaction places.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api::wire::{TxStatus, TxStatusKind};
+use api::wire::{SubmitResponse, TxStatus, TxStatusKind};
 use markets::{Action, Faucet, SignedTransaction};
 use serde_json::{Value, json};
 
@@ -58,17 +58,16 @@ pub async fn final_statuses(api: &Api, hashes: &[String]) -> HashMap<String, TxS
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_consecutive_nonces_over_eight_connections_all_commit() {
     const BURST: u64 = 2_000;
-    const CONNECTIONS: u64 = 8;
+    const CONNECTIONS: usize = 8;
     let node = start_node(|c| c.block_interval_ms = 5).await;
     let trader = Trader::dev(0);
     let txs: Vec<SignedTransaction> = (1..=BURST).map(|n| drip(&trader, n, None)).collect();
-    let per = BURST / CONNECTIONS;
+    let per = txs.len() / CONNECTIONS;
     let sends: Vec<_> = (0..CONNECTIONS)
         .map(|c| {
             // A connection (and connection pool) of its own.
             let api = Api::new(node.api.base());
-            let mine: Vec<SignedTransaction> =
-                txs[(c * per) as usize..((c + 1) * per) as usize].to_vec();
+            let mine: Vec<SignedTransaction> = txs[c * per..(c + 1) * per].to_vec();
             tokio::spawn(async move {
                 let mut acked = Vec::new();
                 for tx in mine {
@@ -108,7 +107,7 @@ async fn a_burst_of_consecutive_nonces_over_eight_connections_all_commit() {
 /// (`NONCE_TOO_OLD`, rule `below_nonce_floor`) and one whose expiry was that block
 /// (`TRANSACTION_EXPIRED`, rule `expired`). Each says so on `GET
 /// /v1/transactions/{hash}` and on the signer's `orders` channel, and a resend is
-/// refused with the same code.
+/// answered as a duplicate with that status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_transaction_reports_its_code_and_rule() {
     let ranges = markets::limits::NONCE_RANGES_MAX as u64;
@@ -174,17 +173,13 @@ async fn a_dropped_transaction_reports_its_code_and_rule() {
             "{told}"
         );
         assert!(told.get("action").is_none(), "{told}");
-        // Sent again, the door refuses it for the same reason.
-        let refused = if code == "NONCE_TOO_OLD" {
-            client::StatusCode::CONFLICT
-        } else {
-            client::StatusCode::UNPROCESSABLE_ENTITY
-        };
-        node.api.submit(tx, false).await.assert_error(
-            refused,
-            code,
-            "a resend of a dropped transaction",
-        );
+        // Sent again (a client that lost the answer), it is the duplicate it is, with
+        // its status.
+        let again: SubmitResponse = node.api.submit(tx, false).await.json();
+        assert!(again.duplicate, "{again:?}");
+        assert_eq!(again.status, TxStatusKind::Dropped, "{again:?}");
+        let receipt = again.receipt.expect("its status");
+        assert_eq!(receipt.code.as_deref(), Some(code));
     }
     let metrics = node.api.get("/metrics").await;
     let text = metrics.body.as_str().expect("Prometheus text").to_string();

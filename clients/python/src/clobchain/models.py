@@ -336,8 +336,26 @@ class Finality:
         return None if j is None else cls(j["view"], j["height"])
 
 
+class _Status:
+    """``final`` and ``dropped`` for the types that carry a transaction's ``status``."""
+
+    status: str
+
+    @property
+    def final(self) -> bool:
+        """Whether this is the transaction's last word (``committed``, ``rejected`` or
+        ``dropped``; not ``pending``)."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the node dropped it: it never runs (``code``, ``rule``, ``reason`` say
+        why; on a submission, in its ``receipt``)."""
+        return self.status == "dropped"
+
+
 @dataclass(frozen=True)
-class TxStatus:
+class TxStatus(_Status):
     """A transaction's state: ``pending``; ``committed`` (``actions``, ``events``);
     ``rejected`` as a whole (``code``); or ``dropped``: the node took it out of its mempool
     after block ``height`` (``code``: ``NONCE_ALREADY_USED``, ``NONCE_TOO_OLD`` or
@@ -365,19 +383,10 @@ class TxStatus:
             Finality.from_json(j.get("finality")), j.get("rule"), j.get("reason"),
         )
 
-    @property
-    def final(self) -> bool:
-        """Whether this is the transaction's last word (any status but ``pending``)."""
-        return self.status in FINAL_STATUSES
-
-    @property
-    def dropped(self) -> bool:
-        """Whether the node dropped it (it never runs; ``code``, ``rule``, ``reason``)."""
-        return self.status == "dropped"
 
 
 @dataclass(frozen=True)
-class SubmitResponse:
+class SubmitResponse(_Status):
     """What the node says of a submitted transaction. ``status`` ``pending`` has no
     ``receipt``; the final ones (``committed``, ``rejected``, ``dropped``: see
     :class:`TxStatus`) do."""
@@ -395,15 +404,6 @@ class SubmitResponse:
                    bool(j.get("duplicate", False)),
                    TxStatus.from_json(receipt) if receipt else None)
 
-    @property
-    def final(self) -> bool:
-        """Whether the status is final (``committed``, ``rejected`` or ``dropped``)."""
-        return self.status in FINAL_STATUSES
-
-    @property
-    def dropped(self) -> bool:
-        """Whether the node dropped the transaction (see ``receipt`` for why)."""
-        return self.status == "dropped"
 
 
 @dataclass(frozen=True)
