@@ -152,16 +152,17 @@ impl<B, P> Config<B, P> {
             max_body_bytes: crate::BLOCK_BYTES_MAX,
             block_delay: Duration::from_millis(50),
             mailbox_size: NZUsize!(1024),
-            // A leader that sends nothing for 1 s loses its view; one silent for 3 s (while
-            // a quorum is active) loses its views at once (the skip policy). alto: 1 s / 2 s.
-            leader_timeout: Duration::from_secs(1),
-            certification_timeout: Duration::from_secs(2), // > leader_timeout (config.rs assert)
-            timeout_retry: Duration::from_millis(1_500),
-            skip_timeout: Duration::from_secs(3), // > certification_timeout and > timeout_retry
+            // A leader that sends nothing for 500 ms loses its view (about 5 view times
+            // at the measured ~100 ms views); one silent for 1.2 s while a quorum is
+            // active loses its views at once (the skip policy).
+            leader_timeout: Duration::from_millis(500),
+            certification_timeout: Duration::from_secs(1), // > leader_timeout (config.rs assert)
+            timeout_retry: Duration::from_millis(800),
+            skip_timeout: Duration::from_millis(1_200), // > certification_timeout and > timeout_retry
             // Terms of 8 views (~0.5-1.5 s at the measured view times), so a crashed
             // leader costs one timeout per term it would have led, not one per view.
             term_length: TermLength::new(NZU32!(8)),
-            stall_timeout: Duration::from_secs(5), // > certification_timeout (engine.rs assert)
+            stall_timeout: Duration::from_secs(3), // > certification_timeout (engine.rs assert)
             optimistic_views: ViewDelta::new(2),
             fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(1)),
             view_retention: ViewDelta::new(10),

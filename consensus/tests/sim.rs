@@ -430,6 +430,27 @@ fn honest_validators_refuse_a_proposal_with_a_wrong_state_root() {
     assert!(lies >= 2);
 }
 
+/// Four validators on `seed`'s chain, linked all to all by `with`, started and past
+/// height 2: the workload, their chains and their tasks.
+async fn four_running(
+    ctx: &mut Ctx,
+    seed: u64,
+    with: &Link,
+) -> (Sim, Vec<MemChain>, Vec<Handle<()>>) {
+    let f: Fixture<Scheme> =
+        commonware_consensus::simplex::scheme::ed25519::fixture(ctx, NAMESPACE, N);
+    let oracle = network(ctx, &f.participants).await;
+    link(&oracle, &f.participants, with, |_, _| true).await;
+    let (sim, _disks, chains) = chains(seed);
+    let mut handles = Vec::new();
+    for (i, chain) in chains.iter().enumerate() {
+        let c = ctx.child("validator").with_attribute("index", i);
+        handles.push(validator(c, &oracle, &f, i, chain.clone()).await.0);
+    }
+    wait_height(ctx, &chains, 2).await;
+    (sim, chains, handles)
+}
+
 /// A transfer of `amount` atoms from sim account 0 to account 1 with this nonce.
 fn transfer(sim: &Sim, nonce: u64, amount: u64, expiry_height: Option<u64>) -> SignedTransaction {
     let key = sim.key(0);
@@ -479,21 +500,12 @@ fn one_signer_through_every_validator(seed: u64) -> (u64, u64, Vec<String>) {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(900)));
     deterministic::Runner::new(cfg).start(|mut ctx| async move {
-        let f: Fixture<Scheme> =
-            commonware_consensus::simplex::scheme::ed25519::fixture(&mut ctx, NAMESPACE, N);
-        let oracle = network(&ctx, &f.participants).await;
         let lossy = Link {
             latency: Duration::from_millis(20),
             jitter: Duration::from_millis(10),
             success_rate: probability!(95, 100),
         };
-        link(&oracle, &f.participants, &lossy, |_, _| true).await;
-        let (sim, _disks, chains) = chains(seed);
-        for (i, chain) in chains.iter().enumerate() {
-            let c = ctx.child("validator").with_attribute("index", i);
-            validator(c, &oracle, &f, i, chain.clone()).await;
-        }
-        wait_height(&ctx, &chains, 2).await;
+        let (sim, chains, _) = four_running(&mut ctx, seed, &lossy).await;
 
         let mut acked: Vec<(Hash, usize)> = Vec::new();
         let mut main = std::collections::HashMap::new();
@@ -598,22 +610,12 @@ fn finality_latencies(seed: u64, crash: bool) -> Vec<Duration> {
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(900)));
     deterministic::Runner::new(cfg).start(|mut ctx| async move {
-        let f: Fixture<Scheme> =
-            commonware_consensus::simplex::scheme::ed25519::fixture(&mut ctx, NAMESPACE, N);
-        let oracle = network(&ctx, &f.participants).await;
         let wan = Link {
             latency: Duration::from_millis(40),
             jitter: Duration::from_millis(10),
             success_rate: probability!(1.0),
         };
-        link(&oracle, &f.participants, &wan, |_, _| true).await;
-        let (sim, _disks, chains) = chains(seed);
-        let mut handles = Vec::new();
-        for (i, chain) in chains.iter().enumerate() {
-            let c = ctx.child("validator").with_attribute("index", i);
-            handles.push(validator(c, &oracle, &f, i, chain.clone()).await.0);
-        }
-        wait_height(&ctx, &chains, 2).await;
+        let (sim, chains, handles) = four_running(&mut ctx, seed, &wan).await;
         let mut live = chains.len();
         let mut open: Vec<(Hash, std::time::SystemTime, bool)> = Vec::new();
         let mut latencies = Vec::new();
@@ -649,11 +651,12 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 }
 
 /// With one of four validators crashed under load, submit → final p99 over the 30 s
-/// after the crash stays under 1.5 s of virtual time at 40 ms links: a crashed
-/// leader's first term after the crash costs one leader timeout (1 s), and the rest of
-/// its terms are skipped at once. The same seed gives the same figures. (With rotating
-/// leaders and a 2 s leader timeout, as before, its views time out one by one until the
-/// others skip it: p99 2.3 s, and this test fails.)
+/// after the crash stays under 1 s of virtual time at 40 ms links: a crashed leader's
+/// first term after the crash costs at most one leader timeout (500 ms), and the rest
+/// of its terms are skipped at once (measured: 650 ms, against 350 ms all up). The same
+/// seed gives the same figures. (With rotating leaders and a 2 s leader timeout, as
+/// before, its views time out one by one until the others skip it: p99 2.3 s; with 1 s
+/// terms' timeouts, 1.1 s. Both fail this test.)
 #[test]
 fn finality_with_a_crashed_validator_stays_bounded() {
     let up = finality_latencies(5, false);
