@@ -804,38 +804,8 @@ impl ChainNode {
             results[i] = Some(match verified {
                 Err(reject) => Err(Refused::Reject(reject)),
                 Ok(tx) => {
-                    let hash = tx.hash();
-                    if pool.knows(&hash) {
-                        // Committed (or final, or dropped) while its signature was
-                        // being checked.
-                        Ok(Admitted {
-                            hash,
-                            duplicate: true,
-                        })
-                    } else if let Some((code, _)) =
-                        moved.then(|| mempool::never_runs(&state, &tx)).flatten()
-                    {
-                        Err(Refused::Reject(code.into()))
-                    } else {
-                        let signed = gossip.then(|| tx.signed().clone());
-                        match pool.mempool.admit(tx, queued_max) {
-                            Ok(admission) => {
-                                if let Some(signed) = signed
-                                    && admission == Admission::New
-                                {
-                                    let mut outbox = self.gossip.lock();
-                                    if outbox.len() < validator::GOSSIP_OUTBOX_MAX {
-                                        outbox.push(signed);
-                                    }
-                                }
-                                Ok(Admitted {
-                                    hash,
-                                    duplicate: admission == Admission::Duplicate,
-                                })
-                            }
-                            Err(refusal) => Err(Refused::Refusal(refusal)),
-                        }
-                    }
+                    let stale = moved.then(|| mempool::never_runs(&state, &tx)).flatten();
+                    self.queue_checked(&mut pool, tx, stale, gossip, queued_max)
                 }
             });
         }
@@ -852,6 +822,49 @@ impl ChainNode {
             .into_iter()
             .map(|r| r.expect("every transaction answered"))
             .collect()
+    }
+}
+
+impl ChainNode {
+    /// The last step of the door, under the pool's lock: a transaction whose signature
+    /// is checked is a duplicate if it became known meanwhile (committed, final, or
+    /// dropped), refused if a block since its precheck made it impossible (`stale`),
+    /// else queued, and gossiped if `gossip` and new.
+    fn queue_checked(
+        &self,
+        pool: &mut Pool,
+        tx: Verified,
+        stale: Option<(markets::ChainReject, api::DropRule)>,
+        gossip: bool,
+        queued_max: usize,
+    ) -> Result<Admitted, Refused> {
+        let hash = tx.hash();
+        if pool.knows(&hash) {
+            return Ok(Admitted {
+                hash,
+                duplicate: true,
+            });
+        }
+        if let Some((code, _)) = stale {
+            return Err(Refused::Reject(code.into()));
+        }
+        let signed = gossip.then(|| tx.signed().clone());
+        let admission = pool
+            .mempool
+            .admit(tx, queued_max)
+            .map_err(Refused::Refusal)?;
+        if let Some(signed) = signed
+            && admission == Admission::New
+        {
+            let mut outbox = self.gossip.lock();
+            if outbox.len() < validator::GOSSIP_OUTBOX_MAX {
+                outbox.push(signed);
+            }
+        }
+        Ok(Admitted {
+            hash,
+            duplicate: admission == Admission::Duplicate,
+        })
     }
 }
 
